@@ -1,0 +1,46 @@
+"""Installs spn-keras: Subscale Pixel Networks and Multidimensional Upscaling in Keras 3."""
+
+import pathlib
+
+import setuptools
+
+_HERE = pathlib.Path(__file__).parent
+
+
+def _version():
+  namespace = {}
+  exec((_HERE / "spn_keras" / "version.py").read_text(), namespace)
+  return namespace["__version__"]
+
+
+setuptools.setup(
+    name="spn-keras",
+    version=_version(),
+    description=(
+        "Subscale Pixel Networks and Multidimensional Upscaling: exact-likelihood "
+        "autoregressive image models in TensorFlow 2 / Keras 3."
+    ),
+    long_description=(_HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=setuptools.find_packages(include=["spn_keras", "spn_keras.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.21",
+        "tensorflow-datasets",
+        # tensorflow-datasets 4.9.10 imports importlib_resources without declaring it.
+        "importlib_resources",
+        "keras-tuner",
+        "tensorboard",
+        "absl-py",
+        "numpy",
+    ],
+    extras_require={
+        "test": ["pytest"],
+    },
+    classifiers=[
+        "License :: OSI Approved :: Apache Software License",
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,8 @@
+"""Keras layers that SPN models are made of."""
+
+from spn_keras.layers.causal_self_attention import CausalSelfAttention
+from spn_keras.layers.gated_pixelcnn_block import GatedPixelCNNBlock
+from spn_keras.layers.masked_conv2d import MaskedConv2D
+from spn_keras.layers.subscale_slicer import SubscaleSlicer
+
+__all__ = ["CausalSelfAttention", "GatedPixelCNNBlock", "MaskedConv2D", "SubscaleSlicer"]

@@ -1,0 +1,129 @@
+"""`CausalSelfAttention`: multi-head self-attention in which position p sees positions <= p."""
+
+import keras
+from keras import ops
+
+# Added to the scores of masked positions. Large enough that exp() underflows to exactly 0 in
+# float32, so masked positions contribute nothing at all (not merely little).
+_MASKED_SCORE = -1e9
+
+
+@keras.saving.register_keras_serializable(package="spn_keras")
+class CausalSelfAttention(keras.layers.Layer):
+  """Multi-head dot-product self-attention over a sequence, causal or full.
+
+  With `causal=True` the output at position `p` depends only on inputs at positions `<= p`
+  (Vaswani et al. 2017, decoder self-attention); the SPN decoder uses it over the raster-ordered
+  pixels of a slice whose inputs are shifted by one pixel (SPN_SPEC section 4.1). With
+  `causal=False` every position sees every other (the conditioning network, section 3).
+  Scores and softmax are computed in float32 even under a mixed precision policy.
+
+  Args:
+    num_heads: number of attention heads.
+    key_dim: size of each head's queries and keys.
+    value_dim: size of each head's values; defaults to `key_dim`.
+    output_dim: size of the output features; defaults to the input's last dimension.
+    causal: mask future positions.
+    dropout: dropout rate on the attention weights (training only).
+    use_bias: whether the projections have biases.
+    kernel_initializer: initializer of the projection kernels.
+    **kwargs: passed to `keras.layers.Layer`.
+
+  Call args:
+    inputs: `(B, L, D)`.
+    training: whether dropout is active.
+
+  Returns:
+    `(B, L, output_dim)`.
+  """
+
+  def __init__(self,
+               num_heads,
+               key_dim,
+               value_dim=None,
+               output_dim=None,
+               causal=True,
+               dropout=0.0,
+               use_bias=True,
+               kernel_initializer="glorot_uniform",
+               **kwargs):
+    super().__init__(**kwargs)
+    for name, value in (("num_heads", num_heads), ("key_dim", key_dim)):
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+    if not 0.0 <= dropout < 1.0:
+      raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
+    self.num_heads = num_heads
+    self.key_dim = key_dim
+    self.value_dim = value_dim
+    self.output_dim = output_dim
+    self.causal = causal
+    self.dropout = dropout
+    self.use_bias = use_bias
+    self.kernel_initializer = keras.initializers.get(kernel_initializer)
+    self._dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+
+  def build(self, input_shape):
+    if len(input_shape) != 3:
+      raise ValueError(f"CausalSelfAttention expects `inputs` of rank 3 (B, L, D), "
+                       f"got shape {input_shape}.")
+    depth = input_shape[-1]
+    heads, key_dim = self.num_heads, self.key_dim
+    value_dim = self.value_dim or key_dim
+    output_dim = self.output_dim or depth
+    init = self.kernel_initializer
+
+    def projection(name, shape, bias_shape):
+      kernel = self.add_weight(name=f"{name}_kernel", shape=shape, initializer=init)
+      bias = self.add_weight(name=f"{name}_bias", shape=bias_shape,
+                             initializer="zeros") if self.use_bias else None
+      return kernel, bias
+
+    self.query_kernel, self.query_bias = projection("query", (depth, heads, key_dim),
+                                                    (heads, key_dim))
+    self.key_kernel, self.key_bias = projection("key", (depth, heads, key_dim),
+                                                (heads, key_dim))
+    self.value_kernel, self.value_bias = projection("value", (depth, heads, value_dim),
+                                                    (heads, value_dim))
+    self.output_kernel, self.output_bias = projection("output", (heads, value_dim, output_dim),
+                                                      (output_dim,))
+
+  def _project(self, inputs, kernel, bias):
+    out = ops.einsum("bld,dhk->blhk", inputs, kernel)  # (B, L, heads, dim)
+    return out + bias if bias is not None else out
+
+  def call(self, inputs, training=False):
+    query = self._project(inputs, self.query_kernel, self.query_bias)  # (B, L, heads, key_dim)
+    key = self._project(inputs, self.key_kernel, self.key_bias)  # (B, L, heads, key_dim)
+    value = self._project(inputs, self.value_kernel, self.value_bias)  # (B, L, heads, v_dim)
+    scores = ops.einsum("bqhk,bshk->bhqs", query, key)  # (B, heads, L, L)
+    scores = ops.cast(scores, "float32") * (1.0 / self.key_dim**0.5)
+    if self.causal:
+      length = ops.shape(inputs)[1]
+      positions = ops.arange(length)
+      allowed = positions[:, None] >= positions[None, :]  # (L, L): query sees key <= itself
+      scores = ops.where(allowed[None, None], scores, _MASKED_SCORE)
+    weights = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+    weights = self._dropout_layer(weights, training=training)
+    attended = ops.einsum("bhqs,bshv->bqhv", weights, value)  # (B, L, heads, value_dim)
+    outputs = ops.einsum("blhv,hvo->blo", attended, self.output_kernel)  # (B, L, output_dim)
+    if self.use_bias:
+      outputs = outputs + self.output_bias
+    return outputs
+
+  def compute_output_shape(self, input_shape):
+    return tuple(input_shape[:-1]) + (self.output_dim or input_shape[-1],)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({
+        "num_heads": self.num_heads,
+        "key_dim": self.key_dim,
+        "value_dim": self.value_dim,
+        "output_dim": self.output_dim,
+        "causal": self.causal,
+        "dropout": self.dropout,
+        "use_bias": self.use_bias,
+        "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+    })
+    return config

@@ -1,0 +1,172 @@
+"""`GatedPixelCNNBlock`: one layer of the Gated PixelCNN, with vertical and horizontal stacks."""
+
+import keras
+from keras import ops
+
+from spn_keras.layers import masks
+
+
+def gated_activation(x, color_channels):
+  """`tanh(a) * sigmoid(b)` that keeps colour-channel groups apart.
+
+  The `2F` channels of `x` are `color_channels` contiguous groups, each holding its `F/G` tanh
+  inputs followed by its `F/G` sigmoid inputs, so the `F` outputs are again contiguous groups.
+
+  Args:
+    x: `(..., 2F)`.
+    color_channels: `G`, 1 or 3.
+
+  Returns:
+    `(..., F)`.
+  """
+  shape = ops.shape(x)
+  channels = x.shape[-1]
+  grouped = ops.reshape(x, tuple(shape[:-1]) + (color_channels, 2, channels // (2 * color_channels)))
+  gated = ops.tanh(grouped[..., 0, :]) * ops.sigmoid(grouped[..., 1, :])
+  return ops.reshape(gated, tuple(shape[:-1]) + (channels // 2,))
+
+
+@keras.saving.register_keras_serializable(package="spn_keras")
+class GatedPixelCNNBlock(keras.layers.Layer):
+  """A gated PixelCNN layer without blind spot (van den Oord et al. 2016c, figure 2).
+
+  Two stacks run side by side. The *vertical* stack at row `r` sees rows `<= r` of its input
+  through a `(k//2 + 1) x k` kernel; it reaches the horizontal stack shifted down by one row,
+  so only rows `< r` ever inform row `r`. The *horizontal* stack at `(r, c)` sees columns
+  `< c` of row `r` through a `1 x (k//2 + 1)` kernel whose last tap (the current pixel) is
+  masked over colour-channel groups: mask "A" for the first layer, "B" afterwards, as in
+  `MaskedConv2D`. Both stacks use gated units `tanh(a) * sigmoid(b)`; the horizontal output
+  goes through a channel-masked 1x1 convolution and, when `residual`, is added to its input.
+
+  An optional `conditioning` input `(B, H, W, C_cond)` (the decoder's attention output and
+  context features, SPN_SPEC section 4) is projected by 1x1 convolutions and added to both
+  stacks before the gate. It must only depend on sub-pixels that precede every colour channel of
+  the pixel at its position; the block does not mask it.
+
+  Args:
+    filters: `F`, feature maps of each stack, divisible by `color_channels`.
+    kernel_size: odd `k >= 3`; the stacks see `k // 2` pixels to each side per layer.
+    mask_type: "A" (first layer: the horizontal input is the image) or "B".
+    color_channels: 1 or 3.
+    residual: add the horizontal input to the horizontal output (needs `F` input channels).
+    kernel_initializer: initializer of every kernel.
+    **kwargs: passed to `keras.layers.Layer`.
+
+  Call args:
+    vertical: `(B, H, W, C_v)` vertical-stack input (the image for the first layer).
+    horizontal: `(B, H, W, C_h)` horizontal-stack input, `C_h` divisible by `color_channels`.
+    conditioning: optional `(B, H, W, C_cond)`.
+
+  Returns:
+    `(vertical_out, horizontal_out)`, each `(B, H, W, F)`.
+  """
+
+  def __init__(self,
+               filters,
+               kernel_size=3,
+               mask_type="B",
+               color_channels=1,
+               residual=True,
+               kernel_initializer="glorot_uniform",
+               **kwargs):
+    super().__init__(**kwargs)
+    masks.check_mask_type(mask_type)
+    masks.check_grouping("filters", filters, color_channels)
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or (
+        kernel_size < 3 or kernel_size % 2 == 0):
+      raise ValueError(f"`kernel_size` must be an odd int >= 3, got {kernel_size!r}.")
+    if residual and mask_type == "A":
+      raise ValueError("`residual=True` needs `mask_type='B'`: with mask 'A' the horizontal "
+                       "input holds the current sub-pixel, which the output must not see.")
+    self.filters = filters
+    self.kernel_size = kernel_size
+    self.mask_type = mask_type
+    self.color_channels = color_channels
+    self.residual = residual
+    self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+  def build(self, vertical_shape, horizontal_shape, conditioning_shape=None):
+    for name, shape in (("vertical", vertical_shape), ("horizontal", horizontal_shape)):
+      if len(shape) != 4:
+        raise ValueError(f"GatedPixelCNNBlock expects `{name}` of rank 4 (B, H, W, C), "
+                         f"got shape {shape}.")
+    k, f2 = self.kernel_size, 2 * self.filters
+    half = k // 2 + 1
+    h_in = horizontal_shape[-1]
+    masks.check_grouping("horizontal input channels", h_in, self.color_channels)
+    if self.residual and h_in != self.filters:
+      raise ValueError(f"`residual=True` needs `horizontal` to have `filters` ({self.filters}) "
+                       f"channels, got {h_in}.")
+    # The horizontal kernel's last column is the current pixel: mask it over colour groups.
+    self._horizontal_mask = masks.raster_kernel_mask(
+        (1, 2 * half - 1), h_in, f2, self.color_channels, self.mask_type)[:, :half]
+    self._output_mask = masks.channel_group_mask(self.filters, self.filters,
+                                                 self.color_channels, "B")[None, None]
+    init = self.kernel_initializer
+    self.vertical_kernel = self.add_weight(
+        name="vertical_kernel", shape=(half, k, vertical_shape[-1], f2), initializer=init)
+    self.vertical_bias = self.add_weight(name="vertical_bias", shape=(f2,), initializer="zeros")
+    self.horizontal_kernel = self.add_weight(
+        name="horizontal_kernel", shape=(1, half, h_in, f2), initializer=init)
+    self.horizontal_bias = self.add_weight(
+        name="horizontal_bias", shape=(f2,), initializer="zeros")
+    self.vertical_to_horizontal_kernel = self.add_weight(
+        name="vertical_to_horizontal_kernel", shape=(1, 1, f2, f2), initializer=init)
+    self.output_kernel = self.add_weight(
+        name="output_kernel", shape=(1, 1, self.filters, self.filters), initializer=init)
+    self.output_bias = self.add_weight(
+        name="output_bias", shape=(self.filters,), initializer="zeros")
+    if conditioning_shape is not None:
+      c = conditioning_shape[-1]
+      self.conditioning_vertical_kernel = self.add_weight(
+          name="conditioning_vertical_kernel", shape=(1, 1, c, f2), initializer=init)
+      self.conditioning_horizontal_kernel = self.add_weight(
+          name="conditioning_horizontal_kernel", shape=(1, 1, c, f2), initializer=init)
+    self._has_conditioning = conditioning_shape is not None
+
+  def _mask(self, array):
+    return ops.convert_to_tensor(array, dtype=self.compute_dtype)
+
+  def call(self, vertical, horizontal, conditioning=None):
+    if (conditioning is not None) != self._has_conditioning:
+      raise ValueError("GatedPixelCNNBlock was built "
+                       f"{'with' if self._has_conditioning else 'without'} `conditioning`; "
+                       "call it the same way every time.")
+    k = self.kernel_size
+    half = k // 2 + 1
+    # Vertical stack: output row r sees input rows r - k//2 .. r.
+    padded = ops.pad(vertical, ((0, 0), (half - 1, 0), (k // 2, k // 2), (0, 0)))
+    v = ops.conv(padded, self.vertical_kernel, padding="valid") + self.vertical_bias  # (B,H,W,2F)
+    # Horizontal stack: output column c sees input columns c - k//2 .. c (masked at c).
+    padded = ops.pad(horizontal, ((0, 0), (0, 0), (half - 1, 0), (0, 0)))
+    h_kernel = self.horizontal_kernel * self._mask(self._horizontal_mask)
+    h = ops.conv(padded, h_kernel, padding="valid") + self.horizontal_bias  # (B, H, W, 2F)
+    # Shift the vertical stack down one row so that row r only hears rows < r.
+    v_shifted = ops.pad(v, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
+    h = h + ops.conv(v_shifted, self.vertical_to_horizontal_kernel)
+    if conditioning is not None:
+      v = v + ops.conv(conditioning, self.conditioning_vertical_kernel)
+      h = h + ops.conv(conditioning, self.conditioning_horizontal_kernel)
+    vertical_out = gated_activation(v, self.color_channels)  # (B, H, W, F)
+    gated = gated_activation(h, self.color_channels)  # (B, H, W, F)
+    out_kernel = self.output_kernel * self._mask(self._output_mask)
+    horizontal_out = ops.conv(gated, out_kernel) + self.output_bias
+    if self.residual:
+      horizontal_out = horizontal_out + horizontal
+    return vertical_out, horizontal_out
+
+  def compute_output_shape(self, vertical_shape, horizontal_shape, conditioning_shape=None):
+    shape = tuple(horizontal_shape[:-1]) + (self.filters,)
+    return shape, shape
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({
+        "filters": self.filters,
+        "kernel_size": self.kernel_size,
+        "mask_type": self.mask_type,
+        "color_channels": self.color_channels,
+        "residual": self.residual,
+        "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+    })
+    return config

@@ -1,0 +1,91 @@
+"""Numpy masks that make convolutions autoregressive over pixels and colour channels.
+
+The ordering of sub-pixels is raster order over pixels and, inside a pixel, colour channels
+0, 1, 2 (R, G, B) [paper eq. 1]. Feature maps of a channel-masked layer are split into
+`color_channels` contiguous groups of equal size; group `k` carries information about colour
+channel `k` of the current pixel (PixelCNN, van den Oord et al. 2016b, section 3.4).
+
+Masks are numpy arrays rather than `tf.constant`s: constants created in `build()` get captured
+across graphs and break SavedModel export.
+"""
+
+import numpy as np
+
+MASK_TYPES = ("A", "B")
+
+
+def check_mask_type(mask_type):
+  """Raises `ValueError` unless `mask_type` is "A" or "B"."""
+  if mask_type not in MASK_TYPES:
+    raise ValueError(f"`mask_type` must be 'A' or 'B', got {mask_type!r}.")
+
+
+def check_grouping(name, channels, color_channels):
+  """Raises `ValueError` unless `channels` splits into `color_channels` equal groups."""
+  if color_channels not in (1, 3):
+    raise ValueError(f"`color_channels` must be 1 or 3, got {color_channels!r}.")
+  if channels % color_channels:
+    raise ValueError(
+        f"`{name}` ({channels}) must be divisible by `color_channels` "
+        f"({color_channels}): feature maps are split into one group per colour channel.")
+
+
+def channel_group_mask(in_channels, out_channels, color_channels, mask_type):
+  """Mask of the centre tap of a kernel over the colour-channel groups.
+
+  Args:
+    in_channels: input feature maps, divisible by `color_channels`.
+    out_channels: output feature maps, divisible by `color_channels`.
+    color_channels: number of groups, 1 or 3.
+    mask_type: "A": output group k sees input groups < k (the first layer, which must not see
+      the sub-pixel it predicts); "B": groups <= k (later layers).
+
+  Returns:
+    float32 array `(in_channels, out_channels)` of zeros and ones.
+  """
+  check_mask_type(mask_type)
+  check_grouping("in_channels", in_channels, color_channels)
+  check_grouping("out_channels", out_channels, color_channels)
+  in_group = np.arange(in_channels) // (in_channels // color_channels)
+  out_group = np.arange(out_channels) // (out_channels // color_channels)
+  if mask_type == "A":
+    allowed = in_group[:, None] < out_group[None, :]
+  else:
+    allowed = in_group[:, None] <= out_group[None, :]
+  return allowed.astype(np.float32)
+
+
+def raster_kernel_mask(kernel_size, in_channels, out_channels, color_channels, mask_type):
+  """Mask of a full `kh x kw` kernel centred on the current pixel (PixelCNN masks A and B).
+
+  Taps in rows above the centre and left of the centre in the centre row are fully open, the
+  centre tap is masked over channel groups, and every later tap is closed.
+
+  Args:
+    kernel_size: `(kh, kw)`, both odd.
+    in_channels: input feature maps.
+    out_channels: output feature maps.
+    color_channels: 1 or 3.
+    mask_type: "A" or "B", see `channel_group_mask`.
+
+  Returns:
+    float32 array `(kh, kw, in_channels, out_channels)`.
+  """
+  kh, kw = kernel_size
+  center = channel_group_mask(in_channels, out_channels, color_channels, mask_type)
+  mask = np.zeros((kh, kw, in_channels, out_channels), np.float32)
+  mask[:kh // 2] = 1.0
+  mask[kh // 2, :kw // 2] = 1.0
+  mask[kh // 2, kw // 2] = center
+  return mask
+
+
+def normalize_kernel_size(kernel_size):
+  """Returns `(kh, kw)` from an int or a pair, both positive and odd."""
+  if isinstance(kernel_size, (int, np.integer)):
+    kernel_size = (int(kernel_size), int(kernel_size))
+  kernel_size = tuple(int(k) for k in kernel_size)
+  if len(kernel_size) != 2 or any(k < 1 or k % 2 == 0 for k in kernel_size):
+    raise ValueError(
+        f"`kernel_size` must be an odd positive int or a pair of them, got {kernel_size!r}.")
+  return kernel_size

@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from spn_keras import testing
+from spn_keras.layers import CausalSelfAttention
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_layer_contract(causal):
+  x = np.random.default_rng(0).normal(size=(2, 7, 8)).astype("float32")
+  testing.run_layer_test(
+      CausalSelfAttention,
+      dict(num_heads=2, key_dim=4, causal=causal),
+      x,
+      expected_output_shape=(2, 7, 8))
+
+
+def test_output_dim_and_value_dim():
+  x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
+  testing.run_layer_test(
+      CausalSelfAttention,
+      dict(num_heads=3, key_dim=4, value_dim=2, output_dim=5, dropout=0.1),
+      x,
+      expected_output_shape=(2, 5, 5))
+
+
+def _as_image(layer, length, depth):
+  """Views a (1, L, D) sequence as a (1, L, 1, D) "image" so the causality helper applies."""
+
+  def fn(images):
+    return layer(tf.reshape(images, (-1, length, depth)))[:, :, None, :]
+
+  return fn
+
+
+def test_position_sees_itself_and_earlier_positions_only():
+  length, depth = 9, 4
+  layer = CausalSelfAttention(num_heads=2, key_dim=3)
+  x = np.random.default_rng(1).normal(size=(1, length, 1, depth)).astype("float32")
+  # Every feature of position p has rank p: inputs at p may reach outputs at p (inclusive).
+  input_ranks = np.repeat(np.arange(length)[:, None, None], depth, axis=2)
+  changed = testing.assert_causal(_as_image(layer, length, depth), x, input_ranks,
+                                  np.arange(length)[:, None, None], inclusive=True)
+  # ... and it does use all of them.
+  for p in range(length):
+    for q in range(p + 1):
+      assert changed[q * depth:(q + 1) * depth, p].any(), (p, q)
+
+
+def test_full_attention_sees_everything():
+  length, depth = 6, 4
+  layer = CausalSelfAttention(num_heads=2, key_dim=3, causal=False)
+  x = np.random.default_rng(2).normal(size=(1, length, 1, depth)).astype("float32")
+  changed = testing.dependence(_as_image(layer, length, depth), x)
+  assert changed.reshape(length, depth, length, 1, depth).any(axis=(1, 3, 4)).all()
+
+
+def test_variable_length_inside_tf_function():
+  layer = CausalSelfAttention(num_heads=2, key_dim=3)
+  fn = tf.function(layer, input_signature=[tf.TensorSpec((None, None, 4), tf.float32)])
+  short = np.random.default_rng(3).normal(size=(1, 3, 4)).astype("float32")
+  longer = np.concatenate([short, np.ones((1, 2, 4), "float32")], axis=1)
+  # Causality: appending positions leaves the earlier outputs unchanged.
+  np.testing.assert_allclose(fn(longer)[:, :3], fn(short), atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(num_heads=0, key_dim=4), "num_heads"),
+    (dict(num_heads=2, key_dim=-1), "key_dim"),
+    (dict(num_heads=2, key_dim=4, dropout=1.0), "dropout"),
+])
+def test_bad_arguments(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    CausalSelfAttention(**kwargs)
+
+
+def test_bad_rank():
+  with pytest.raises(ValueError, match="rank 3"):
+    CausalSelfAttention(2, 2)(np.zeros((1, 2, 2, 2), "float32"))

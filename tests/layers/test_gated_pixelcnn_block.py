@@ -1,0 +1,111 @@
+import keras
+import numpy as np
+import pytest
+
+from spn_keras import testing
+from spn_keras.layers import GatedPixelCNNBlock
+from spn_keras.layers import MaskedConv2D
+
+
+def _stack(color_channels, num_layers, filters=6, kernel_size=3, conditioning=False):
+  """A first mask-A block followed by mask-B residual blocks; returns fn(image) -> features."""
+  blocks = [GatedPixelCNNBlock(filters, kernel_size, "A", color_channels, residual=False)]
+  blocks += [GatedPixelCNNBlock(filters, kernel_size, "B", color_channels)
+             for _ in range(num_layers - 1)]
+
+  def fn(images):
+    cond = None
+    if conditioning:
+      # Conditioning that only depends on rows strictly above (allowed information).
+      shifted = keras.ops.pad(images, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
+      cond = keras.ops.tile(shifted[..., :1], (1, 1, 1, 2))
+    vertical = horizontal = images
+    for block in blocks:
+      vertical, horizontal = block(vertical, horizontal, conditioning=cond)
+    return horizontal
+
+  return fn
+
+
+@pytest.mark.parametrize("mask_type, residual", [("A", False), ("B", True), ("B", False)])
+@pytest.mark.parametrize("color_channels", [1, 3])
+@pytest.mark.parametrize("with_conditioning", [False, True])
+def test_layer_contract(mask_type, residual, color_channels, with_conditioning):
+  rng = np.random.default_rng(0)
+  filters = 6
+  vertical = rng.normal(size=(2, 5, 4, 3)).astype("float32")
+  horizontal = rng.normal(size=(2, 5, 4, filters)).astype("float32")
+  call_kwargs = {}
+  if with_conditioning:
+    call_kwargs["conditioning"] = rng.normal(size=(2, 5, 4, 4)).astype("float32")
+  testing.run_layer_test(
+      GatedPixelCNNBlock,
+      dict(filters=filters, kernel_size=3, mask_type=mask_type,
+           color_channels=color_channels, residual=residual),
+      (vertical, horizontal),
+      call_kwargs=call_kwargs,
+      expected_output_shape=((2, 5, 4, filters), (2, 5, 4, filters)))
+
+
+@pytest.mark.parametrize("color_channels", [1, 3])
+@pytest.mark.parametrize("conditioning", [False, True])
+def test_stack_is_causal(color_channels, conditioning):
+  height, width = 6, 5
+  x = np.random.default_rng(1).normal(size=(1, height, width, color_channels)).astype("float32")
+  ranks = testing.raster_ranks(height, width, color_channels)
+  testing.assert_causal(_stack(color_channels, 4, conditioning=conditioning), x, ranks,
+                        testing.grouped_feature_ranks(ranks, 6), inclusive=True)
+
+
+@pytest.mark.parametrize("color_channels", [1, 3])
+def test_stack_has_no_blind_spot(color_channels):
+  """After L layers a pixel hears every earlier pixel within L columns, up-right ones too."""
+  height, width, num_layers = 6, 9, 3
+  x = np.random.default_rng(2).normal(size=(1, height, width, color_channels)).astype("float32")
+  ranks = testing.raster_ranks(height, width, color_channels)
+  changed = testing.assert_causal(_stack(color_channels, num_layers), x, ranks,
+                                  testing.grouped_feature_ranks(ranks, 6), inclusive=True)
+  row, col = 4, 4
+  expected_seen = []
+  for r in range(height):
+    for c in range(width):
+      if (r, c) < (row, col) and abs(c - col) <= num_layers and row - r <= num_layers:
+        expected_seen.append((r, c))
+  assert (3, 7) in expected_seen and (1, 6) in expected_seen  # up-right pixels are included
+  for r, c in expected_seen:
+    for ch in range(color_channels):
+      index = np.ravel_multi_index((r, c, ch), ranks.shape)
+      assert changed[index, row, col].any(), f"blind spot at {(r, c, ch)}"
+  # Within the pixel, the last colour group hears the earlier channels.
+  for ch in range(color_channels - 1):
+    index = np.ravel_multi_index((row, col, ch), ranks.shape)
+    assert changed[index, row, col, -1]
+
+
+def test_a_plain_masked_conv_stack_has_a_blind_spot():
+  """Control for the test above: stacked 3x3 mask-B convs miss the up-right region."""
+  layers = [MaskedConv2D(4, 3, "A")] + [MaskedConv2D(4, 3, "B") for _ in range(3)]
+
+  def fn(x):
+    for layer in layers:
+      x = layer(x)
+    return x
+
+  x = np.random.default_rng(3).normal(size=(1, 6, 9, 1)).astype("float32")
+  changed = testing.dependence(fn, x)
+  blind = np.ravel_multi_index((3, 7, 0), (6, 9, 1))
+  assert not changed[blind, 4, 4].any()
+
+
+def test_bad_arguments_and_inputs():
+  with pytest.raises(ValueError, match="residual"):
+    GatedPixelCNNBlock(4, mask_type="A", residual=True)
+  with pytest.raises(ValueError, match="kernel_size"):
+    GatedPixelCNNBlock(4, kernel_size=1)
+  with pytest.raises(ValueError, match="filters"):
+    GatedPixelCNNBlock(4, color_channels=3)
+  x = np.zeros((1, 4, 4, 3), "float32")
+  with pytest.raises(ValueError, match="horizontal"):
+    GatedPixelCNNBlock(6, residual=True)(x, x)
+  with pytest.raises(ValueError, match="rank 4"):
+    GatedPixelCNNBlock(3, residual=False)(x[0], x[0])
