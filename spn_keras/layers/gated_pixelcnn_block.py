@@ -2,28 +2,25 @@
 
 import keras
 from keras import ops
+import numpy as np
 
 from spn_keras.layers import masks
 
 
-def gated_activation(x, color_channels):
-  """`tanh(a) * sigmoid(b)` that keeps colour-channel groups apart.
+def gated_activation(x):
+  """`tanh(a) * sigmoid(b)` with `a, b` the two halves of the channels of `x`.
 
-  The `2F` channels of `x` are `color_channels` contiguous groups, each holding its `F/G` tanh
-  inputs followed by its `F/G` sigmoid inputs, so the `F` outputs are again contiguous groups.
+  Gated convolutions give their `2F` outputs the colour groups `channel_groups(F)` twice over
+  (`_gate_groups`), so output `i` pairs two inputs of the same colour group.
 
   Args:
     x: `(..., 2F)`.
-    color_channels: `G`, 1 or 3.
 
   Returns:
     `(..., F)`.
   """
-  shape = ops.shape(x)
-  channels = x.shape[-1]
-  grouped = ops.reshape(x, tuple(shape[:-1]) + (color_channels, 2, channels // (2 * color_channels)))
-  gated = ops.tanh(grouped[..., 0, :]) * ops.sigmoid(grouped[..., 1, :])
-  return ops.reshape(gated, tuple(shape[:-1]) + (channels // 2,))
+  a, b = ops.split(x, 2, axis=-1)
+  return ops.tanh(a) * ops.sigmoid(b)
 
 
 @keras.saving.register_keras_serializable(package="spn_keras")
@@ -44,7 +41,7 @@ class GatedPixelCNNBlock(keras.layers.Layer):
   the pixel at its position; the block does not mask it.
 
   Args:
-    filters: `F`, feature maps of each stack, divisible by `color_channels`.
+    filters: `F`, feature maps of each stack, at least `color_channels`.
     kernel_size: odd `k >= 3`; the stacks see `k // 2` pixels to each side per layer.
     mask_type: "A" (first layer: the horizontal input is the image) or "B".
     color_channels: 1 or 3.
@@ -54,7 +51,7 @@ class GatedPixelCNNBlock(keras.layers.Layer):
 
   Call args:
     vertical: `(B, H, W, C_v)` vertical-stack input (the image for the first layer).
-    horizontal: `(B, H, W, C_h)` horizontal-stack input, `C_h` divisible by `color_channels`.
+    horizontal: `(B, H, W, C_h)` horizontal-stack input, `C_h >= color_channels`.
     conditioning: optional `(B, H, W, C_cond)`.
 
   Returns:
@@ -94,14 +91,15 @@ class GatedPixelCNNBlock(keras.layers.Layer):
     half = k // 2 + 1
     h_in = horizontal_shape[-1]
     masks.check_grouping("horizontal input channels", h_in, self.color_channels)
+    out_group = masks.channel_groups(self.filters, self.color_channels)
     if self.residual and h_in != self.filters:
       raise ValueError(f"`residual=True` needs `horizontal` to have `filters` ({self.filters}) "
                        f"channels, got {h_in}.")
     # The horizontal kernel's last column is the current pixel: mask it over colour groups.
     self._horizontal_mask = masks.raster_kernel_mask(
-        (1, 2 * half - 1), h_in, f2, self.color_channels, self.mask_type)[:, :half]
-    self._output_mask = masks.channel_group_mask(self.filters, self.filters,
-                                                 self.color_channels, "B")[None, None]
+        (1, 2 * half - 1), masks.channel_groups(h_in, self.color_channels),
+        np.tile(out_group, 2), self.mask_type)[:, :half]
+    self._output_mask = masks.channel_group_mask(out_group, out_group, "B")[None, None]
     init = self.kernel_initializer
     self.vertical_kernel = self.add_weight(
         name="vertical_kernel", shape=(half, k, vertical_shape[-1], f2), initializer=init)
@@ -147,8 +145,8 @@ class GatedPixelCNNBlock(keras.layers.Layer):
     if conditioning is not None:
       v = v + ops.conv(conditioning, self.conditioning_vertical_kernel)
       h = h + ops.conv(conditioning, self.conditioning_horizontal_kernel)
-    vertical_out = gated_activation(v, self.color_channels)  # (B, H, W, F)
-    gated = gated_activation(h, self.color_channels)  # (B, H, W, F)
+    vertical_out = gated_activation(v)  # (B, H, W, F)
+    gated = gated_activation(h)  # (B, H, W, F)
     out_kernel = self.output_kernel * self._mask(self._output_mask)
     horizontal_out = ops.conv(gated, out_kernel) + self.output_bias
     if self.residual:

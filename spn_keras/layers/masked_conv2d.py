@@ -13,11 +13,11 @@ class MaskedConv2D(keras.layers.Layer):
   The kernel is multiplied by a fixed mask: taps above the current pixel and to its left are
   open; the centre tap connects colour-channel groups as `mask_type` says (van den Oord et al.
   2016b, section 3.4). Input and output feature maps are split into `color_channels` contiguous
-  groups. With mask "A", output group k sees input groups < k of the current pixel (use it on
+  groups (`masks.channel_groups`; sizes may differ by one). With mask "A", output group k sees input groups < k of the current pixel (use it on
   the first layer, whose input is the image itself); with mask "B", groups <= k.
 
   Args:
-    filters: number of output feature maps, divisible by `color_channels`.
+    filters: number of output feature maps, at least `color_channels`.
     kernel_size: odd int or pair of odd ints.
     mask_type: "A" or "B".
     color_channels: 1 (grayscale) or 3 (RGB).
@@ -27,7 +27,7 @@ class MaskedConv2D(keras.layers.Layer):
     **kwargs: passed to `keras.layers.Layer` (`name`, `dtype`, ...).
 
   Call args:
-    inputs: `(B, H, W, C_in)` with `C_in` divisible by `color_channels`.
+    inputs: `(B, H, W, C_in)` with `C_in >= color_channels`.
 
   Returns:
     `(B, H, W, filters)`.
@@ -59,8 +59,9 @@ class MaskedConv2D(keras.layers.Layer):
           f"MaskedConv2D expects `inputs` of rank 4 (B, H, W, C), got shape {input_shape}.")
     in_channels = input_shape[-1]
     masks.check_grouping("input channels", in_channels, self.color_channels)
-    self._mask = masks.raster_kernel_mask(self.kernel_size, in_channels, self.filters,
-                                          self.color_channels, self.mask_type)
+    self._mask = masks.raster_kernel_mask(
+        self.kernel_size, masks.channel_groups(in_channels, self.color_channels),
+        masks.channel_groups(self.filters, self.color_channels), self.mask_type)
     self.kernel = self.add_weight(
         name="kernel",
         shape=self.kernel_size + (in_channels, self.filters),

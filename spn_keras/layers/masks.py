@@ -2,8 +2,9 @@
 
 The ordering of sub-pixels is raster order over pixels and, inside a pixel, colour channels
 0, 1, 2 (R, G, B) [paper eq. 1]. Feature maps of a channel-masked layer are split into
-`color_channels` contiguous groups of equal size; group `k` carries information about colour
-channel `k` of the current pixel (PixelCNN, van den Oord et al. 2016b, section 3.4).
+`color_channels` contiguous groups (`channel_groups`); group `k` carries information about
+colour channel `k` of the current pixel (PixelCNN, van den Oord et al. 2016b, section 3.4).
+Groups need not be of equal size, so that Table 4's 256-channel layers work on RGB images.
 
 Masks are numpy arrays rather than `tf.constant`s: constants created in `build()` get captured
 across graphs and break SavedModel export.
@@ -21,22 +22,31 @@ def check_mask_type(mask_type):
 
 
 def check_grouping(name, channels, color_channels):
-  """Raises `ValueError` unless `channels` splits into `color_channels` equal groups."""
+  """Raises `ValueError` unless `channels` feature maps can hold `color_channels` groups."""
   if color_channels not in (1, 3):
     raise ValueError(f"`color_channels` must be 1 or 3, got {color_channels!r}.")
-  if channels % color_channels:
+  if channels < color_channels:
     raise ValueError(
-        f"`{name}` ({channels}) must be divisible by `color_channels` "
-        f"({color_channels}): feature maps are split into one group per colour channel.")
+        f"`{name}` ({channels}) must be at least `color_channels` ({color_channels}): "
+        "feature maps are split into one group per colour channel.")
 
 
-def channel_group_mask(in_channels, out_channels, color_channels, mask_type):
+def channel_groups(channels, color_channels):
+  """Colour group of each of `channels` feature maps: contiguous, sizes differing by <= 1.
+
+  Returns:
+    int array `(channels,)`; entry `i` is `i * color_channels // channels`.
+  """
+  check_grouping("channels", channels, color_channels)
+  return np.arange(channels) * color_channels // channels
+
+
+def channel_group_mask(in_group, out_group, mask_type):
   """Mask of the centre tap of a kernel over the colour-channel groups.
 
   Args:
-    in_channels: input feature maps, divisible by `color_channels`.
-    out_channels: output feature maps, divisible by `color_channels`.
-    color_channels: number of groups, 1 or 3.
+    in_group: int array `(in_channels,)`, the colour group of each input feature map.
+    out_group: int array `(out_channels,)`, the colour group of each output feature map.
     mask_type: "A": output group k sees input groups < k (the first layer, which must not see
       the sub-pixel it predicts); "B": groups <= k (later layers).
 
@@ -44,10 +54,7 @@ def channel_group_mask(in_channels, out_channels, color_channels, mask_type):
     float32 array `(in_channels, out_channels)` of zeros and ones.
   """
   check_mask_type(mask_type)
-  check_grouping("in_channels", in_channels, color_channels)
-  check_grouping("out_channels", out_channels, color_channels)
-  in_group = np.arange(in_channels) // (in_channels // color_channels)
-  out_group = np.arange(out_channels) // (out_channels // color_channels)
+  in_group, out_group = np.asarray(in_group), np.asarray(out_group)
   if mask_type == "A":
     allowed = in_group[:, None] < out_group[None, :]
   else:
@@ -55,7 +62,7 @@ def channel_group_mask(in_channels, out_channels, color_channels, mask_type):
   return allowed.astype(np.float32)
 
 
-def raster_kernel_mask(kernel_size, in_channels, out_channels, color_channels, mask_type):
+def raster_kernel_mask(kernel_size, in_group, out_group, mask_type):
   """Mask of a full `kh x kw` kernel centred on the current pixel (PixelCNN masks A and B).
 
   Taps in rows above the centre and left of the centre in the centre row are fully open, the
@@ -63,17 +70,16 @@ def raster_kernel_mask(kernel_size, in_channels, out_channels, color_channels, m
 
   Args:
     kernel_size: `(kh, kw)`, both odd.
-    in_channels: input feature maps.
-    out_channels: output feature maps.
-    color_channels: 1 or 3.
+    in_group: colour group of each input feature map (`channel_groups`).
+    out_group: colour group of each output feature map.
     mask_type: "A" or "B", see `channel_group_mask`.
 
   Returns:
     float32 array `(kh, kw, in_channels, out_channels)`.
   """
   kh, kw = kernel_size
-  center = channel_group_mask(in_channels, out_channels, color_channels, mask_type)
-  mask = np.zeros((kh, kw, in_channels, out_channels), np.float32)
+  center = channel_group_mask(in_group, out_group, mask_type)
+  mask = np.zeros((kh, kw) + center.shape, np.float32)
   mask[:kh // 2] = 1.0
   mask[kh // 2, :kw // 2] = 1.0
   mask[kh // 2, kw // 2] = center

@@ -15,6 +15,8 @@ the two orderings of the paper (equations 1 and 2).
 import numpy as np
 import tensorflow as tf
 
+from spn_keras.layers import masks
+
 
 def raster_ranks(height, width, channels):
   """Ranks of sub-pixels in raster order, then channels (paper eq. 1).
@@ -45,19 +47,17 @@ def subscale_ranks(height, width, channels, scale):
 def grouped_feature_ranks(input_ranks, features):
   """Ranks of the `features` maps of a channel-grouped layer (`MaskedConv2D` layout).
 
-  Feature map `f` of pixel `(r, c)` belongs to colour group `f // (features / C)` and so to
-  sub-pixel `(r, c, group)`.
+  Feature map `f` of pixel `(r, c)` belongs to colour group `channel_groups(features, C)[f]`
+  and so to sub-pixel `(r, c, group)`.
 
   Args:
     input_ranks: `(H, W, C)` ranks of the sub-pixels.
-    features: number of feature maps, divisible by `C`.
+    features: number of feature maps, at least `C`.
 
   Returns:
     int array `(H, W, features)`.
   """
-  channels = input_ranks.shape[-1]
-  group = np.arange(features) // (features // channels)
-  return input_ranks[..., group]
+  return input_ranks[..., masks.channel_groups(features, input_ranks.shape[-1])]
 
 
 def dependence(fn, inputs, num_values=None, delta=1.0, atol=1e-5):

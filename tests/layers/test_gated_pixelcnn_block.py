@@ -49,12 +49,14 @@ def test_layer_contract(mask_type, residual, color_channels, with_conditioning):
 
 @pytest.mark.parametrize("color_channels", [1, 3])
 @pytest.mark.parametrize("conditioning", [False, True])
-def test_stack_is_causal(color_channels, conditioning):
+@pytest.mark.parametrize("filters", [6, 8])  # 8 maps on RGB: uneven groups of 3, 3, 2
+def test_stack_is_causal(color_channels, conditioning, filters):
   height, width = 6, 5
   x = np.random.default_rng(1).normal(size=(1, height, width, color_channels)).astype("float32")
   ranks = testing.raster_ranks(height, width, color_channels)
-  testing.assert_causal(_stack(color_channels, 4, conditioning=conditioning), x, ranks,
-                        testing.grouped_feature_ranks(ranks, 6), inclusive=True)
+  fn = _stack(color_channels, 4, filters=filters, conditioning=conditioning)
+  testing.assert_causal(fn, x, ranks, testing.grouped_feature_ranks(ranks, filters),
+                        inclusive=True)
 
 
 @pytest.mark.parametrize("color_channels", [1, 3])
@@ -103,7 +105,7 @@ def test_bad_arguments_and_inputs():
   with pytest.raises(ValueError, match="kernel_size"):
     GatedPixelCNNBlock(4, kernel_size=1)
   with pytest.raises(ValueError, match="filters"):
-    GatedPixelCNNBlock(4, color_channels=3)
+    GatedPixelCNNBlock(2, color_channels=3)
   x = np.zeros((1, 4, 4, 3), "float32")
   with pytest.raises(ValueError, match="horizontal"):
     GatedPixelCNNBlock(6, residual=True)(x, x)

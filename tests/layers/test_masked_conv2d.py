@@ -54,7 +54,7 @@ def test_assert_causal_catches_an_unmasked_convolution():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(filters=4, kernel_size=3, mask_type="C"), "mask_type"),
-    (dict(filters=4, kernel_size=3, color_channels=3), "divisible"),
+    (dict(filters=2, kernel_size=3, color_channels=3), "at least"),
     (dict(filters=4, kernel_size=2), "odd"),
     (dict(filters=3, kernel_size=3, color_channels=2), "color_channels"),
 ])
@@ -67,4 +67,15 @@ def test_bad_inputs():
   with pytest.raises(ValueError, match="rank 4"):
     MaskedConv2D(3, 3)(np.zeros((2, 4, 3), "float32"))
   with pytest.raises(ValueError, match="input channels"):
-    MaskedConv2D(3, 3, color_channels=3)(np.zeros((1, 4, 4, 4), "float32"))
+    MaskedConv2D(3, 3, color_channels=3)(np.zeros((1, 4, 4, 2), "float32"))
+
+
+def test_uneven_colour_groups_are_causal():
+  """Table 4 uses 256 channels on RGB: groups of 86, 85, 85 maps must still be causal."""
+  x = np.random.default_rng(4).normal(size=(1, 3, 4, 5)).astype("float32")  # 5 maps: 2, 2, 1
+  first = MaskedConv2D(7, 3, mask_type="A", color_channels=3)
+  second = MaskedConv2D(8, 3, mask_type="B", color_channels=3)
+  image_ranks = testing.raster_ranks(3, 4, 3)
+  input_ranks = testing.grouped_feature_ranks(image_ranks, 5)
+  testing.assert_causal(lambda x: second(first(x)), x, input_ranks,
+                        testing.grouped_feature_ranks(image_ranks, 8), inclusive=False)
