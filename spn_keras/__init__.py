@@ -1,10 +1,13 @@
 """spn-keras: Subscale Pixel Networks and Multidimensional Upscaling in Keras 3.
 
-Public modules: `spn_keras.layers`, `spn_keras.ops`, `spn_keras.testing`.
+Public modules: `spn_keras.layers`, `spn_keras.models`, `spn_keras.pipelines`,
+`spn_keras.ops` and `spn_keras.testing` (imported on demand: it is for tests).
 """
 
 from spn_keras import layers
+from spn_keras import models
 from spn_keras import ops
+from spn_keras import pipelines
 from spn_keras.version import __version__
 
-__all__ = ["layers", "ops", "__version__"]
+__all__ = ["layers", "models", "ops", "pipelines", "__version__"]

@@ -6,6 +6,10 @@ from spn_keras.testing.causality import grouped_feature_ranks
 from spn_keras.testing.causality import raster_ranks
 from spn_keras.testing.causality import subscale_ranks
 from spn_keras.testing.layer_test import run_layer_test
+from spn_keras.testing.normalization import all_images
+from spn_keras.testing.normalization import randomize_weights
+from spn_keras.testing.normalization import total_probability
 
-__all__ = ["assert_causal", "dependence", "grouped_feature_ranks", "raster_ranks",
-           "run_layer_test", "subscale_ranks"]
+__all__ = ["all_images", "assert_causal", "dependence", "grouped_feature_ranks",
+           "randomize_weights", "raster_ranks", "run_layer_test", "subscale_ranks",
+           "total_probability"]

@@ -1,0 +1,79 @@
+"""`TransformerLayer`: pre-norm self-attention and feed-forward sublayers with residuals."""
+
+import keras
+
+from spn_keras.layers.causal_self_attention import CausalSelfAttention
+
+
+@keras.saving.register_keras_serializable(package="spn_keras")
+class TransformerLayer(keras.layers.Layer):
+  """`x + Attention(LayerNorm(x))`, then `x + FFN(LayerNorm(x))` (Vaswani et al. 2017).
+
+  The paper's attention layers use tensor2tensor's "parameter_attention" feed-forward layer
+  (Table 4); this layer uses the standard two-layer ReLU feed-forward network instead, which is
+  position-wise and so keeps the attention's causality.
+
+  Args:
+    num_heads: attention heads.
+    key_dim: size of each head's queries, keys and values.
+    ffn_channels: hidden width of the feed-forward network.
+    causal: causal (decoder) or full (conditioning network) attention.
+    dropout: dropout rate after each sublayer and on the attention weights.
+    **kwargs: passed to `keras.layers.Layer`.
+
+  Call args:
+    inputs: `(B, L, D)`.
+    training: whether dropout is active.
+
+  Returns:
+    `(B, L, D)`.
+  """
+
+  def __init__(self, num_heads, key_dim, ffn_channels, causal=True, dropout=0.0, **kwargs):
+    super().__init__(**kwargs)
+    self.num_heads = num_heads
+    self.key_dim = key_dim
+    self.ffn_channels = ffn_channels
+    self.causal = causal
+    self.dropout = dropout
+    policy = self.dtype_policy
+    self.attention_norm = keras.layers.LayerNormalization(dtype=policy, name="attention_norm")
+    self.attention = CausalSelfAttention(num_heads, key_dim, causal=causal, dropout=dropout,
+                                         dtype=policy, name="attention")
+    self.ffn_norm = keras.layers.LayerNormalization(dtype=policy, name="ffn_norm")
+    self.ffn_hidden = keras.layers.Dense(ffn_channels, activation="relu", dtype=policy,
+                                         name="ffn_hidden")
+    self.ffn_output = None
+    self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy)
+
+  def build(self, input_shape):
+    if len(input_shape) != 3:
+      raise ValueError(f"TransformerLayer expects `inputs` of rank 3 (B, L, D), "
+                       f"got shape {input_shape}.")
+    self.ffn_output = keras.layers.Dense(input_shape[-1], dtype=self.dtype_policy,
+                                         name="ffn_output")
+    self.attention_norm.build(input_shape)
+    self.attention.build(input_shape)
+    self.ffn_norm.build(input_shape)
+    self.ffn_hidden.build(input_shape)
+    self.ffn_output.build(tuple(input_shape[:-1]) + (self.ffn_channels,))
+
+  def call(self, inputs, training=False):
+    attended = self.attention(self.attention_norm(inputs), training=training)
+    x = inputs + self.dropout_layer(attended, training=training)
+    hidden = self.ffn_output(self.ffn_hidden(self.ffn_norm(x)))
+    return x + self.dropout_layer(hidden, training=training)
+
+  def compute_output_shape(self, input_shape):
+    return input_shape
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({
+        "num_heads": self.num_heads,
+        "key_dim": self.key_dim,
+        "ffn_channels": self.ffn_channels,
+        "causal": self.causal,
+        "dropout": self.dropout,
+    })
+    return config

@@ -1,0 +1,10 @@
+"""The SPN stages: `SliceDecoder` and `SubscalePixelNetwork`, and their configs."""
+
+from spn_keras.models.autoregressive_image_model import AutoregressiveImageModel
+from spn_keras.models.configs import SliceDecoderConfig
+from spn_keras.models.configs import SPNConfig
+from spn_keras.models.slice_decoder import SliceDecoder
+from spn_keras.models.subscale_pixel_network import SubscalePixelNetwork
+
+__all__ = ["AutoregressiveImageModel", "SPNConfig", "SliceDecoder", "SliceDecoderConfig",
+           "SubscalePixelNetwork"]

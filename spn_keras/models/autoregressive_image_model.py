@@ -1,0 +1,306 @@
+"""`AutoregressiveImageModel`: exact likelihood and sampling shared by every SPN stage.
+
+A stage models `D`-bit images `(H, W, C)` cut into `S*S` slices (`S = 1` for a plain slice
+decoder). Subclasses provide two pieces:
+- `_slice_context(slices, target, conditioning_slices)`: conditioning-network features for the
+  target slice, computed from the slices before it (and the low-depth image), or None;
+- `_decode(target_values, context)`: float32 logits `(B, h, w, C, 2**D)` of the target slice
+  under teacher forcing.
+Everything else (exact `log_prob`, `bits_per_dim`, the unbiased training loss and the sampler)
+is defined here once, from the chain rule over slices, pixels and channels.
+"""
+
+import math
+import random
+
+import keras
+from keras import ops
+import numpy as np
+import tensorflow as tf
+
+from spn_keras.layers import SubscaleSlicer
+
+_INTEGER_DTYPES = (tf.uint8, tf.int8, tf.uint16, tf.int16, tf.int32, tf.int64)
+
+
+def _gumbel(shape, seed):
+  """Standard Gumbel noise from a stateless seed `(2,)`: the same seed, the same noise."""
+  uniform = tf.random.stateless_uniform(shape, seed=seed, minval=np.finfo(np.float32).tiny,
+                                        maxval=1.0)
+  return -tf.math.log(-tf.math.log(uniform))
+
+
+def stage_seed(seed, stream):
+  """The stateless seed `(2,)` of random stream `stream` (a stage, a slice) under `seed`."""
+  return tf.random.experimental.stateless_fold_in(
+      tf.constant([0, 0], tf.int64) + tf.cast(seed, tf.int64), stream)
+
+
+def check_images(name, images, bits, shape=None):
+  """Validates an integer image batch and returns it as int32.
+
+  Args:
+    name: argument name for error messages.
+    images: `(B, H, W, C)` integer array or tensor.
+    bits: values must lie in `[0, 2**bits)`.
+    shape: expected `(H, W, C)`, or None.
+
+  Returns:
+    int32 tensor `(B, H, W, C)`.
+
+  Raises:
+    ValueError / TypeError naming `name` and what was expected.
+  """
+  images = tf.convert_to_tensor(images)
+  if images.dtype not in _INTEGER_DTYPES:
+    raise TypeError(f"`{name}` must have an integer dtype (uint8 values), "
+                    f"got {images.dtype.name}.")
+  if images.shape.rank != 4:
+    raise ValueError(f"`{name}` must have rank 4 (B, H, W, C), got shape {images.shape}.")
+  if shape is not None and tuple(images.shape[1:]) != tuple(shape):
+    raise ValueError(f"`{name}` must have shape (B, {', '.join(map(str, shape))}), "
+                     f"got {tuple(images.shape)}.")
+  if tf.executing_eagerly() and tf.size(images) > 0:
+    low, high = int(tf.reduce_min(images)), int(tf.reduce_max(images))
+    if low < 0 or high >= 2**bits:
+      raise ValueError(f"`{name}` values must be in [0, {2**bits}) ({bits} bits), "
+                       f"got values in [{low}, {high}].")
+  return tf.cast(images, tf.int32)
+
+
+class AutoregressiveImageModel(keras.Model):
+  """Base class of `SliceDecoder` and `SubscalePixelNetwork`; see the module docstring."""
+
+  # Properties the subclasses define.
+  @property
+  def image_shape(self):
+    """`(H, W, C)` of the images this stage models."""
+    raise NotImplementedError
+
+  @property
+  def bits(self):
+    """Bits per value that this stage models."""
+    raise NotImplementedError
+
+  @property
+  def scale(self):
+    """`S`: number of slices along each axis (1 for a slice decoder)."""
+    return 1
+
+  @property
+  def conditioning_bits(self):
+    """Bits of the low-depth image this stage is conditioned on (0: none)."""
+    return 0
+
+  @property
+  def num_dims(self):
+    """`H * W * C`, the dimensions of one image."""
+    return int(np.prod(self.image_shape))
+
+  def _slice_context(self, slices, target, conditioning_slices):
+    raise NotImplementedError
+
+  def _decode(self, target_values, context):
+    raise NotImplementedError
+
+  # Input handling.
+  def _slicer(self):
+    return SubscaleSlicer(self.scale)
+
+  def _prepare(self, images, conditioning, images_name="images"):
+    """Validates inputs; returns `(slices, conditioning_slices or None)`, int32."""
+    images = check_images(images_name, images, self.bits, self.image_shape)
+    slicer = self._slicer()
+    return slicer.slice(images), self._prepare_conditioning(conditioning, images.shape[0])
+
+  def _prepare_conditioning(self, conditioning, batch_size):
+    if self.conditioning_bits == 0:
+      if conditioning is not None:
+        raise ValueError("`conditioning` must be None: this stage is not a depth upscaler "
+                         "(conditioning_bits = 0).")
+      return None
+    if conditioning is None:
+      raise ValueError(f"`conditioning` is required: this stage upscales depth given the "
+                       f"{self.conditioning_bits} most significant bits (B, H, W, C).")
+    conditioning = check_images("conditioning", conditioning, self.conditioning_bits,
+                                self.image_shape)
+    if batch_size is not None and conditioning.shape[0] not in (None, batch_size):
+      raise ValueError(f"`conditioning` must have batch size {batch_size}, "
+                       f"got {conditioning.shape[0]}.")
+    return self._slicer().slice(conditioning)
+
+  # Likelihood.
+  def _target_logits(self, slices, target, conditioning_slices, training=False):
+    """Logits `(B, h, w, C, K)` of slice `target` (`(B,)` int) given everything before it."""
+    context = self._slice_context(slices, target, conditioning_slices)
+    target_values = ops.take_along_axis(slices, target[:, None, None, None, None], axis=1)[:, 0]
+    return self._decode(target_values, context), target_values
+
+  @tf.function(reduce_retracing=True)
+  def _slice_log_prob(self, slices, target, conditioning_slices):
+    logits, values = self._target_logits(slices, target, conditioning_slices)
+    log_probs = tf.nn.log_softmax(logits)  # (B, h, w, C, K)
+    chosen = tf.gather(log_probs, values, batch_dims=4)  # (B, h, w, C)
+    return tf.reduce_sum(chosen, axis=[1, 2, 3])
+
+  def log_prob(self, images, conditioning=None, first_slice_given=False):
+    """Exact log-likelihood of `images` in nats: the sum over all slices (SPN_SPEC section 5).
+
+    Args:
+      images: int `(B, H, W, C)` values in `[0, 2**bits)`.
+      conditioning: depth upscalers only: int `(B, H, W, C)` most significant bits.
+      first_slice_given: score slices `1 ..` only, i.e. `log p(slices >= 1 | slice 0)`: the
+        size-upscaling term of a pipeline (SPN_SPEC section 6).
+
+    Returns:
+      float32 `(B,)` log-probabilities in nats.
+    """
+    slices, conditioning_slices = self._prepare(images, conditioning)
+    if first_slice_given and self.scale == 1:
+      raise ValueError("`first_slice_given=True` needs `scale` > 1: with one slice nothing "
+                       "would be left to score.")
+    batch = tf.shape(slices)[0]
+    total = tf.zeros([batch], tf.float32)
+    for t in range(1 if first_slice_given else 0, self.scale**2):
+      total += self._slice_log_prob(slices, tf.fill([batch], t), conditioning_slices)
+    return total
+
+  def sub_pixel_logits(self, images, conditioning=None):
+    """Teacher-forced logits of every sub-pixel, in image layout.
+
+    Entry `[:, r, c, ch]` is the model's distribution of sub-pixel `(r, c, ch)` given every
+    sub-pixel before it in the subscale ordering (it must not depend on any other): the
+    object the causality tests perturb.
+
+    Args:
+      images, conditioning: as in `log_prob`.
+
+    Returns:
+      float32 `(B, H, W, C, 2**bits)`.
+    """
+    slices, conditioning_slices = self._prepare(images, conditioning)
+    batch = tf.shape(slices)[0]
+    per_slice = [
+        self._target_logits(slices, tf.fill([batch], t), conditioning_slices)[0]
+        for t in range(self.scale**2)
+    ]
+    stacked = tf.stack(per_slice, axis=1)  # (B, S*S, h, w, C, K)
+    h, w, channels, num_values = stacked.shape[2:]
+    merged = self._slicer().merge(tf.reshape(stacked, [batch, self.scale**2, h, w,
+                                                       channels * num_values]))
+    return tf.reshape(merged, [batch, h * self.scale, w * self.scale, channels, num_values])
+
+  def bits_per_dim(self, images, conditioning=None, first_slice_given=False):
+    """`-log p(images) / (H * W * C * ln 2)`: float32 `(B,)`; arguments as in `log_prob`."""
+    nats = self.log_prob(images, conditioning, first_slice_given)
+    return -nats / (self.num_dims * math.log(2.0))
+
+  def training_loss(self, images, conditioning=None, seed=None, training=True):
+    """Unbiased estimate of `-log p(images)` from one random slice per example (nats).
+
+    Each example picks a target slice uniformly at random; its loss is `S*S` times the
+    slice's negative log-likelihood (SPN_SPEC section 5). For `S = 1` it is exact.
+
+    Args:
+      images, conditioning: as in `log_prob`.
+      seed: optional stateless seed (int or `(2,)`) for the choice of slices.
+      training: passed to the layers (dropout).
+
+    Returns:
+      float32 `(B,)`.
+    """
+    slices, conditioning_slices = self._prepare(images, conditioning)
+    batch = tf.shape(slices)[0]
+    num_slices = self.scale**2
+    if seed is None:
+      target = tf.random.uniform([batch], 0, num_slices, dtype=tf.int32)
+    else:
+      target = tf.random.stateless_uniform([batch], stage_seed(seed, 0), 0, num_slices,
+                                           dtype=tf.int32)
+    logits, values = self._target_logits(slices, target, conditioning_slices, training)
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(values, logits)  # (B, h, w, C)
+    return float(num_slices) * tf.reduce_sum(nll, axis=[1, 2, 3])
+
+  # Sampling.
+  @tf.function(reduce_retracing=True)
+  def _sample_slice(self, slices, target, conditioning_slices, temperature, seed):
+    """Generates slice `target` (a scalar) sub-pixel by sub-pixel; returns it and its log-prob.
+
+    The context is computed once (it does not depend on the slice being generated); the
+    decoder runs once per sub-pixel on the partially generated slice (naive recomputation).
+    Sub-pixel `(r, c, ch)` takes `argmax(logits / T + g)` with Gumbel noise `g` drawn from
+    `seed` for the whole slice, so a seed fixes the outcome.
+    """
+    batch = tf.shape(slices)[0]
+    h, w, channels = slices.shape[2], slices.shape[3], slices.shape[4]
+    num_values = 2**self.bits
+    targets = tf.fill([batch], target)
+    context = self._slice_context(slices, targets, conditioning_slices)
+    noise = _gumbel([batch, h, w, channels, num_values], seed)
+    values = tf.zeros([batch, h, w, channels], tf.int32)
+    log_prob = tf.zeros([batch], tf.float32)
+    batch_index = tf.range(batch)
+
+    def step(i, values, log_prob):
+      r, col, ch = i // (w * channels), (i // channels) % w, i % channels
+      logits = self._decode(values, context)[:, r, col, ch]  # (B, K)
+      choice = tf.argmax(logits / temperature + noise[:, r, col, ch], axis=-1,
+                         output_type=tf.int32)
+      log_prob += tf.gather(tf.nn.log_softmax(logits), choice, batch_dims=1)
+      index = tf.stack([batch_index, tf.fill([batch], r), tf.fill([batch], col),
+                        tf.fill([batch], ch)], axis=1)
+      return i + 1, tf.tensor_scatter_nd_update(values, index, choice), log_prob
+
+    _, values, log_prob = tf.while_loop(lambda i, *_: i < h * w * channels, step,
+                                        (tf.constant(0), values, log_prob))
+    index = tf.stack([batch_index, tf.fill([batch], target)], axis=1)
+    return tf.tensor_scatter_nd_update(slices, index, values), log_prob
+
+  def sample(self, num_images, temperature=1.0, seed=None, conditioning=None, first_slice=None,
+             return_log_prob=False):
+    """Draws images from the model, slice by slice, pixel by pixel, R, G, B.
+
+    Args:
+      num_images: batch size `B`.
+      temperature: `T > 0`; logits are divided by `T` (1.0 samples the model exactly).
+      seed: int or `(2,)` stateless seed: the same seed gives the same images. None draws one.
+      conditioning: depth upscalers only: int `(B, H, W, C)` most significant bits.
+      first_slice: size upscaling: int `(B, h, w, C)` slice 0, taken as given; only slices
+        `1 ..` are generated.
+      return_log_prob: also return, per image, the sum of the model's log-probabilities
+        (at temperature 1) of the values chosen, in nats.
+
+    Returns:
+      uint8 `(B, H, W, C)` with values in `[0, 2**bits)`; with `return_log_prob`, a pair
+      `(images, log_prob)`.
+    """
+    if isinstance(num_images, bool) or not isinstance(num_images, (int, np.integer)) or (
+        num_images < 1):
+      raise ValueError(f"`num_images` must be a positive int, got {num_images!r}.")
+    if not temperature > 0:
+      raise ValueError(f"`temperature` must be > 0, got {temperature!r}.")
+    if seed is None:
+      seed = random.SystemRandom().randrange(2**62)
+    conditioning_slices = self._prepare_conditioning(conditioning, num_images)
+    height, width, channels = self.image_shape
+    s = self.scale
+    h, w = height // s, width // s
+    slices = tf.zeros([num_images, s * s, h, w, channels], tf.int32)
+    start = 0
+    log_prob = tf.zeros([num_images], tf.float32)
+    if first_slice is not None:
+      if s == 1:
+        raise ValueError("`first_slice` needs `scale` > 1 (size upscaling).")
+      first_slice = check_images("first_slice", first_slice, self.bits, (h, w, channels))
+      if first_slice.shape[0] != num_images:
+        raise ValueError(f"`first_slice` must hold `num_images` ({num_images}) slices, "
+                         f"got {first_slice.shape[0]}.")
+      slices = tf.concat([first_slice[:, None], slices[:, 1:]], axis=1)
+      start = 1
+    temperature = tf.constant(temperature, tf.float32)
+    for t in range(start, s * s):
+      slices, slice_log_prob = self._sample_slice(slices, tf.constant(t), conditioning_slices,
+                                                  temperature, stage_seed(seed, t))
+      log_prob += slice_log_prob
+    images = tf.cast(self._slicer().merge(slices), tf.uint8)
+    return (images, log_prob) if return_log_prob else images

@@ -1,0 +1,149 @@
+"""`SliceDecoder`: masked 1D self-attention followed by a gated PixelCNN (SPN_SPEC section 4)."""
+
+import keras
+from keras import ops
+
+from spn_keras.layers import GatedPixelCNNBlock
+from spn_keras.layers import MaskedConv2D
+from spn_keras.layers import TransformerLayer
+from spn_keras.models.autoregressive_image_model import AutoregressiveImageModel
+from spn_keras.models.configs import SliceDecoderConfig
+
+
+@keras.saving.register_keras_serializable(package="spn_keras")
+class SliceDecoder(AutoregressiveImageModel):
+  """The SPN decoder (paper section 3.2, Figure 4b), usable as a stage of its own.
+
+  On its own it models `image_size` images in raster order, then R, G, B: the decoder baseline
+  of Table 1, or slice 0 of a multidimensional-upscaling pipeline. Inside a
+  `SubscalePixelNetwork` it models the target slice given `context` features.
+
+  1. *Masked 1D self-attention.* The slice is flattened to `h*w` positions. Position `p` gets
+     the embedding of pixel `p - 1` (all channels; zeros at `p = 0`), plus the context at `p`,
+     plus a learned position embedding; causal attention layers follow. Their output at `p`
+     depends on pixels before `p` only, never on any channel of pixel `p`.
+  2. *Gated PixelCNN* (`GatedPixelCNNBlock`), mask A then B, channel-masked, with the attention
+     output and the context added before every gate.
+  3. *Output.* Two channel-masked 1x1 layers (`pixelcnn_residual_channels` hidden maps, ReLU)
+     give, for each position and channel, logits over the `2**bits` values.
+
+  Args:
+    config: a `SliceDecoderConfig`.
+    **kwargs: passed to `keras.Model`.
+
+  Call args:
+    inputs: int `(B, h, w, C)` values (teacher forcing: the prediction for a sub-pixel only
+      uses earlier sub-pixels of `inputs`).
+    context: `(B, h, w, context_channels)` features, required iff `context_channels > 0`.
+    training: whether dropout is active.
+
+  Returns:
+    float32 logits `(B, h, w, C, 2**bits)`.
+  """
+
+  def __init__(self, config, **kwargs):
+    if isinstance(config, dict):
+      config = SliceDecoderConfig.from_dict(config)
+    if not isinstance(config, SliceDecoderConfig):
+      raise TypeError(f"`config` must be a SliceDecoderConfig, got {type(config).__name__}.")
+    super().__init__(**kwargs)
+    self.config = config
+    c = config
+    policy = self.dtype_policy
+    self.value_embedding = keras.layers.Embedding(
+        c.channels * 2**c.bits, c.value_embedding_dim, dtype=policy, name="value_embedding")
+    if c.attention_layers:
+      self.pixel_projection = keras.layers.Dense(c.attention_channels, dtype=policy,
+                                                 name="pixel_projection")
+      self.context_projection = keras.layers.Dense(
+          c.attention_channels, dtype=policy,
+          name="context_projection") if c.context_channels else None
+      self.attention_stack = [
+          TransformerLayer(c.attention_heads, max(1, c.attention_channels // c.attention_heads),
+                           c.attention_ffn_channels, causal=True, dtype=policy,
+                           name=f"attention_{i}") for i in range(c.attention_layers)
+      ]
+      self.attention_norm = keras.layers.LayerNormalization(dtype=policy, name="attention_norm")
+    self.pixelcnn = [
+        GatedPixelCNNBlock(c.pixelcnn_channels, c.kernel_size, "A" if i == 0 else "B",
+                           c.channels, residual=i > 0, dtype=policy, name=f"pixelcnn_{i}")
+        for i in range(c.pixelcnn_layers)
+    ]
+    self.output_hidden = MaskedConv2D(c.pixelcnn_residual_channels, 1, "B", c.channels,
+                                      dtype=policy, name="output_hidden")
+    self.output_logits = MaskedConv2D(c.channels * 2**c.bits, 1, "B", c.channels,
+                                      dtype=policy, name="output_logits")
+
+  # AutoregressiveImageModel interface.
+  @property
+  def image_shape(self):
+    return (self.config.height, self.config.width, self.config.channels)
+
+  @property
+  def bits(self):
+    return self.config.bits
+
+  def build(self, inputs_shape, context_shape=None):
+    c = self.config
+    h, w = c.height, c.width
+    if c.attention_layers:
+      self.position_embedding = self.add_weight(
+          name="position_embedding", shape=(h * w, c.attention_channels),
+          initializer=keras.initializers.RandomNormal(stddev=0.02))
+    # Build by tracing one call on symbolic-free dummy data of the configured shape.
+    dummy = ops.zeros((1, h, w, c.channels), "int32")
+    context = ops.zeros((1, h, w, c.context_channels)) if c.context_channels else None
+    self._forward(dummy, context)
+
+  def call(self, inputs, context=None, training=False):
+    c = self.config
+    if (context is None) != (c.context_channels == 0):
+      raise ValueError(f"`context` must be given exactly when `context_channels` > 0 "
+                       f"(it is {c.context_channels}).")
+    return self._forward(inputs, context, training)
+
+  def _forward(self, inputs, context, training=False):
+    c = self.config
+    values = ops.cast(inputs, "int32")
+    batch, h, w = ops.shape(values)[0], c.height, c.width
+    offsets = ops.arange(c.channels, dtype="int32") * 2**c.bits
+    embedded = self.value_embedding(values + offsets)  # (B, h, w, C, E)
+    embedded = ops.reshape(embedded, (batch, h, w, c.channels * c.value_embedding_dim))
+    conditioning = []
+    if c.attention_layers:
+      pixels = self.pixel_projection(
+          ops.reshape(embedded, (batch, h * w, c.channels * c.value_embedding_dim)))
+      # Shift by one position: position p sees pixel p - 1, never pixel p itself.
+      sequence = ops.pad(pixels, ((0, 0), (1, 0), (0, 0)))[:, :-1] + self.position_embedding
+      if context is not None:
+        sequence = sequence + self.context_projection(
+            ops.reshape(context, (batch, h * w, c.context_channels)))
+      for layer in self.attention_stack:
+        sequence = layer(sequence, training=training)  # (B, h*w, attention_channels)
+      conditioning.append(
+          ops.reshape(self.attention_norm(sequence), (batch, h, w, c.attention_channels)))
+    if context is not None:
+      conditioning.append(ops.cast(context, self.compute_dtype))
+    conditioning = ops.concatenate(conditioning, axis=-1) if conditioning else None
+    vertical = horizontal = embedded
+    for block in self.pixelcnn:
+      vertical, horizontal = block(vertical, horizontal, conditioning=conditioning)
+    hidden = ops.relu(self.output_hidden(ops.relu(horizontal)))
+    logits = self.output_logits(hidden)  # (B, h, w, C * K), channel c at [c*K, (c+1)*K)
+    logits = ops.reshape(logits, (batch, h, w, c.channels, 2**c.bits))
+    return ops.cast(logits, "float32")
+
+  def _slice_context(self, slices, target, conditioning_slices):
+    del slices, target, conditioning_slices
+    return None
+
+  def _decode(self, target_values, context):
+    return self(target_values)
+
+  def get_config(self):
+    return {**super().get_config(), "config": self.config.to_dict()}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    return cls(SliceDecoderConfig.from_dict(config.pop("config")), **config)

@@ -1,0 +1,242 @@
+"""`Pipeline`: multidimensional upscaling, stages chained into one model of an image."""
+
+import math
+import random
+
+import tensorflow as tf
+
+from spn_keras.models.autoregressive_image_model import check_images
+from spn_keras.models.autoregressive_image_model import stage_seed
+from spn_keras.models.slice_decoder import SliceDecoder
+from spn_keras.models.subscale_pixel_network import SubscalePixelNetwork
+from spn_keras.ops import bit_depth
+
+STAGES = ("slice_decoder", "size_upscaler", "depth_upscaler")
+
+
+class Pipeline:
+  """A model of full-size, full-depth images as a product of stages (paper sections 2.3-2.4).
+
+  `log p(x) = log p_dec(x_low[::S, ::S]) + log p_size(x_low, slices >= 1 | slice 0)
+  + log p_depth(x_lsb | x_low)`, where `x_low` are the `d1` most significant bits of `x` and
+  `x_lsb` the rest (SPN_SPEC section 6). Any valid subset of stages is a pipeline:
+
+  | stages | paper setting |
+  | --- | --- |
+  | `slice_decoder` | decoder baseline (the decoder models the whole image) |
+  | `size_upscaler` | SPN |
+  | `size_upscaler + depth_upscaler` | SPN + depth upscaling |
+  | `slice_decoder + size_upscaler` | size upscaling |
+  | `slice_decoder + depth_upscaler` | decoder + depth upscaling |
+  | all three | multidimensional upscaling (MDU) |
+
+  When both a slice decoder and a size upscaler are present, the decoder models slice 0 of
+  the size upscaler (its `image_size` is the slice size) and the size upscaler scores slices
+  `1 ..` only. A depth upscaler has the full image size and `conditioning_bits` equal to the
+  bits of the stage below it.
+
+  Args:
+    slice_decoder: a `SliceDecoder`, or None.
+    size_upscaler: a `SubscalePixelNetwork` without conditioning, or None.
+    depth_upscaler: a `SubscalePixelNetwork` with `conditioning_bits > 0`, or None.
+
+  Raises:
+    ValueError: if the stages do not fit together.
+  """
+
+  def __init__(self, slice_decoder=None, size_upscaler=None, depth_upscaler=None):
+    if slice_decoder is None and size_upscaler is None:
+      raise ValueError("A pipeline needs a `slice_decoder` or a `size_upscaler` to generate "
+                       "the low-depth image.")
+    if slice_decoder is not None and not isinstance(slice_decoder, SliceDecoder):
+      raise TypeError(f"`slice_decoder` must be a SliceDecoder, "
+                      f"got {type(slice_decoder).__name__}.")
+    for name, stage in (("size_upscaler", size_upscaler), ("depth_upscaler", depth_upscaler)):
+      if stage is not None and not isinstance(stage, SubscalePixelNetwork):
+        raise TypeError(f"`{name}` must be a SubscalePixelNetwork, got {type(stage).__name__}.")
+    if size_upscaler is not None and size_upscaler.conditioning_bits:
+      raise ValueError("`size_upscaler` must not be a depth upscaler (conditioning_bits = 0).")
+    low = size_upscaler if size_upscaler is not None else slice_decoder
+    if slice_decoder is not None and size_upscaler is not None:
+      if size_upscaler.scale == 1:
+        raise ValueError("With a `slice_decoder`, the `size_upscaler` needs `scale` > 1.")
+      slice_shape = (size_upscaler.image_shape[0] // size_upscaler.scale,
+                     size_upscaler.image_shape[1] // size_upscaler.scale,
+                     size_upscaler.image_shape[2])
+      if slice_decoder.image_shape != slice_shape or slice_decoder.bits != size_upscaler.bits:
+        raise ValueError(
+            f"`slice_decoder` must model slice 0 of the size upscaler: images {slice_shape} "
+            f"at {size_upscaler.bits} bits, got {slice_decoder.image_shape} at "
+            f"{slice_decoder.bits} bits.")
+    if depth_upscaler is not None:
+      if not depth_upscaler.conditioning_bits:
+        raise ValueError("`depth_upscaler` must have `conditioning_bits` > 0.")
+      if depth_upscaler.image_shape != low.image_shape:
+        raise ValueError(f"`depth_upscaler` must model images {low.image_shape}, "
+                         f"got {depth_upscaler.image_shape}.")
+      if depth_upscaler.conditioning_bits != low.bits:
+        raise ValueError(f"`depth_upscaler.conditioning_bits` ({depth_upscaler.conditioning_bits}"
+                         f") must equal the bits of the stage below it ({low.bits}).")
+    self.slice_decoder = slice_decoder
+    self.size_upscaler = size_upscaler
+    self.depth_upscaler = depth_upscaler
+    self._low = low
+
+  @property
+  def stages(self):
+    """`{name: model}` of the stages present, in generation order."""
+    return {name: getattr(self, name) for name in STAGES if getattr(self, name) is not None}
+
+  @property
+  def image_shape(self):
+    """`(H, W, C)` of the full images."""
+    return self._low.image_shape
+
+  @property
+  def low_bits(self):
+    """`d1`: bits of the low-depth image (all bits when there is no depth upscaler)."""
+    return self._low.bits
+
+  @property
+  def bits(self):
+    """Bits per value of the full images: `d1 + d2`."""
+    extra = self.depth_upscaler.bits if self.depth_upscaler is not None else 0
+    return self.low_bits + extra
+
+  @property
+  def num_dims(self):
+    return self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
+
+  def _split(self, images):
+    if self.depth_upscaler is None:
+      return images, None
+    return bit_depth.split_bits(images, self.low_bits, total_bits=self.bits)
+
+  def log_prob(self, images):
+    """Exact log-likelihood of full images, per stage and in total.
+
+    Args:
+      images: int `(B, H, W, C)` values in `[0, 2**bits)` (uint8 8-bit images for 8-bit
+        pipelines).
+
+    Returns:
+      dict of float32 `(B,)` tensors in nats: one per stage present, plus `"total"`.
+    """
+    images = check_images("images", images, self.bits, self.image_shape)
+    low, lsb = self._split(images)
+    terms = {}
+    if self.slice_decoder is not None:
+      if self.size_upscaler is not None:
+        s = self.size_upscaler.scale
+        terms["slice_decoder"] = self.slice_decoder.log_prob(low[:, ::s, ::s])
+        terms["size_upscaler"] = self.size_upscaler.log_prob(low, first_slice_given=True)
+      else:
+        terms["slice_decoder"] = self.slice_decoder.log_prob(low)
+    else:
+      terms["size_upscaler"] = self.size_upscaler.log_prob(low)
+    if self.depth_upscaler is not None:
+      terms["depth_upscaler"] = self.depth_upscaler.log_prob(lsb, conditioning=low)
+    terms["total"] = tf.add_n(list(terms.values()))
+    return terms
+
+  def bits_per_dim(self, images):
+    """`log_prob` in bits per dimension of the *full* image, so the stages add up to the total.
+
+    Returns:
+      dict of float32 `(B,)` tensors, keys as in `log_prob`.
+    """
+    scale = -1.0 / (self.num_dims * math.log(2.0))
+    return {name: value * scale for name, value in self.log_prob(images).items()}
+
+  def _temperatures(self, temperatures):
+    names = list(self.stages)
+    if isinstance(temperatures, (int, float)):
+      temperatures = {name: float(temperatures) for name in names}
+    elif isinstance(temperatures, dict):
+      unknown = set(temperatures) - set(names)
+      if unknown:
+        raise ValueError(f"`temperatures` names unknown stages {sorted(unknown)}; "
+                         f"stages are {names}.")
+      temperatures = {name: float(temperatures.get(name, 1.0)) for name in names}
+    else:
+      temperatures = tuple(temperatures)
+      if len(temperatures) != len(names):
+        raise ValueError(f"`temperatures` must have one value per stage {names}, "
+                         f"got {len(temperatures)}.")
+      temperatures = dict(zip(names, map(float, temperatures)))
+    return temperatures
+
+  def _generate(self, num_images, low, temperatures, seed):
+    """Runs the stages after `low` (which may be None, a first slice, or a low-depth image)."""
+    if seed is None:
+      seed = random.SystemRandom().randrange(2**62)
+    seeds = {name: stage_seed(seed, i) for i, name in enumerate(STAGES)}
+    t = temperatures
+    if low is None:
+      if self.slice_decoder is not None:
+        low = self.slice_decoder.sample(num_images, t["slice_decoder"], seeds["slice_decoder"])
+        if self.size_upscaler is not None:
+          low = self.size_upscaler.sample(num_images, t["size_upscaler"],
+                                          seeds["size_upscaler"], first_slice=low)
+      else:
+        low = self.size_upscaler.sample(num_images, t["size_upscaler"], seeds["size_upscaler"])
+    elif tuple(low.shape[1:]) != self.image_shape:
+      low = self.size_upscaler.sample(num_images, t["size_upscaler"], seeds["size_upscaler"],
+                                      first_slice=low)
+    if self.depth_upscaler is None:
+      return tf.cast(low, tf.uint8)
+    lsb = self.depth_upscaler.sample(num_images, t["depth_upscaler"], seeds["depth_upscaler"],
+                                     conditioning=low)
+    joined = bit_depth.join_bits(tf.cast(low, tf.int32), tf.cast(lsb, tf.int32),
+                                 self.depth_upscaler.bits)
+    return tf.cast(joined, tf.uint8)
+
+  def sample(self, num_images, temperatures=1.0, seed=None):
+    """Draws full images: each stage samples given the outputs of the stages before it.
+
+    Args:
+      num_images: batch size.
+      temperatures: one float for all stages, a sequence with one per stage present (in
+        generation order), or a dict `{stage name: T}` (missing stages: 1.0). The paper uses
+        0.99 for the first stage and 1.0 for the others.
+      seed: int seed; the same seed gives the same images. None draws one.
+
+    Returns:
+      uint8 `(B, H, W, C)` with values in `[0, 2**bits)`.
+    """
+    return self._generate(num_images, None, self._temperatures(temperatures), seed)
+
+  def upscale(self, images, input_bits=None, temperatures=1.0, seed=None):
+    """Completes real low-resolution and/or low-depth images with the later stages.
+
+    Images of the slice size go through size upscaling (they become slice 0) and then depth
+    upscaling; images of the full size go through depth upscaling only. Values are first
+    reduced from `input_bits` to the pipeline's low depth `d1` (keeping the most significant
+    bits), so a real 8-bit thumbnail can be passed directly.
+
+    Args:
+      images: int `(B, h, w, C)` (slice size) or `(B, H, W, C)` (full size).
+      input_bits: bit depth of `images`; defaults to the pipeline's full depth `bits`.
+      temperatures, seed: as in `sample`.
+
+    Returns:
+      uint8 `(B, H, W, C)` full images at `bits` bits.
+    """
+    input_bits = self.bits if input_bits is None else input_bits
+    if isinstance(input_bits, bool) or not isinstance(input_bits, int) or not (
+        self.low_bits <= input_bits <= 8):
+      raise ValueError(f"`input_bits` must be an int in [{self.low_bits}, 8], "
+                       f"got {input_bits!r}.")
+    images = check_images("images", images, input_bits)
+    height, width, channels = self.image_shape
+    sizes = []
+    if self.size_upscaler is not None:
+      s = self.size_upscaler.scale
+      sizes.append((height // s, width // s, channels))
+    if self.depth_upscaler is not None:
+      sizes.append((height, width, channels))
+    if tuple(images.shape[1:]) not in sizes:
+      raise ValueError(f"`images` must have shape (B, h, w, C) in {sizes} for this pipeline "
+                       f"(stages {list(self.stages)}), got {tuple(images.shape)}.")
+    low = bit_depth.reduce_bits(images, self.low_bits, from_bits=input_bits)
+    return self._generate(int(images.shape[0]), low, self._temperatures(temperatures), seed)

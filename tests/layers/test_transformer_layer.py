@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from spn_keras import testing
+from spn_keras.layers import TransformerLayer
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_layer_contract(causal):
+  x = np.random.default_rng(0).normal(size=(2, 6, 8)).astype("float32")
+  testing.run_layer_test(TransformerLayer, dict(num_heads=2, key_dim=4, ffn_channels=16,
+                                                causal=causal, dropout=0.1),
+                         x, expected_output_shape=(2, 6, 8))
+
+
+def test_causal_layer_is_causal():
+  length, depth = 7, 4
+  layer = TransformerLayer(2, 3, 8)
+  x = np.random.default_rng(1).normal(size=(1, length, 1, depth)).astype("float32")
+  ranks = np.repeat(np.arange(length)[:, None, None], depth, axis=2)
+  testing.assert_causal(lambda x: layer(tf.reshape(x, (-1, length, depth)))[:, :, None], x,
+                        ranks, np.arange(length)[:, None, None], inclusive=True)
+
+
+def test_bad_rank():
+  with pytest.raises(ValueError, match="rank 3"):
+    TransformerLayer(1, 2, 4)(np.zeros((1, 2, 2, 2), "float32"))
