@@ -2,6 +2,7 @@
 
 import keras
 from keras import ops
+import tensorflow as tf
 
 # Added to the scores of masked positions. Large enough that exp() underflows to exactly 0 in
 # float32, so masked positions contribute nothing at all (not merely little).
@@ -103,7 +104,7 @@ class CausalSelfAttention(keras.layers.Layer):
       positions = ops.arange(length)
       allowed = positions[:, None] >= positions[None, :]  # (L, L): query sees key <= itself
       scores = ops.where(allowed[None, None], scores, _MASKED_SCORE)
-    weights = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+    weights = ops.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
     weights = self._dropout_layer(weights, training=training)
     attended = ops.einsum("bhqs,bshv->bqhv", weights, value)  # (B, L, heads, value_dim)
     outputs = ops.einsum("blhv,hvo->blo", attended, self.output_kernel)  # (B, L, output_dim)

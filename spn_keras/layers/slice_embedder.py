@@ -202,7 +202,8 @@ class SliceEmbedder(keras.layers.Layer):
     for conv3x3, conv1x1 in self.residual_convs:
       x = x + conv1x1(ops.relu(conv3x3(ops.relu(x))))
     x = self.attention_projection(x)  # (B, h, w, attention_channels)
-    sequence = ops.reshape(x, (batch, h * w, self.attention_channels)) + self.position_embedding
+    position = ops.cast(self.position_embedding, self.compute_dtype)
+    sequence = ops.reshape(x, (batch, h * w, self.attention_channels)) + position
     for layer in self.attention_stack:
       sequence = layer(sequence, training=training)
     x = ops.reshape(sequence, (batch, h, w, self.attention_channels))

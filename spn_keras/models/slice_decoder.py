@@ -114,7 +114,8 @@ class SliceDecoder(AutoregressiveImageModel):
       pixels = self.pixel_projection(
           ops.reshape(embedded, (batch, h * w, c.channels * c.value_embedding_dim)))
       # Shift by one position: position p sees pixel p - 1, never pixel p itself.
-      sequence = ops.pad(pixels, ((0, 0), (1, 0), (0, 0)))[:, :-1] + self.position_embedding
+      position = ops.cast(self.position_embedding, self.compute_dtype)
+      sequence = ops.pad(pixels, ((0, 0), (1, 0), (0, 0)))[:, :-1] + position
       if context is not None:
         sequence = sequence + self.context_projection(
             ops.reshape(context, (batch, h * w, c.context_channels)))
