@@ -135,6 +135,10 @@ class GatedPixelCNNBlock(keras.layers.Layer):
     # Vertical stack: output row r sees input rows r - k//2 .. r.
     padded = ops.pad(vertical, ((0, 0), (half - 1, 0), (k // 2, k // 2), (0, 0)))
     v = ops.conv(padded, self.vertical_kernel, padding="valid") + self.vertical_bias  # (B,H,W,2F)
+    if conditioning is not None:
+      # Conditioning at row r only depends on sub-pixels before row r + 1, where the shifted
+      # vertical stack delivers it.
+      v = v + ops.conv(conditioning, self.conditioning_vertical_kernel)
     # Horizontal stack: output column c sees input columns c - k//2 .. c (masked at c).
     padded = ops.pad(horizontal, ((0, 0), (0, 0), (half - 1, 0), (0, 0)))
     h_kernel = self.horizontal_kernel * self._mask(self._horizontal_mask)
@@ -143,7 +147,6 @@ class GatedPixelCNNBlock(keras.layers.Layer):
     v_shifted = ops.pad(v, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
     h = h + ops.conv(v_shifted, self.vertical_to_horizontal_kernel)
     if conditioning is not None:
-      v = v + ops.conv(conditioning, self.conditioning_vertical_kernel)
       h = h + ops.conv(conditioning, self.conditioning_horizontal_kernel)
     vertical_out = gated_activation(v)  # (B, H, W, F)
     gated = gated_activation(h)  # (B, H, W, F)

@@ -246,4 +246,15 @@ def test_paper_sized_imagenet64_spn_trains_one_step():
 
 
 # Pinned so that an accidental change of the architecture is noticed.
-PAPER_IMAGENET64_PARAMETERS = 0
+PAPER_IMAGENET64_PARAMETERS = 39_206_560
+
+
+@pytest.mark.parametrize("fields", [dict(channels=3), dict(bits=1, conditioning_bits=2)])
+def test_every_weight_gets_a_gradient_from_the_training_loss(fields):
+  model = SubscalePixelNetwork(SPNConfig.tiny(image_size=4, **fields))
+  model.build()
+  images = np.random.default_rng(6).integers(0, 2, (2, 4, 4, model.image_shape[-1]), np.uint8)
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(model.training_loss(images, _conditioning(model, 2), seed=0))
+  grads = tape.gradient(loss, model.trainable_variables)
+  assert [v.path for v, g in zip(model.trainable_variables, grads) if g is None] == []

@@ -1,0 +1,172 @@
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from spn_keras import testing
+from spn_keras.models import SliceDecoder
+from spn_keras.models import SliceDecoderConfig
+from spn_keras.models import SPNConfig
+from spn_keras.models import SubscalePixelNetwork
+from spn_keras.ops import reduce_bits
+from spn_keras.ops import split_bits
+from spn_keras.pipelines import Pipeline
+
+
+def _randomized(model, stddev, seed):
+  model.build()
+  testing.randomize_weights(model, stddev, seed)
+  return model
+
+
+def _decoder(stddev=1.0, seed=0, **fields):
+  model = SliceDecoder(SliceDecoderConfig.tiny(**fields))
+  model(np.zeros((1,) + model.image_shape, np.int32))
+  testing.randomize_weights(model, stddev, seed)
+  return model
+
+
+def _spn(stddev=1.0, seed=1, **fields):
+  return _randomized(SubscalePixelNetwork(SPNConfig.tiny(**fields)), stddev, seed)
+
+
+def _mdu(size=2, scale=2, low_bits=2, high_bits=2, channels=1, stddev=1.0):
+  """Multidimensional upscaling: slice decoder, size upscaler, depth upscaler."""
+  return Pipeline(
+      slice_decoder=_decoder(stddev, 0, image_size=size // scale, channels=channels,
+                             bits=low_bits),
+      size_upscaler=_spn(stddev, 1, image_size=size, scale=scale, channels=channels,
+                         bits=low_bits),
+      depth_upscaler=_spn(stddev, 2, image_size=size, scale=scale, channels=channels,
+                          bits=high_bits, conditioning_bits=low_bits))
+
+
+def test_mdu_probabilities_of_all_images_sum_to_one():
+  """2x2x1 4-bit images, 2 + 2 bits: all 65536 of them."""
+  pipeline = _mdu()
+  images = testing.all_images((2, 2, 1), 4)
+  total, log_probs = testing.total_probability(lambda x: pipeline.log_prob(x)["total"], images)
+  assert abs(total - 1.0) < 1e-4
+  assert log_probs.max() > math.log(1.0 / len(images)) + 3.0
+
+
+@pytest.mark.parametrize("stages", [
+    ("slice_decoder",),
+    ("size_upscaler",),
+    ("size_upscaler", "depth_upscaler"),
+    ("slice_decoder", "size_upscaler"),
+    ("slice_decoder", "depth_upscaler"),
+])
+def test_other_settings_are_normalized(stages):
+  """Every valid subset of stages on 2x2x1 images of 2 bits in all."""
+  low_bits = 1 if "depth_upscaler" in stages else 2
+  kwargs = {}
+  if "slice_decoder" in stages:
+    size = 1 if "size_upscaler" in stages else 2  # slice 0, or the whole image
+    kwargs["slice_decoder"] = _decoder(image_size=size, bits=low_bits)
+  if "size_upscaler" in stages:
+    kwargs["size_upscaler"] = _spn(image_size=2, scale=2, bits=low_bits)
+  if "depth_upscaler" in stages:
+    kwargs["depth_upscaler"] = _spn(image_size=2, scale=2, bits=1, conditioning_bits=low_bits)
+  pipeline = Pipeline(**kwargs)
+  assert tuple(pipeline.stages) == stages and pipeline.bits == 2
+  images = testing.all_images(pipeline.image_shape, pipeline.bits)
+  total, _ = testing.total_probability(lambda x: pipeline.log_prob(x)["total"], images)
+  assert abs(total - 1.0) < 1e-4
+
+
+def test_per_stage_bits_add_up_to_the_total():
+  pipeline = _mdu(size=4, scale=2, low_bits=3, high_bits=5, channels=3, stddev=0.3)
+  images = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), np.uint8)
+  bpd = pipeline.bits_per_dim(images)
+  assert set(bpd) == {"slice_decoder", "size_upscaler", "depth_upscaler", "total"}
+  np.testing.assert_allclose(bpd["slice_decoder"] + bpd["size_upscaler"] +
+                             bpd["depth_upscaler"], bpd["total"], rtol=1e-6)
+  nats = pipeline.log_prob(images)["total"]
+  np.testing.assert_allclose(bpd["total"], -nats / (48 * math.log(2)), rtol=1e-6)
+  # The stage terms are the stages' own likelihoods of their views of the data.
+  msb, lsb = split_bits(images, 3)
+  np.testing.assert_allclose(pipeline.log_prob(images)["depth_upscaler"],
+                             pipeline.depth_upscaler.log_prob(lsb, conditioning=msb), rtol=1e-6)
+  np.testing.assert_allclose(pipeline.log_prob(images)["slice_decoder"],
+                             pipeline.slice_decoder.log_prob(msb[:, ::2, ::2]), rtol=1e-6)
+
+
+def test_pipeline_samples_follow_its_distribution():
+  pipeline = _mdu(size=2, scale=2, low_bits=1, high_bits=1)  # 256 images of 2 bits
+  images = testing.all_images((2, 2, 1), 2)
+  probs = np.exp(np.asarray(pipeline.log_prob(images)["total"], np.float64))
+  num = 20000
+  samples = np.asarray(pipeline.sample(num, seed=3)).reshape(num, 4).astype(np.int64)
+  codes = samples @ (4**np.arange(3, -1, -1))
+  freq = np.bincount(codes, minlength=256) / num
+  # Expected TV for 256 cells and 20000 draws is about 0.04 at most; the bound leaves margin.
+  assert 0.5 * np.abs(freq - probs).sum() < 0.08
+
+
+def test_sample_is_reproducible_and_uses_per_stage_temperatures():
+  pipeline = _mdu(size=4, scale=2, low_bits=2, high_bits=2, stddev=0.5)
+  first = pipeline.sample(3, temperatures=(0.99, 1.0, 1.0), seed=9)
+  assert first.shape == (3, 4, 4, 1) and first.dtype == tf.uint8
+  assert int(tf.reduce_max(first)) < 16
+  np.testing.assert_array_equal(first, pipeline.sample(3, (0.99, 1.0, 1.0), seed=9))
+  np.testing.assert_array_equal(
+      first, pipeline.sample(3, {"slice_decoder": 0.99}, seed=9))
+  with pytest.raises(ValueError, match="one value per stage"):
+    pipeline.sample(1, temperatures=(1.0, 1.0))
+  with pytest.raises(ValueError, match="unknown stages"):
+    pipeline.sample(1, temperatures={"decoder": 1.0})
+
+
+def test_upscale_a_real_low_resolution_8bit_image():
+  pipeline = _mdu(size=4, scale=2, low_bits=3, high_bits=5, channels=3, stddev=0.5)
+  thumbnail = np.random.default_rng(1).integers(0, 256, (2, 2, 2, 3), np.uint8)
+  full = np.asarray(pipeline.upscale(thumbnail, seed=4))
+  assert full.shape == (2, 4, 4, 3) and full.dtype == np.uint8
+  # The thumbnail's 3 most significant bits are slice 0 of the result.
+  np.testing.assert_array_equal(full[:, ::2, ::2] >> 5, np.asarray(reduce_bits(thumbnail, 3)))
+  np.testing.assert_array_equal(full, pipeline.upscale(thumbnail, seed=4))
+
+
+def test_upscale_depth_of_a_real_full_size_image():
+  pipeline = _mdu(size=4, scale=2, low_bits=3, high_bits=5, channels=3, stddev=0.5)
+  image = np.random.default_rng(2).integers(0, 256, (1, 4, 4, 3), np.uint8)
+  full = np.asarray(pipeline.upscale(image, seed=0))
+  np.testing.assert_array_equal(full >> 5, image >> 5)
+  low = image >> 5
+  np.testing.assert_array_equal(pipeline.upscale(low, input_bits=3, seed=0), full)
+  with pytest.raises(ValueError, match=r"`images` must have shape \(B, h, w, C\) in"):
+    pipeline.upscale(np.zeros((1, 3, 3, 3), np.uint8))
+  with pytest.raises(ValueError, match="input_bits"):
+    pipeline.upscale(image, input_bits=2)
+
+
+def test_incompatible_stages_are_refused():
+  with pytest.raises(ValueError, match="needs a `slice_decoder` or a `size_upscaler`"):
+    Pipeline(depth_upscaler=_spn(bits=1, conditioning_bits=1))
+  with pytest.raises(ValueError, match="slice 0 of the size upscaler"):
+    Pipeline(slice_decoder=_decoder(image_size=4), size_upscaler=_spn(image_size=4, scale=2))
+  with pytest.raises(ValueError, match="slice 0 of the size upscaler"):
+    Pipeline(slice_decoder=_decoder(image_size=2, bits=2),
+             size_upscaler=_spn(image_size=4, scale=2, bits=1))
+  with pytest.raises(ValueError, match="conditioning_bits"):
+    Pipeline(size_upscaler=_spn(image_size=4, bits=2),
+             depth_upscaler=_spn(image_size=4, bits=1, conditioning_bits=1))
+  with pytest.raises(ValueError, match="must model images"):
+    Pipeline(size_upscaler=_spn(image_size=4, bits=1),
+             depth_upscaler=_spn(image_size=2, bits=1, conditioning_bits=1))
+  with pytest.raises(ValueError, match="must not be a depth upscaler"):
+    Pipeline(size_upscaler=_spn(image_size=4, bits=1, conditioning_bits=1))
+  with pytest.raises(ValueError, match="`depth_upscaler` must have"):
+    Pipeline(size_upscaler=_spn(image_size=4, bits=1), depth_upscaler=_spn(image_size=4))
+  with pytest.raises(TypeError, match="SliceDecoder"):
+    Pipeline(slice_decoder=_spn())
+
+
+def test_bad_images():
+  pipeline = _mdu(size=2, scale=2, low_bits=2, high_bits=2)
+  with pytest.raises(ValueError, match=r"values must be in \[0, 16\)"):
+    pipeline.log_prob(np.full((1, 2, 2, 1), 16, np.uint8))
+  with pytest.raises(ValueError, match="rank 4"):
+    pipeline.log_prob(np.zeros((2, 2, 1), np.uint8))
