@@ -69,28 +69,52 @@ def check_images(name, images, bits, shape=None):
 
 
 class AutoregressiveImageModel(keras.Model):
-  """Base class of `SliceDecoder` and `SubscalePixelNetwork`; see the module docstring."""
+  """Base class of `SliceDecoder` and `SubscalePixelNetwork`; see the module docstring.
 
-  # Properties the subclasses define.
+  Args:
+    config: an instance of the subclass's `config_class` (or its dict form).
+    **kwargs: passed to `keras.Model`.
+  """
+
+  config_class = None  # the frozen dataclass a subclass is built from
+
+  def __init__(self, config, **kwargs):
+    if isinstance(config, dict):
+      config = self.config_class.from_dict(config)
+    if not isinstance(config, self.config_class):
+      raise TypeError(f"`config` must be a {self.config_class.__name__}, "
+                      f"got {type(config).__name__}.")
+    super().__init__(**kwargs)
+    self.config = config
+    self.slicer = SubscaleSlicer(self.scale, name="slicer")
+
+  def get_config(self):
+    return {**super().get_config(), "config": self.config.to_dict()}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    return cls(cls.config_class.from_dict(config.pop("config")), **config)
+
   @property
   def image_shape(self):
     """`(H, W, C)` of the images this stage models."""
-    raise NotImplementedError
+    return (self.config.height, self.config.width, self.config.channels)
 
   @property
   def bits(self):
     """Bits per value that this stage models."""
-    raise NotImplementedError
+    return self.config.bits
 
   @property
   def scale(self):
     """`S`: number of slices along each axis (1 for a slice decoder)."""
-    return 1
+    return getattr(self.config, "scale", 1)
 
   @property
   def conditioning_bits(self):
     """Bits of the low-depth image this stage is conditioned on (0: none)."""
-    return 0
+    return getattr(self.config, "conditioning_bits", 0)
 
   @property
   def num_dims(self):
@@ -104,14 +128,10 @@ class AutoregressiveImageModel(keras.Model):
     raise NotImplementedError
 
   # Input handling.
-  def _slicer(self):
-    return SubscaleSlicer(self.scale)
-
   def _prepare(self, images, conditioning, images_name="images"):
     """Validates inputs; returns `(slices, conditioning_slices or None)`, int32."""
     images = check_images(images_name, images, self.bits, self.image_shape)
-    slicer = self._slicer()
-    return slicer.slice(images), self._prepare_conditioning(conditioning, images.shape[0])
+    return self.slicer.slice(images), self._prepare_conditioning(conditioning, images.shape[0])
 
   def _prepare_conditioning(self, conditioning, batch_size):
     if self.conditioning_bits == 0:
@@ -127,10 +147,10 @@ class AutoregressiveImageModel(keras.Model):
     if batch_size is not None and conditioning.shape[0] not in (None, batch_size):
       raise ValueError(f"`conditioning` must have batch size {batch_size}, "
                        f"got {conditioning.shape[0]}.")
-    return self._slicer().slice(conditioning)
+    return self.slicer.slice(conditioning)
 
   # Likelihood.
-  def _target_logits(self, slices, target, conditioning_slices, training=False):
+  def _target_logits(self, slices, target, conditioning_slices):
     """Logits `(B, h, w, C, K)` of slice `target` (`(B,)` int) given everything before it."""
     context = self._slice_context(slices, target, conditioning_slices)
     target_values = ops.take_along_axis(slices, target[:, None, None, None, None], axis=1)[:, 0]
@@ -186,7 +206,7 @@ class AutoregressiveImageModel(keras.Model):
     ]
     stacked = tf.stack(per_slice, axis=1)  # (B, S*S, h, w, C, K)
     h, w, channels, num_values = stacked.shape[2:]
-    merged = self._slicer().merge(tf.reshape(stacked, [batch, self.scale**2, h, w,
+    merged = self.slicer.merge(tf.reshape(stacked, [batch, self.scale**2, h, w,
                                                        channels * num_values]))
     return tf.reshape(merged, [batch, h * self.scale, w * self.scale, channels, num_values])
 
@@ -195,7 +215,7 @@ class AutoregressiveImageModel(keras.Model):
     nats = self.log_prob(images, conditioning, first_slice_given)
     return -nats / (self.num_dims * math.log(2.0))
 
-  def training_loss(self, images, conditioning=None, seed=None, training=True):
+  def training_loss(self, images, conditioning=None, seed=None):
     """Unbiased estimate of `-log p(images)` from one random slice per example (nats).
 
     Each example picks a target slice uniformly at random; its loss is `S*S` times the
@@ -204,7 +224,6 @@ class AutoregressiveImageModel(keras.Model):
     Args:
       images, conditioning: as in `log_prob`.
       seed: optional stateless seed (int or `(2,)`) for the choice of slices.
-      training: passed to the layers (dropout).
 
     Returns:
       float32 `(B,)`.
@@ -217,7 +236,7 @@ class AutoregressiveImageModel(keras.Model):
     else:
       target = tf.random.stateless_uniform([batch], stage_seed(seed, 0), 0, num_slices,
                                            dtype=tf.int32)
-    logits, values = self._target_logits(slices, target, conditioning_slices, training)
+    logits, values = self._target_logits(slices, target, conditioning_slices)
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(values, logits)  # (B, h, w, C)
     return float(num_slices) * tf.reduce_sum(nll, axis=[1, 2, 3])
 
@@ -302,5 +321,5 @@ class AutoregressiveImageModel(keras.Model):
       slices, slice_log_prob = self._sample_slice(slices, tf.constant(t), conditioning_slices,
                                                   temperature, stage_seed(seed, t))
       log_prob += slice_log_prob
-    images = tf.cast(self._slicer().merge(slices), tf.uint8)
+    images = tf.cast(self.slicer.merge(slices), tf.uint8)
     return (images, log_prob) if return_log_prob else images

@@ -35,20 +35,17 @@ class SliceDecoder(AutoregressiveImageModel):
     inputs: int `(B, h, w, C)` values (teacher forcing: the prediction for a sub-pixel only
       uses earlier sub-pixels of `inputs`).
     context: `(B, h, w, context_channels)` features, required iff `context_channels > 0`.
-    training: whether dropout is active.
+    training: passed to the attention layers (their dropout rate is 0 in these configs).
 
   Returns:
     float32 logits `(B, h, w, C, 2**bits)`.
   """
 
+  config_class = SliceDecoderConfig
+
   def __init__(self, config, **kwargs):
-    if isinstance(config, dict):
-      config = SliceDecoderConfig.from_dict(config)
-    if not isinstance(config, SliceDecoderConfig):
-      raise TypeError(f"`config` must be a SliceDecoderConfig, got {type(config).__name__}.")
-    super().__init__(**kwargs)
-    self.config = config
-    c = config
+    super().__init__(config, **kwargs)
+    c = self.config
     policy = self.dtype_policy
     self.value_embedding = keras.layers.Embedding(
         c.channels * 2**c.bits, c.value_embedding_dim, dtype=policy, name="value_embedding")
@@ -73,15 +70,6 @@ class SliceDecoder(AutoregressiveImageModel):
                                       dtype=policy, name="output_hidden")
     self.output_logits = MaskedConv2D(c.channels * 2**c.bits, 1, "B", c.channels,
                                       dtype=policy, name="output_logits")
-
-  # AutoregressiveImageModel interface.
-  @property
-  def image_shape(self):
-    return (self.config.height, self.config.width, self.config.channels)
-
-  @property
-  def bits(self):
-    return self.config.bits
 
   def build(self, inputs_shape, context_shape=None):
     c = self.config
@@ -140,11 +128,3 @@ class SliceDecoder(AutoregressiveImageModel):
 
   def _decode(self, target_values, context):
     return self(target_values)
-
-  def get_config(self):
-    return {**super().get_config(), "config": self.config.to_dict()}
-
-  @classmethod
-  def from_config(cls, config):
-    config = dict(config)
-    return cls(SliceDecoderConfig.from_dict(config.pop("config")), **config)

@@ -4,9 +4,7 @@ import keras
 from keras import ops
 
 from spn_keras.layers import SliceEmbedder
-from spn_keras.layers import SubscaleSlicer
 from spn_keras.models.autoregressive_image_model import AutoregressiveImageModel
-from spn_keras.models.autoregressive_image_model import check_images
 from spn_keras.models.configs import SPNConfig
 from spn_keras.models.slice_decoder import SliceDecoder
 
@@ -38,22 +36,18 @@ class SubscalePixelNetwork(AutoregressiveImageModel):
   Call args:
     inputs: dict with `"images"` int `(B, H, W, C)`, `"target_slice"` int `(B,)` and, for depth
       upscalers, `"conditioning"` int `(B, H, W, C)`.
-    training: whether dropout is active.
+    training: unused (the stages have no dropout); accepted for Keras.
 
   Returns:
     float32 logits `(B, H/S, W/S, C, 2**bits)` of each example's target slice.
   """
 
+  config_class = SPNConfig
+
   def __init__(self, config, **kwargs):
-    if isinstance(config, dict):
-      config = SPNConfig.from_dict(config)
-    if not isinstance(config, SPNConfig):
-      raise TypeError(f"`config` must be an SPNConfig, got {type(config).__name__}.")
-    super().__init__(**kwargs)
-    self.config = config
-    c = config
+    super().__init__(config, **kwargs)
+    c = self.config
     policy = self.dtype_policy
-    self.slicer = SubscaleSlicer(c.scale, name="slicer")
     self.embedder = SliceEmbedder(
         c.scale, c.channels, c.bits, c.conditioning_bits, c.embedding_dim,
         c.embedder_conv_layers, c.embedder_conv_channels, c.embedder_residual_channels,
@@ -61,25 +55,6 @@ class SubscalePixelNetwork(AutoregressiveImageModel):
         c.embedder_attention_channels, c.embedder_attention_ffn_channels, dtype=policy,
         name="embedder") if c.has_context else None
     self.decoder = SliceDecoder(c.decoder_config(), dtype=policy, name="decoder")
-
-  @property
-  def image_shape(self):
-    return (self.config.height, self.config.width, self.config.channels)
-
-  @property
-  def bits(self):
-    return self.config.bits
-
-  @property
-  def scale(self):
-    return self.config.scale
-
-  @property
-  def conditioning_bits(self):
-    return self.config.conditioning_bits
-
-  def _slicer(self):
-    return self.slicer
 
   def _slice_context(self, slices, target, conditioning_slices):
     if self.embedder is None:
@@ -102,13 +77,5 @@ class SubscalePixelNetwork(AutoregressiveImageModel):
                        "and, for depth upscaling, 'conditioning'.")
     slices, conditioning_slices = self._prepare(inputs["images"], inputs.get("conditioning"))
     target = ops.cast(inputs["target_slice"], "int32")
-    logits, _ = self._target_logits(slices, target, conditioning_slices, training)
+    logits, _ = self._target_logits(slices, target, conditioning_slices)
     return logits
-
-  def get_config(self):
-    return {**super().get_config(), "config": self.config.to_dict()}
-
-  @classmethod
-  def from_config(cls, config):
-    config = dict(config)
-    return cls(SPNConfig.from_dict(config.pop("config")), **config)
