@@ -89,28 +89,70 @@ class CausalSelfAttention(keras.layers.Layer):
     self.output_kernel, self.output_bias = projection("output", (heads, value_dim, output_dim),
                                                       (output_dim,))
 
+  def _cast(self, weight):
+    # `call_step` runs outside `__call__`, where Keras would autocast weights under a mixed
+    # precision policy; cast explicitly so that both paths compute in `compute_dtype`.
+    return ops.cast(weight, self.compute_dtype)
+
   def _project(self, inputs, kernel, bias):
-    out = ops.einsum("bld,dhk->blhk", inputs, kernel)  # (B, L, heads, dim)
-    return out + bias if bias is not None else out
+    out = ops.einsum("bld,dhk->blhk", inputs, self._cast(kernel))  # (B, L, heads, dim)
+    return out + self._cast(bias) if bias is not None else out
+
+  def _attend(self, query, key, value, allowed, training):
+    """Attention of `query (B, Q, heads, k)` over `key`, `value (B, S, heads, .)`.
+
+    `allowed` is a bool `(Q, S)` mask or None (all allowed). Returns `(B, Q, output_dim)`.
+    """
+    scores = ops.einsum("bqhk,bshk->bhqs", query, key)  # (B, heads, Q, S)
+    scores = ops.cast(scores, "float32") * (1.0 / self.key_dim**0.5)
+    if allowed is not None:
+      scores = ops.where(allowed[None, None], scores, _MASKED_SCORE)
+    weights = ops.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
+    weights = self._dropout_layer(weights, training=training)
+    attended = ops.einsum("bhqs,bshv->bqhv", weights, value)  # (B, Q, heads, value_dim)
+    outputs = ops.einsum("blhv,hvo->blo", attended, self._cast(self.output_kernel))
+    if self.use_bias:
+      outputs = outputs + self._cast(self.output_bias)  # (B, Q, output_dim)
+    return outputs
 
   def call(self, inputs, training=False):
     query = self._project(inputs, self.query_kernel, self.query_bias)  # (B, L, heads, key_dim)
     key = self._project(inputs, self.key_kernel, self.key_bias)  # (B, L, heads, key_dim)
     value = self._project(inputs, self.value_kernel, self.value_bias)  # (B, L, heads, v_dim)
-    scores = ops.einsum("bqhk,bshk->bhqs", query, key)  # (B, heads, L, L)
-    scores = ops.cast(scores, "float32") * (1.0 / self.key_dim**0.5)
+    allowed = None
     if self.causal:
-      length = ops.shape(inputs)[1]
-      positions = ops.arange(length)
+      positions = ops.arange(ops.shape(inputs)[1])
       allowed = positions[:, None] >= positions[None, :]  # (L, L): query sees key <= itself
-      scores = ops.where(allowed[None, None], scores, _MASKED_SCORE)
-    weights = ops.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
-    weights = self._dropout_layer(weights, training=training)
-    attended = ops.einsum("bhqs,bshv->bqhv", weights, value)  # (B, L, heads, value_dim)
-    outputs = ops.einsum("blhv,hvo->blo", attended, self.output_kernel)  # (B, L, output_dim)
-    if self.use_bias:
-      outputs = outputs + self.output_bias
-    return outputs
+    return self._attend(query, key, value, allowed, training)
+
+  def init_cache(self, batch_size, length):
+    """Empty key and value caches for `call_step`: zeros `(B, length, heads, dim)` each."""
+    value_dim = self.value_dim or self.key_dim
+    return (ops.zeros((batch_size, length, self.num_heads, self.key_dim), self.compute_dtype),
+            ops.zeros((batch_size, length, self.num_heads, value_dim), self.compute_dtype))
+
+  def call_step(self, inputs, cache, index):
+    """Causal attention for one new position, with a key/value cache (incremental decoding).
+
+    Args:
+      inputs: `(B, 1, D)`, the input at position `index`.
+      cache: `(keys, values)` from `init_cache` or the previous step; positions `< index`
+        hold the keys and values of the earlier inputs.
+      index: scalar int, the new position.
+
+    Returns:
+      `(outputs, cache)`: `(B, 1, output_dim)`, equal to `call`'s output at `index`, and the
+      cache with position `index` written.
+    """
+    if not self.causal:
+      raise ValueError("`call_step` needs `causal=True`: full attention has no incremental form.")
+    keys, values = cache
+    query = self._project(inputs, self.query_kernel, self.query_bias)  # (B, 1, heads, key_dim)
+    position = ops.one_hot(index, keys.shape[1], dtype=self.compute_dtype)[None, :, None, None]
+    keys = keys + position * self._project(inputs, self.key_kernel, self.key_bias)
+    values = values + position * self._project(inputs, self.value_kernel, self.value_bias)
+    allowed = (ops.arange(keys.shape[1]) <= index)[None, :]  # (1, L)
+    return self._attend(query, keys, values, allowed, training=False), (keys, values)
 
   def compute_output_shape(self, input_shape):
     return tuple(input_shape[:-1]) + (self.output_dim or input_shape[-1],)

@@ -125,36 +125,84 @@ class GatedPixelCNNBlock(keras.layers.Layer):
   def _mask(self, array):
     return ops.convert_to_tensor(array, dtype=self.compute_dtype)
 
-  def call(self, vertical, horizontal, conditioning=None):
+  def _cast(self, weight):
+    # `vertical_row` and `horizontal_pixel` run outside `__call__`, where Keras would autocast
+    # weights under a mixed precision policy; cast explicitly so both paths agree.
+    return ops.cast(weight, self.compute_dtype)
+
+  def _vertical_preactivation(self, padded_vertical, conditioning):
+    """Vertical stack before the gate; `padded_vertical` is padded so that 'valid' fits."""
+    v = ops.conv(padded_vertical, self._cast(self.vertical_kernel), padding="valid")
+    v = v + self._cast(self.vertical_bias)
+    if conditioning is not None:
+      # Conditioning at row r only depends on sub-pixels before row r + 1, where the shifted
+      # vertical stack delivers it.
+      v = v + ops.conv(conditioning, self._cast(self.conditioning_vertical_kernel))
+    return v
+
+  def _horizontal_output(self, padded_horizontal, vertical_above, conditioning, residual_input):
+    """Horizontal stack output from its padded input and the vertical stack of the row above."""
+    h_kernel = self._cast(self.horizontal_kernel) * self._mask(self._horizontal_mask)
+    h = ops.conv(padded_horizontal, h_kernel, padding="valid") + self._cast(self.horizontal_bias)
+    h = h + ops.conv(vertical_above, self._cast(self.vertical_to_horizontal_kernel))
+    if conditioning is not None:
+      h = h + ops.conv(conditioning, self._cast(self.conditioning_horizontal_kernel))
+    out_kernel = self._cast(self.output_kernel) * self._mask(self._output_mask)
+    out = ops.conv(gated_activation(h), out_kernel) + self._cast(self.output_bias)
+    return out + residual_input if self.residual else out
+
+  def _check_conditioning(self, conditioning):
     if (conditioning is not None) != self._has_conditioning:
       raise ValueError("GatedPixelCNNBlock was built "
                        f"{'with' if self._has_conditioning else 'without'} `conditioning`; "
                        "call it the same way every time.")
+
+  def call(self, vertical, horizontal, conditioning=None):
+    self._check_conditioning(conditioning)
     k = self.kernel_size
     half = k // 2 + 1
     # Vertical stack: output row r sees input rows r - k//2 .. r.
     padded = ops.pad(vertical, ((0, 0), (half - 1, 0), (k // 2, k // 2), (0, 0)))
-    v = ops.conv(padded, self.vertical_kernel, padding="valid") + self.vertical_bias  # (B,H,W,2F)
-    if conditioning is not None:
-      # Conditioning at row r only depends on sub-pixels before row r + 1, where the shifted
-      # vertical stack delivers it.
-      v = v + ops.conv(conditioning, self.conditioning_vertical_kernel)
-    # Horizontal stack: output column c sees input columns c - k//2 .. c (masked at c).
-    padded = ops.pad(horizontal, ((0, 0), (0, 0), (half - 1, 0), (0, 0)))
-    h_kernel = self.horizontal_kernel * self._mask(self._horizontal_mask)
-    h = ops.conv(padded, h_kernel, padding="valid") + self.horizontal_bias  # (B, H, W, 2F)
+    v = self._vertical_preactivation(padded, conditioning)  # (B, H, W, 2F)
     # Shift the vertical stack down one row so that row r only hears rows < r.
     v_shifted = ops.pad(v, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
-    h = h + ops.conv(v_shifted, self.vertical_to_horizontal_kernel)
-    if conditioning is not None:
-      h = h + ops.conv(conditioning, self.conditioning_horizontal_kernel)
-    vertical_out = gated_activation(v)  # (B, H, W, F)
-    gated = gated_activation(h)  # (B, H, W, F)
-    out_kernel = self.output_kernel * self._mask(self._output_mask)
-    horizontal_out = ops.conv(gated, out_kernel) + self.output_bias
-    if self.residual:
-      horizontal_out = horizontal_out + horizontal
-    return vertical_out, horizontal_out
+    # Horizontal stack: output column c sees input columns c - k//2 .. c (masked at c).
+    padded = ops.pad(horizontal, ((0, 0), (0, 0), (half - 1, 0), (0, 0)))
+    horizontal_out = self._horizontal_output(padded, v_shifted, conditioning, horizontal)
+    return gated_activation(v), horizontal_out  # (B, H, W, F) each
+
+  def vertical_row(self, vertical_rows, conditioning_row=None):
+    """One output row of the vertical stack, for incremental (cached) generation.
+
+    Args:
+      vertical_rows: `(B, k//2 + 1, W + 2*(k//2), C_v)`: input rows `r - k//2 .. r`, zero rows
+        above the image and `k//2` zero columns on each side.
+      conditioning_row: `(B, 1, W, C_cond)` conditioning of row `r`, or None.
+
+    Returns:
+      `(preactivation, output)`: `(B, 1, W, 2F)` (what row `r + 1` of the horizontal stack
+      hears) and `(B, 1, W, F)` (the next layer's vertical input), equal to row `r` of `call`.
+    """
+    self._check_conditioning(conditioning_row)
+    v = self._vertical_preactivation(vertical_rows, conditioning_row)
+    return v, gated_activation(v)
+
+  def horizontal_pixel(self, horizontal_columns, vertical_above, conditioning_pixel=None):
+    """The horizontal stack's output at one position, for incremental generation.
+
+    Args:
+      horizontal_columns: `(B, 1, k//2 + 1, C_h)`: the horizontal input at columns
+        `c - k//2 .. c` of row `r` (zeros left of the image).
+      vertical_above: `(B, 1, 1, 2F)`: the vertical preactivation of row `r - 1` at column `c`
+        (`vertical_row` of the row above; zeros for row 0).
+      conditioning_pixel: `(B, 1, 1, C_cond)` conditioning at `(r, c)`, or None.
+
+    Returns:
+      `(B, 1, 1, F)`, equal to `call`'s horizontal output at `(r, c)`.
+    """
+    self._check_conditioning(conditioning_pixel)
+    return self._horizontal_output(horizontal_columns, vertical_above, conditioning_pixel,
+                                   horizontal_columns[:, :, -1:])
 
   def compute_output_shape(self, vertical_shape, horizontal_shape, conditioning_shape=None):
     shape = tuple(horizontal_shape[:-1]) + (self.filters,)

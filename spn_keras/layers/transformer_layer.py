@@ -64,6 +64,25 @@ class TransformerLayer(keras.layers.Layer):
     hidden = self.ffn_output(self.ffn_hidden(self.ffn_norm(x)))
     return x + self.dropout_layer(hidden, training=training)
 
+  def init_cache(self, batch_size, length):
+    """An empty cache for `call_step` (the attention's keys and values)."""
+    return self.attention.init_cache(batch_size, length)
+
+  def call_step(self, inputs, cache, index):
+    """The layer at one new position of a causal sequence (incremental decoding).
+
+    Args:
+      inputs: `(B, 1, D)` input at position `index`.
+      cache: from `init_cache` or the previous step.
+      index: scalar int position.
+
+    Returns:
+      `(outputs, cache)`: `(B, 1, D)`, equal to `call`'s output at `index`, and the new cache.
+    """
+    attended, cache = self.attention.call_step(self.attention_norm(inputs), cache, index)
+    x = inputs + attended
+    return x + self.ffn_output(self.ffn_hidden(self.ffn_norm(x))), cache
+
   def compute_output_shape(self, input_shape):
     return input_shape
 

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from spn_keras.layers import SubscaleSlicer
+from spn_keras.sampling import CachedSliceSampler
 
 _INTEGER_DTYPES = (tf.uint8, tf.int8, tf.uint16, tf.int16, tf.int32, tf.int64)
 
@@ -241,58 +242,67 @@ class AutoregressiveImageModel(keras.Model):
     return float(num_slices) * tf.reduce_sum(nll, axis=[1, 2, 3])
 
   # Sampling.
-  @tf.function(reduce_retracing=True)
-  def _sample_slice(self, slices, target, conditioning_slices, temperature, seed):
-    """Generates slice `target` (a scalar) sub-pixel by sub-pixel; returns it and its log-prob.
+  def _slice_decoder(self):
+    """The `SliceDecoder` that generates each slice (the model itself for a slice decoder)."""
+    raise NotImplementedError
 
-    The context is computed once (it does not depend on the slice being generated); the
-    decoder runs once per sub-pixel on the partially generated slice (naive recomputation).
-    Sub-pixel `(r, c, ch)` takes `argmax(logits / T + g)` with Gumbel noise `g` drawn from
-    `seed` for the whole slice, so a seed fixes the outcome.
+  @tf.function(reduce_retracing=True)
+  def _sample_slice_naive(self, slices, target, conditioning_slices, temperature, noise,
+                          record_logits):
+    """Generates slice `target` (a scalar) by recomputing the decoder at every sub-pixel.
+
+    The reference sampler: the context is computed once (it does not depend on the slice
+    being generated), then the whole decoder runs on the partially generated slice once per
+    sub-pixel. Sub-pixel `(r, c, ch)` takes `argmax(logits / T + noise[r, c, ch])`.
+
+    Returns:
+      `(values (B, h, w, C), log_prob (B,), logits (B, h, w, C, K) or None)`.
     """
     batch = tf.shape(slices)[0]
     h, w, channels = slices.shape[2], slices.shape[3], slices.shape[4]
-    num_values = 2**self.bits
-    targets = tf.fill([batch], target)
-    context = self._slice_context(slices, targets, conditioning_slices)
-    noise = _gumbel([batch, h, w, channels, num_values], seed)
-    values = tf.zeros([batch, h, w, channels], tf.int32)
-    log_prob = tf.zeros([batch], tf.float32)
+    context = self._slice_context(slices, tf.fill([batch], target), conditioning_slices)
     batch_index = tf.range(batch)
+    state = dict(values=tf.zeros([batch, h, w, channels], tf.int32),
+                 log_prob=tf.zeros([batch], tf.float32))
+    if record_logits:
+      state["logits"] = tf.zeros(tf.shape(noise), tf.float32)
 
-    def step(i, values, log_prob):
+    def step(i, state):
+      state = dict(state)
       r, col, ch = i // (w * channels), (i // channels) % w, i % channels
-      logits = self._decode(values, context)[:, r, col, ch]  # (B, K)
+      logits = self._decode(state["values"], context)[:, r, col, ch]  # (B, K)
       choice = tf.argmax(logits / temperature + noise[:, r, col, ch], axis=-1,
                          output_type=tf.int32)
-      log_prob += tf.gather(tf.nn.log_softmax(logits), choice, batch_dims=1)
-      index = tf.stack([batch_index, tf.fill([batch], r), tf.fill([batch], col),
+      state["log_prob"] += tf.gather(tf.nn.log_softmax(logits), choice, batch_dims=1)
+      where = tf.stack([batch_index, tf.fill([batch], r), tf.fill([batch], col),
                         tf.fill([batch], ch)], axis=1)
-      return i + 1, tf.tensor_scatter_nd_update(values, index, choice), log_prob
+      state["values"] = tf.tensor_scatter_nd_update(state["values"], where, choice)
+      if record_logits:
+        state["logits"] = tf.tensor_scatter_nd_update(state["logits"], where, logits)
+      return i + 1, state
 
-    _, values, log_prob = tf.while_loop(lambda i, *_: i < h * w * channels, step,
-                                        (tf.constant(0), values, log_prob))
-    index = tf.stack([batch_index, tf.fill([batch], target)], axis=1)
-    return tf.tensor_scatter_nd_update(slices, index, values), log_prob
+    _, state = tf.while_loop(lambda i, _: i < h * w * channels, step, (tf.constant(0), state))
+    return state["values"], state["log_prob"], state.get("logits")
 
-  def sample(self, num_images, temperature=1.0, seed=None, conditioning=None, first_slice=None,
-             return_log_prob=False):
-    """Draws images from the model, slice by slice, pixel by pixel, R, G, B.
+  def _sample_slice_cached(self, slices, target, conditioning_slices, temperature, noise,
+                           record_logits, progress):
+    """Generates slice `target` with `CachedSliceSampler`; same returns as the naive one."""
+    if getattr(self, "_cached_sampler", None) is None:
+      self._cached_sampler = CachedSliceSampler(self._slice_decoder())
+    batch = tf.shape(slices)[0]
+    context = self._slice_context(slices, tf.fill([batch], target), conditioning_slices)
+    return self._cached_sampler.sample(context, noise, temperature, record_logits, progress)
 
-    Args:
-      num_images: batch size `B`.
-      temperature: `T > 0`; logits are divided by `T` (1.0 samples the model exactly).
-      seed: int or `(2,)` stateless seed: the same seed gives the same images. None draws one.
-      conditioning: depth upscalers only: int `(B, H, W, C)` most significant bits.
-      first_slice: size upscaling: int `(B, h, w, C)` slice 0, taken as given; only slices
-        `1 ..` are generated.
-      return_log_prob: also return, per image, the sum of the model's log-probabilities
-        (at temperature 1) of the values chosen, in nats.
+  def _sample_slices(self, num_images, temperature, seed, conditioning=None, first_slice=None,
+                     method="cached", record_logits=False, progress=False):
+    """Generates the slices of `num_images` images; the work behind `sample`.
 
     Returns:
-      uint8 `(B, H, W, C)` with values in `[0, 2**bits)`; with `return_log_prob`, a pair
-      `(images, log_prob)`.
+      `(slices (B, S*S, h, w, C) int32, log_prob (B,), logits)`, where `logits` is a list
+      (one per generated slice) of the step logits `(B, h, w, C, K)` when `record_logits`.
     """
+    if method not in ("cached", "naive"):
+      raise ValueError(f"`method` must be 'cached' or 'naive', got {method!r}.")
     if isinstance(num_images, bool) or not isinstance(num_images, (int, np.integer)) or (
         num_images < 1):
       raise ValueError(f"`num_images` must be a positive int, got {num_images!r}.")
@@ -300,13 +310,14 @@ class AutoregressiveImageModel(keras.Model):
       raise ValueError(f"`temperature` must be > 0, got {temperature!r}.")
     if seed is None:
       seed = random.SystemRandom().randrange(2**62)
+    if not self.built:
+      self.build()
     conditioning_slices = self._prepare_conditioning(conditioning, num_images)
     height, width, channels = self.image_shape
     s = self.scale
     h, w = height // s, width // s
     slices = tf.zeros([num_images, s * s, h, w, channels], tf.int32)
     start = 0
-    log_prob = tf.zeros([num_images], tf.float32)
     if first_slice is not None:
       if s == 1:
         raise ValueError("`first_slice` needs `scale` > 1 (size upscaling).")
@@ -316,10 +327,55 @@ class AutoregressiveImageModel(keras.Model):
                          f"got {first_slice.shape[0]}.")
       slices = tf.concat([first_slice[:, None], slices[:, 1:]], axis=1)
       start = 1
+    bar = None
+    if progress:
+      bar = keras.utils.Progbar((s * s - start) * (h if method == "cached" else 1),
+                                unit_name="row" if method == "cached" else "slice")
     temperature = tf.constant(temperature, tf.float32)
+    log_prob = tf.zeros([num_images], tf.float32)
+    all_logits = [] if record_logits else None
+    batch_index = tf.range(num_images)
     for t in range(start, s * s):
-      slices, slice_log_prob = self._sample_slice(slices, tf.constant(t), conditioning_slices,
-                                                  temperature, stage_seed(seed, t))
+      noise = _gumbel([num_images, h, w, channels, 2**self.bits], stage_seed(seed, t))
+      target = tf.constant(t)
+      if method == "cached":
+        values, slice_log_prob, logits = self._sample_slice_cached(
+            slices, target, conditioning_slices, temperature, noise, record_logits, bar)
+      else:
+        values, slice_log_prob, logits = self._sample_slice_naive(
+            slices, target, conditioning_slices, temperature, noise, record_logits)
+        if bar is not None:
+          bar.add(1)
+      where = tf.stack([batch_index, tf.fill([num_images], t)], axis=1)
+      slices = tf.tensor_scatter_nd_update(slices, where, values)
       log_prob += slice_log_prob
+      if record_logits:
+        all_logits.append(logits)
+    return slices, log_prob, all_logits
+
+  def sample(self, num_images, temperature=1.0, seed=None, conditioning=None, first_slice=None,
+             return_log_prob=False, method="cached", progress=False):
+    """Draws images from the model, slice by slice, pixel by pixel, R, G, B.
+
+    Args:
+      num_images: batch size `B`.
+      temperature: `T > 0`; logits are divided by `T` (1.0 samples the model exactly).
+      seed: int or `(2,)` stateless seed: the same seed gives the same images, with either
+        method. None draws one.
+      conditioning: depth upscalers only: int `(B, H, W, C)` most significant bits.
+      first_slice: size upscaling: int `(B, h, w, C)` slice 0, taken as given; only slices
+        `1 ..` are generated.
+      return_log_prob: also return, per image, the sum of the model's log-probabilities
+        (at temperature 1) of the values chosen, in nats.
+      method: "cached" (incremental, `CachedSliceSampler`) or "naive" (recomputes the decoder
+        for every sub-pixel; the reference).
+      progress: show a `keras.utils.Progbar` (per row, or per slice for "naive").
+
+    Returns:
+      uint8 `(B, H, W, C)` with values in `[0, 2**bits)`; with `return_log_prob`, a pair
+      `(images, log_prob)`.
+    """
+    slices, log_prob, _ = self._sample_slices(num_images, temperature, seed, conditioning,
+                                              first_slice, method, progress=progress)
     images = tf.cast(self.slicer.merge(slices), tf.uint8)
     return (images, log_prob) if return_log_prob else images

@@ -68,10 +68,10 @@ class SliceDecoder(AutoregressiveImageModel):
     ]
     self.output_hidden = MaskedConv2D(c.pixelcnn_residual_channels, 1, "B", c.channels,
                                       dtype=policy, name="output_hidden")
-    self.output_logits = MaskedConv2D(c.channels * 2**c.bits, 1, "B", c.channels,
-                                      dtype=policy, name="output_logits")
+    self.output_logits_layer = MaskedConv2D(c.channels * 2**c.bits, 1, "B", c.channels,
+                                            dtype=policy, name="output_logits")
 
-  def build(self, inputs_shape, context_shape=None):
+  def build(self, inputs_shape=None, context_shape=None):
     c = self.config
     h, w = c.height, c.width
     if c.attention_layers:
@@ -90,37 +90,73 @@ class SliceDecoder(AutoregressiveImageModel):
                        f"(it is {c.context_channels}).")
     return self._forward(inputs, context, training)
 
+  def embed(self, values):
+    """Value embeddings of sub-pixels, channel groups contiguous.
+
+    Args:
+      values: int `(B, ..., C)`.
+
+    Returns:
+      `(B, ..., C * value_embedding_dim)`: channel `c` at `[c*E, (c+1)*E)`.
+    """
+    c = self.config
+    offsets = ops.arange(c.channels, dtype="int32") * 2**c.bits
+    embedded = self.value_embedding(ops.cast(values, "int32") + offsets)  # (B, ..., C, E)
+    shape = ops.shape(embedded)
+    return ops.reshape(embedded, tuple(shape[:-2]) + (c.channels * c.value_embedding_dim,))
+
+  def attention_input(self, previous_pixels, position_embedding, context):
+    """Input of the masked attention stack: previous pixel + position + context.
+
+    Args:
+      previous_pixels: `(B, L, C*E)` embeddings of the pixels before each position.
+      position_embedding: `(L, attention_channels)` rows of the position embedding.
+      context: `(B, L, context_channels)` or None.
+
+    Returns:
+      `(B, L, attention_channels)`.
+    """
+    sequence = self.pixel_projection(previous_pixels) + ops.cast(position_embedding,
+                                                                 self.compute_dtype)
+    if context is not None:
+      sequence = sequence + self.context_projection(context)
+    return sequence
+
+  def gated_conditioning(self, attention, context):
+    """What every gated layer is conditioned on: attention output and context, or None."""
+    parts = [t for t in (attention, context) if t is not None]
+    if not parts:
+      return None
+    return ops.concatenate([ops.cast(t, self.compute_dtype) for t in parts], axis=-1)
+
+  def output_logits(self, horizontal):
+    """Logits `(B, ..., C, 2**bits)` (float32) from the last horizontal stack `(B, ..., F)`."""
+    hidden = ops.relu(self.output_hidden(ops.relu(horizontal)))
+    logits = self.output_logits_layer(hidden)  # channel c at [c*K, (c+1)*K)
+    shape = ops.shape(logits)
+    logits = ops.reshape(logits, tuple(shape[:-1]) + (self.config.channels, 2**self.config.bits))
+    return ops.cast(logits, "float32")
+
   def _forward(self, inputs, context, training=False):
     c = self.config
-    values = ops.cast(inputs, "int32")
-    batch, h, w = ops.shape(values)[0], c.height, c.width
-    offsets = ops.arange(c.channels, dtype="int32") * 2**c.bits
-    embedded = self.value_embedding(values + offsets)  # (B, h, w, C, E)
-    embedded = ops.reshape(embedded, (batch, h, w, c.channels * c.value_embedding_dim))
-    conditioning = []
+    batch, h, w = ops.shape(inputs)[0], c.height, c.width
+    embedded = self.embed(inputs)  # (B, h, w, C*E)
+    attention = None
     if c.attention_layers:
-      pixels = self.pixel_projection(
-          ops.reshape(embedded, (batch, h * w, c.channels * c.value_embedding_dim)))
+      flat = ops.reshape(embedded, (batch, h * w, c.channels * c.value_embedding_dim))
       # Shift by one position: position p sees pixel p - 1, never pixel p itself.
-      position = ops.cast(self.position_embedding, self.compute_dtype)
-      sequence = ops.pad(pixels, ((0, 0), (1, 0), (0, 0)))[:, :-1] + position
-      if context is not None:
-        sequence = sequence + self.context_projection(
-            ops.reshape(context, (batch, h * w, c.context_channels)))
+      previous = ops.pad(flat, ((0, 0), (1, 0), (0, 0)))[:, :-1]
+      flat_context = None if context is None else ops.reshape(
+          context, (batch, h * w, c.context_channels))
+      sequence = self.attention_input(previous, self.position_embedding, flat_context)
       for layer in self.attention_stack:
         sequence = layer(sequence, training=training)  # (B, h*w, attention_channels)
-      conditioning.append(
-          ops.reshape(self.attention_norm(sequence), (batch, h, w, c.attention_channels)))
-    if context is not None:
-      conditioning.append(ops.cast(context, self.compute_dtype))
-    conditioning = ops.concatenate(conditioning, axis=-1) if conditioning else None
+      attention = ops.reshape(self.attention_norm(sequence), (batch, h, w, c.attention_channels))
+    conditioning = self.gated_conditioning(attention, context)
     vertical = horizontal = embedded
     for block in self.pixelcnn:
       vertical, horizontal = block(vertical, horizontal, conditioning=conditioning)
-    hidden = ops.relu(self.output_hidden(ops.relu(horizontal)))
-    logits = self.output_logits(hidden)  # (B, h, w, C * K), channel c at [c*K, (c+1)*K)
-    logits = ops.reshape(logits, (batch, h, w, c.channels, 2**c.bits))
-    return ops.cast(logits, "float32")
+    return self.output_logits(horizontal)  # (B, h, w, C, K)
 
   def _slice_context(self, slices, target, conditioning_slices):
     del slices, target, conditioning_slices
@@ -128,3 +164,6 @@ class SliceDecoder(AutoregressiveImageModel):
 
   def _decode(self, target_values, context):
     return self(target_values)
+
+  def _slice_decoder(self):
+    return self

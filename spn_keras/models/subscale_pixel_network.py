@@ -64,6 +64,9 @@ class SubscalePixelNetwork(AutoregressiveImageModel):
   def _decode(self, target_values, context):
     return self.decoder(target_values, context=context)
 
+  def _slice_decoder(self):
+    return self.decoder
+
   def build(self, inputs_shape=None):
     c = self.config
     h, w = c.slice_size

@@ -166,7 +166,7 @@ class Pipeline:
       temperatures = dict(zip(names, map(float, temperatures)))
     return temperatures
 
-  def _generate(self, num_images, low, temperatures, seed):
+  def _generate(self, num_images, low, temperatures, seed, method):
     """Runs the stages after `low` (which may be None, a first slice, or a low-depth image)."""
     if seed is None:
       seed = random.SystemRandom().randrange(2**62)
@@ -174,24 +174,27 @@ class Pipeline:
     t = temperatures
     if low is None:
       if self.slice_decoder is not None:
-        low = self.slice_decoder.sample(num_images, t["slice_decoder"], seeds["slice_decoder"])
+        low = self.slice_decoder.sample(num_images, t["slice_decoder"], seeds["slice_decoder"],
+                                        method=method)
         if self.size_upscaler is not None:
           low = self.size_upscaler.sample(num_images, t["size_upscaler"],
-                                          seeds["size_upscaler"], first_slice=low)
+                                          seeds["size_upscaler"], first_slice=low,
+                                          method=method)
       else:
-        low = self.size_upscaler.sample(num_images, t["size_upscaler"], seeds["size_upscaler"])
+        low = self.size_upscaler.sample(num_images, t["size_upscaler"], seeds["size_upscaler"],
+                                        method=method)
     elif tuple(low.shape[1:]) != self.image_shape:
       low = self.size_upscaler.sample(num_images, t["size_upscaler"], seeds["size_upscaler"],
-                                      first_slice=low)
+                                      first_slice=low, method=method)
     if self.depth_upscaler is None:
       return tf.cast(low, tf.uint8)
     lsb = self.depth_upscaler.sample(num_images, t["depth_upscaler"], seeds["depth_upscaler"],
-                                     conditioning=low)
+                                     conditioning=low, method=method)
     joined = bit_depth.join_bits(tf.cast(low, tf.int32), tf.cast(lsb, tf.int32),
                                  self.depth_upscaler.bits)
     return tf.cast(joined, tf.uint8)
 
-  def sample(self, num_images, temperatures=1.0, seed=None):
+  def sample(self, num_images, temperatures=1.0, seed=None, method="cached"):
     """Draws full images: each stage samples given the outputs of the stages before it.
 
     Args:
@@ -200,13 +203,14 @@ class Pipeline:
         generation order), or a dict `{stage name: T}` (missing stages: 1.0). The paper uses
         0.99 for the first stage and 1.0 for the others.
       seed: int seed; the same seed gives the same images. None draws one.
+      method: "cached" (incremental sampling) or "naive" (the reference; same images).
 
     Returns:
       uint8 `(B, H, W, C)` with values in `[0, 2**bits)`.
     """
-    return self._generate(num_images, None, self._temperatures(temperatures), seed)
+    return self._generate(num_images, None, self._temperatures(temperatures), seed, method)
 
-  def upscale(self, images, input_bits=None, temperatures=1.0, seed=None):
+  def upscale(self, images, input_bits=None, temperatures=1.0, seed=None, method="cached"):
     """Completes real low-resolution and/or low-depth images with the later stages.
 
     Images of the slice size go through size upscaling (they become slice 0) and then depth
@@ -217,7 +221,7 @@ class Pipeline:
     Args:
       images: int `(B, h, w, C)` (slice size) or `(B, H, W, C)` (full size).
       input_bits: bit depth of `images`; defaults to the pipeline's full depth `bits`.
-      temperatures, seed: as in `sample`.
+      temperatures, seed, method: as in `sample`.
 
     Returns:
       uint8 `(B, H, W, C)` full images at `bits` bits.
@@ -239,4 +243,5 @@ class Pipeline:
       raise ValueError(f"`images` must have shape (B, h, w, C) in {sizes} for this pipeline "
                        f"(stages {list(self.stages)}), got {tuple(images.shape)}.")
     low = bit_depth.reduce_bits(images, self.low_bits, from_bits=input_bits)
-    return self._generate(int(images.shape[0]), low, self._temperatures(temperatures), seed)
+    return self._generate(int(images.shape[0]), low, self._temperatures(temperatures), seed,
+                          method)

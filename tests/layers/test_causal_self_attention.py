@@ -78,3 +78,22 @@ def test_bad_arguments(kwargs, message):
 def test_bad_rank():
   with pytest.raises(ValueError, match="rank 3"):
     CausalSelfAttention(2, 2)(np.zeros((1, 2, 2, 2), "float32"))
+
+
+def test_call_step_with_cache_matches_the_full_call():
+  length = 6
+  layer = CausalSelfAttention(num_heads=2, key_dim=3, value_dim=2, output_dim=5)
+  x = np.random.default_rng(4).normal(size=(2, length, 4)).astype("float32")
+  full = np.asarray(layer(x))
+  cache = layer.init_cache(2, length)
+  for p in range(length):
+    out, cache = layer.call_step(x[:, p:p + 1], cache, p)
+    np.testing.assert_allclose(out[:, 0], full[:, p], atol=1e-5)
+
+
+def test_call_step_needs_causal_attention():
+  layer = CausalSelfAttention(num_heads=1, key_dim=2, causal=False)
+  x = np.zeros((1, 3, 2), "float32")
+  layer(x)
+  with pytest.raises(ValueError, match="causal=True"):
+    layer.call_step(x[:, :1], layer.init_cache(1, 3), 0)

@@ -111,3 +111,28 @@ def test_bad_arguments_and_inputs():
     GatedPixelCNNBlock(6, residual=True)(x, x)
   with pytest.raises(ValueError, match="rank 4"):
     GatedPixelCNNBlock(3, residual=False)(x[0], x[0])
+
+
+@pytest.mark.parametrize("mask_type, residual", [("A", False), ("B", True)])
+@pytest.mark.parametrize("color_channels", [1, 3])
+def test_row_and_pixel_steps_match_the_full_call(mask_type, residual, color_channels):
+  """`vertical_row` and `horizontal_pixel` reproduce `call` one row / one position at a time."""
+  rng = np.random.default_rng(8)
+  height, width, filters, k = 4, 5, 6, 5
+  half = k // 2 + 1
+  block = GatedPixelCNNBlock(filters, k, mask_type, color_channels, residual=residual)
+  vertical = rng.normal(size=(2, height, width, 3)).astype("float32")
+  horizontal = rng.normal(size=(2, height, width, filters)).astype("float32")
+  conditioning = rng.normal(size=(2, height, width, 2)).astype("float32")
+  v_out, h_out = (np.asarray(t) for t in block(vertical, horizontal, conditioning))
+  v_padded = np.pad(vertical, ((0, 0), (half - 1, 0), (k // 2, k // 2), (0, 0)))
+  h_padded = np.pad(horizontal, ((0, 0), (0, 0), (half - 1, 0), (0, 0)))
+  above = np.zeros((2, 1, width, 2 * filters), "float32")
+  for r in range(height):
+    for c in range(width):
+      out = block.horizontal_pixel(h_padded[:, r:r + 1, c:c + half], above[:, :, c:c + 1],
+                                   conditioning[:, r:r + 1, c:c + 1])
+      np.testing.assert_allclose(out[:, 0, 0], h_out[:, r, c], atol=1e-5)
+    pre, row = block.vertical_row(v_padded[:, r:r + half], conditioning[:, r:r + 1])
+    np.testing.assert_allclose(row[:, 0], v_out[:, r], atol=1e-5)
+    above = np.asarray(pre)
