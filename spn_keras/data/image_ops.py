@@ -1,0 +1,64 @@
+"""Per-image operations of the input pipelines: decoding, central crop and box resizing.
+
+All functions take and return single images `(H, W, C)` (no batch axis) so that they can be
+used in `tf.data.Dataset.map` before batching.
+"""
+
+import tensorflow as tf
+
+
+def check_size(name, value):
+  """Raises unless `value` is a positive int; returns it."""
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+  return value
+
+
+def decode_image(encoded, channels):
+  """Decodes one PNG, JPEG, BMP or (first frame of a) GIF file to uint8.
+
+  Args:
+    encoded: scalar `tf.string`, the bytes of an encoded image.
+    channels: 1 or 3: grayscale images are repeated to RGB, RGB(A) images are converted to
+      grayscale or lose their alpha channel as `tf.io.decode_image` does.
+
+  Returns:
+    uint8 `(H, W, channels)`.
+  """
+  image = tf.io.decode_image(encoded, channels=channels, dtype=tf.uint8, expand_animations=False)
+  image.set_shape((None, None, channels))
+  return image
+
+
+def center_crop_and_resize(image, size):
+  """Central square crop, then an area (box-filter) resize to `size x size`.
+
+  Used for every `@SIZE` of a spec, e.g. ImageNet 128 and 256 from `imagenet2012` (paper
+  section 4.2). The box filter is the resize of van den Oord et al. (2016, "Pixel Recurrent
+  Neural Networks")'s Downsampled ImageNet; the crop keeps the aspect ratio instead of
+  squashing the image. The largest central square of the image is kept (for an odd excess
+  the extra row or column is dropped at the bottom or right), then every output pixel is the
+  mean of the input pixels that its box covers, weighted by overlap (`tf.image.resize` with
+  `method="area"`: exact block means for integer factors), rounded to the nearest integer
+  (ties to even; float32 arithmetic). Images smaller than `size` are upscaled by the same
+  operator (pixel replication).
+
+  Args:
+    image: uint8 `(H, W, C)`, `H` and `W` possibly unknown until run time.
+    size: the output side, a positive int.
+
+  Returns:
+    uint8 `(size, size, C)`.
+  """
+  check_size("size", size)
+  shape = tf.shape(image)
+  height, width = shape[0], shape[1]
+  side = tf.minimum(height, width)
+  top = (height - side) // 2
+  left = (width - side) // 2
+  square = image[top:top + side, left:left + side, :]  # (side, side, C)
+  resized = tf.image.resize(square, (size, size), method="area")  # float32 (size, size, C)
+  resized = tf.clip_by_value(tf.round(resized), 0.0, 255.0)
+  out = tf.cast(resized, tf.uint8)
+  out.set_shape((size, size, image.shape[-1]))
+  return out
