@@ -187,22 +187,66 @@ class GatedPixelCNNBlock(keras.layers.Layer):
     v = self._vertical_preactivation(vertical_rows, conditioning_row)
     return v, gated_activation(v)
 
-  def horizontal_pixel(self, horizontal_columns, vertical_above, conditioning_pixel=None):
+  def pixel_step_weights(self):
+    """Masked, cast weights of the horizontal stack as matrices, for `horizontal_pixel`.
+
+    Computed once per sampling pass: the per-position path then runs on plain matrix
+    products instead of masking kernels and launching convolutions at every sub-pixel.
+
+    Returns:
+      dict of tensors: `horizontal` `((k//2+1) * C_h, 2F)`, `horizontal_bias` `(2F,)`,
+      `vertical_to_horizontal` `(2F, 2F)`, `conditioning` `(C_cond, 2F)` (if built with
+      conditioning), `output` `(F, F)` and `output_bias` `(F,)`.
+    """
+    f2 = 2 * self.filters
+    kernel = self._cast(self.horizontal_kernel) * self._mask(self._horizontal_mask)
+    weights = {
+        "horizontal": ops.reshape(kernel, (-1, f2)),
+        "horizontal_bias": self._cast(self.horizontal_bias),
+        "vertical_to_horizontal": ops.reshape(self._cast(self.vertical_to_horizontal_kernel),
+                                              (f2, f2)),
+        "output": (self._cast(self.output_kernel) * self._mask(self._output_mask))[0, 0],
+        "output_bias": self._cast(self.output_bias),
+    }
+    if self._has_conditioning:
+      weights["conditioning"] = self._cast(self.conditioning_horizontal_kernel)[0, 0]
+    return weights
+
+  def pixel_preactivation(self, vertical_above, conditioning, weights):
+    """The part of the horizontal preactivation at `(r, c)` that row `r` does not change.
+
+    Args:
+      vertical_above: `(B, 2F)`: the vertical preactivation of row `r - 1` at column `c`
+        (`vertical_row` of the row above; zeros for row 0).
+      conditioning: `(B, C_cond)` conditioning at `(r, c)`, or None.
+      weights: `pixel_step_weights()`.
+
+    Returns:
+      `(B, 2F)`, shared by the colour channels of the pixel.
+    """
+    self._check_conditioning(conditioning)
+    pre = weights["horizontal_bias"] + ops.matmul(vertical_above,
+                                                  weights["vertical_to_horizontal"])
+    if conditioning is not None:
+      pre = pre + ops.matmul(conditioning, weights["conditioning"])
+    return pre
+
+  def horizontal_pixel(self, horizontal_columns, preactivation, weights):
     """The horizontal stack's output at one position, for incremental generation.
 
     Args:
-      horizontal_columns: `(B, 1, k//2 + 1, C_h)`: the horizontal input at columns
+      horizontal_columns: `(B, k//2 + 1, C_h)`: the horizontal input at columns
         `c - k//2 .. c` of row `r` (zeros left of the image).
-      vertical_above: `(B, 1, 1, 2F)`: the vertical preactivation of row `r - 1` at column `c`
-        (`vertical_row` of the row above; zeros for row 0).
-      conditioning_pixel: `(B, 1, 1, C_cond)` conditioning at `(r, c)`, or None.
+      preactivation: `(B, 2F)` from `pixel_preactivation`.
+      weights: `pixel_step_weights()`.
 
     Returns:
-      `(B, 1, 1, F)`, equal to `call`'s horizontal output at `(r, c)`.
+      `(B, F)`, equal to `call`'s horizontal output at `(r, c)`.
     """
-    self._check_conditioning(conditioning_pixel)
-    return self._horizontal_output(horizontal_columns, vertical_above, conditioning_pixel,
-                                   horizontal_columns[:, :, -1:])
+    flat = ops.reshape(horizontal_columns, (ops.shape(horizontal_columns)[0], -1))
+    h = preactivation + ops.matmul(flat, weights["horizontal"])
+    out = ops.matmul(gated_activation(h), weights["output"]) + weights["output_bias"]
+    return out + horizontal_columns[:, -1] if self.residual else out
 
   def compute_output_shape(self, vertical_shape, horizontal_shape, conditioning_shape=None):
     shape = tuple(horizontal_shape[:-1]) + (self.filters,)

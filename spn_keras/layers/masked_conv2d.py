@@ -70,9 +70,13 @@ class MaskedConv2D(keras.layers.Layer):
         name="bias", shape=(self.filters,),
         initializer=self.bias_initializer) if self.use_bias else None
 
+  def masked_kernel(self):
+    """The kernel times its mask, in the compute dtype: `(kh, kw, C_in, filters)`."""
+    kernel = ops.cast(self.kernel, self.compute_dtype)
+    return kernel * ops.convert_to_tensor(self._mask, dtype=self.compute_dtype)
+
   def call(self, inputs):
-    kernel = self.kernel * ops.convert_to_tensor(self._mask, dtype=self.compute_dtype)
-    outputs = ops.conv(inputs, kernel, strides=1, padding="same")  # (B, H, W, filters)
+    outputs = ops.conv(inputs, self.masked_kernel(), strides=1, padding="same")  # (B,H,W,F)
     if self.use_bias:
       outputs = outputs + self.bias
     return outputs

@@ -248,12 +248,13 @@ class AutoregressiveImageModel(keras.Model):
 
   @tf.function(reduce_retracing=True)
   def _sample_slice_naive(self, slices, target, conditioning_slices, temperature, noise,
-                          record_logits):
+                          record_logits, max_steps=None):
     """Generates slice `target` (a scalar) by recomputing the decoder at every sub-pixel.
 
     The reference sampler: the context is computed once (it does not depend on the slice
     being generated), then the whole decoder runs on the partially generated slice once per
     sub-pixel. Sub-pixel `(r, c, ch)` takes `argmax(logits / T + noise[r, c, ch])`.
+    `max_steps` (int tensor, for benchmarks) stops after that many sub-pixels.
 
     Returns:
       `(values (B, h, w, C), log_prob (B,), logits (B, h, w, C, K) or None)`.
@@ -281,7 +282,10 @@ class AutoregressiveImageModel(keras.Model):
         state["logits"] = tf.tensor_scatter_nd_update(state["logits"], where, logits)
       return i + 1, state
 
-    _, state = tf.while_loop(lambda i, _: i < h * w * channels, step, (tf.constant(0), state))
+    num_steps = h * w * channels
+    if max_steps is not None:
+      num_steps = tf.minimum(num_steps, max_steps)
+    _, state = tf.while_loop(lambda i, _: i < num_steps, step, (tf.constant(0), state))
     return state["values"], state["log_prob"], state.get("logits")
 
   def _sample_slice_cached(self, slices, target, conditioning_slices, temperature, noise,

@@ -137,6 +137,22 @@ class SliceDecoder(AutoregressiveImageModel):
     logits = ops.reshape(logits, tuple(shape[:-1]) + (self.config.channels, 2**self.config.bits))
     return ops.cast(logits, "float32")
 
+  def output_step_weights(self):
+    """Masked 1x1 output kernels as matrices, for `output_logits_at`: computed once per pass."""
+    return {
+        "hidden": self.output_hidden.masked_kernel()[0, 0],
+        "hidden_bias": ops.cast(self.output_hidden.bias, self.compute_dtype),
+        "logits": self.output_logits_layer.masked_kernel()[0, 0],
+        "logits_bias": ops.cast(self.output_logits_layer.bias, self.compute_dtype),
+    }
+
+  def output_logits_at(self, horizontal, weights):
+    """`output_logits` at one position: `(B, F)` -> float32 `(B, C, 2**bits)`."""
+    hidden = ops.relu(ops.matmul(ops.relu(horizontal), weights["hidden"]) + weights["hidden_bias"])
+    logits = ops.matmul(hidden, weights["logits"]) + weights["logits_bias"]
+    return ops.cast(ops.reshape(logits, (-1, self.config.channels, 2**self.config.bits)),
+                    "float32")
+
   def _forward(self, inputs, context, training=False):
     c = self.config
     batch, h, w = ops.shape(inputs)[0], c.height, c.width

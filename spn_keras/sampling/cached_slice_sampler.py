@@ -62,11 +62,12 @@ class CachedSliceSampler:
     for _ in d.pixelcnn:
       vertical_inputs.append(ops.zeros((batch, h + half - 1, w + 2 * (k // 2), channels_in),
                                        dtype))
-      vertical_above.append(ops.zeros((batch, 1, w, 2 * c.pixelcnn_channels), dtype))
+      vertical_above.append(ops.zeros((batch, w, 2 * c.pixelcnn_channels), dtype))
       channels_in = c.pixelcnn_channels
     return attention, vertical_inputs, vertical_above
 
-  def sample(self, context, noise, temperature, record_logits=False, progress=None):
+  def sample(self, context, noise, temperature, record_logits=False, progress=None,
+             max_rows=None):
     """Generates a slice sub-pixel by sub-pixel.
 
     Args:
@@ -75,6 +76,7 @@ class CachedSliceSampler:
       temperature: float32 scalar.
       record_logits: also return the logits of every step, `(B, h, w, C, K)`.
       progress: optional `keras.utils.Progbar`, advanced by one per row.
+      max_rows: stop after this many rows (for benchmarks); None generates the whole slice.
 
     Returns:
       `(values, log_prob, logits)`: int32 `(B, h, w, C)`, float32 `(B,)` (temperature-1
@@ -86,7 +88,7 @@ class CachedSliceSampler:
     log_prob = tf.zeros([batch], tf.float32)
     logits = tf.zeros(noise.shape, tf.float32) if record_logits else None
     attention, vertical_inputs, vertical_above = self._initial_state(batch)
-    for r in range(c.height):
+    for r in range(c.height if max_rows is None else min(max_rows, c.height)):
       values, log_prob, logits, attention, vertical_inputs, vertical_above = self._row_fn(
           tf.constant(r), values, log_prob, logits, attention, vertical_inputs, vertical_above,
           context, noise, temperature)
@@ -103,19 +105,20 @@ class CachedSliceSampler:
     half = k // 2 + 1
     batch = values.shape[0]
     dtype = d.compute_dtype
-    num_values = 2**c.bits
-    horizontal_inputs = [
-        ops.zeros((batch, 1, w + half - 1, c.channels * c.value_embedding_dim), dtype)
-    ] + [ops.zeros((batch, 1, w + half - 1, c.pixelcnn_channels), dtype)
-         for _ in d.pixelcnn[1:]]
+    # Loop-invariant weights, masked and cast once for the whole row.
+    block_weights = [block.pixel_step_weights() for block in d.pixelcnn]
+    output_weights = d.output_step_weights()
+    horizontal_inputs = [  # (B, w + k//2, C_l): the current row of each layer's input
+        ops.zeros((batch, w + half - 1, c.channels * c.value_embedding_dim), dtype)
+    ] + [ops.zeros((batch, w + half - 1, c.pixelcnn_channels), dtype) for _ in d.pixelcnn[1:]]
     conditioning_width = (c.attention_channels if c.attention_layers else 0) + c.context_channels
-    conditioning_row = ops.zeros((batch, 1, w, conditioning_width), dtype)
+    conditioning_row = ops.zeros((batch, w, conditioning_width), dtype)
     batch_index = tf.range(batch)
 
     def pixel(col, state):
       state = dict(state)
       p = r * w + col
-      context_here = None if context is None else context[:, r, col][:, None, None]
+      context_here = None if context is None else context[:, r, col]  # (B, context_channels)
       attention_out = None
       if c.attention_layers:
         previous = tf.maximum(p - 1, 0)
@@ -123,27 +126,32 @@ class CachedSliceSampler:
         previous_pixel = previous_pixel * ops.cast(p > 0, dtype)  # (B, 1, C*E)
         sequence = d.attention_input(
             previous_pixel, d.position_embedding[p][None],
-            None if context_here is None else context_here[:, 0])
+            None if context_here is None else context_here[:, None])
         caches = []
         for layer, cache in zip(d.attention_stack, state["attention"]):
           sequence, cache = layer.call_step(sequence, cache, p)
           caches.append(cache)
         state["attention"] = caches
-        attention_out = d.attention_norm(sequence)[:, :, None]  # (B, 1, 1, A)
-      conditioning = d.gated_conditioning(attention_out, context_here)
+        attention_out = d.attention_norm(sequence)[:, 0]  # (B, A)
+      conditioning = d.gated_conditioning(attention_out, context_here)  # (B, C_cond) or None
       if conditioning is not None:
-        state["conditioning_row"] = _set_index(state["conditioning_row"], 2, col, conditioning)
+        state["conditioning_row"] = _set_index(state["conditioning_row"], 1, col,
+                                               conditioning[:, None])
+      # What the row above and the conditioning give each layer: the same for R, G and B.
+      preactivations = [
+          block.pixel_preactivation(vertical_above[index][:, col], conditioning, weights)
+          for index, (block, weights) in enumerate(zip(d.pixelcnn, block_weights))
+      ]
       column = col + half - 1
       inputs = list(state["horizontal_inputs"])
       for ch in range(c.channels):
-        inputs[0] = _set_index(inputs[0], 2, column,
-                               d.embed(state["values"][:, r, col][:, None, None]))
+        inputs[0] = _set_index(inputs[0], 1, column, d.embed(state["values"][:, r, col])[:, None])
         for index, block in enumerate(d.pixelcnn):
-          out = block.horizontal_pixel(_take(inputs[index], 2, col, half),
-                                       _take(vertical_above[index], 2, col, 1), conditioning)
+          out = block.horizontal_pixel(_take(inputs[index], 1, col, half),
+                                       preactivations[index], block_weights[index])  # (B, F)
           if index + 1 < len(d.pixelcnn):
-            inputs[index + 1] = _set_index(inputs[index + 1], 2, column, out)
-        step_logits = d.output_logits(out)[:, 0, 0, ch]  # (B, K)
+            inputs[index + 1] = _set_index(inputs[index + 1], 1, column, out[:, None])
+        step_logits = d.output_logits_at(out, output_weights)[:, ch]  # (B, K)
         choice = tf.argmax(step_logits / temperature + noise[:, r, col, ch], axis=-1,
                            output_type=tf.int32)
         state["log_prob"] += tf.gather(tf.nn.log_softmax(step_logits), choice, batch_dims=1)
@@ -153,8 +161,7 @@ class CachedSliceSampler:
         if "logits" in state:
           state["logits"] = tf.tensor_scatter_nd_update(state["logits"], where, step_logits)
       # The first layer's horizontal input at this column must hold the finished pixel.
-      inputs[0] = _set_index(inputs[0], 2, column,
-                             d.embed(state["values"][:, r, col][:, None, None]))
+      inputs[0] = _set_index(inputs[0], 1, column, d.embed(state["values"][:, r, col])[:, None])
       state["horizontal_inputs"] = inputs
       return col + 1, state
 
@@ -164,16 +171,16 @@ class CachedSliceSampler:
       state["logits"] = logits
     _, state = tf.while_loop(lambda col, _: col < w, pixel, (tf.constant(0), state))
     values, log_prob, attention = state["values"], state["log_prob"], state["attention"]
-    logits, conditioning_row = state.get("logits"), state["conditioning_row"]
+    logits = state.get("logits")
+    conditioning_row = state["conditioning_row"][:, None] if conditioning_width else None
 
     # Row r is complete: push it through the vertical stacks.
-    conditioning_row = conditioning_row if conditioning_width else None
     row = ops.pad(d.embed(values[:, r][:, None]), ((0, 0), (0, 0), (k // 2, k // 2), (0, 0)))
     new_inputs, new_above = [], []
     for index, block in enumerate(d.pixelcnn):
       buffer = _set_index(vertical_inputs[index], 1, r + half - 1, row)
       new_inputs.append(buffer)
       above, out = block.vertical_row(_take(buffer, 1, r, half), conditioning_row)
-      new_above.append(above)
+      new_above.append(above[:, 0])  # (B, w, 2F)
       row = ops.pad(out, ((0, 0), (0, 0), (k // 2, k // 2), (0, 0)))
     return values, log_prob, logits, attention, new_inputs, new_above

@@ -127,12 +127,13 @@ def test_row_and_pixel_steps_match_the_full_call(mask_type, residual, color_chan
   v_out, h_out = (np.asarray(t) for t in block(vertical, horizontal, conditioning))
   v_padded = np.pad(vertical, ((0, 0), (half - 1, 0), (k // 2, k // 2), (0, 0)))
   h_padded = np.pad(horizontal, ((0, 0), (0, 0), (half - 1, 0), (0, 0)))
-  above = np.zeros((2, 1, width, 2 * filters), "float32")
+  weights = block.pixel_step_weights()
+  above = np.zeros((2, width, 2 * filters), "float32")
   for r in range(height):
     for c in range(width):
-      out = block.horizontal_pixel(h_padded[:, r:r + 1, c:c + half], above[:, :, c:c + 1],
-                                   conditioning[:, r:r + 1, c:c + 1])
-      np.testing.assert_allclose(out[:, 0, 0], h_out[:, r, c], atol=1e-5)
+      pre = block.pixel_preactivation(above[:, c], conditioning[:, r, c], weights)
+      out = block.horizontal_pixel(h_padded[:, r, c:c + half], pre, weights)
+      np.testing.assert_allclose(out, h_out[:, r, c], atol=1e-5)
     pre, row = block.vertical_row(v_padded[:, r:r + half], conditioning[:, r:r + 1])
     np.testing.assert_allclose(row[:, 0], v_out[:, r], atol=1e-5)
-    above = np.asarray(pre)
+    above = np.asarray(pre)[:, 0]
