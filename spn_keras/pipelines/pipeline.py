@@ -10,6 +10,7 @@ from spn_keras.models.autoregressive_image_model import stage_seed
 from spn_keras.models.slice_decoder import SliceDecoder
 from spn_keras.models.subscale_pixel_network import SubscalePixelNetwork
 from spn_keras.ops import bit_depth
+from spn_keras.pipelines import serialization
 
 STAGES = ("slice_decoder", "size_upscaler", "depth_upscaler")
 
@@ -106,6 +107,50 @@ class Pipeline:
   @property
   def num_dims(self):
     return self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
+
+  def stage_view(self, stage, input_bits=8):
+    """What `stage` trains and is evaluated on, as a function of one image.
+
+    Args:
+      stage: a stage name of this pipeline.
+      input_bits: bit depth of the images the function receives (8 for uint8 datasets);
+        they are first reduced to the pipeline's `bits`.
+
+    Returns:
+      A function of one int image `(H, W, C)` returning `{"images": ...}` (plus
+      `"conditioning"` for the depth upscaler), for `tf.data.Dataset.map`: the slice decoder
+      sees slice 0 of the low-depth image (or the whole low-depth image when there is no size
+      upscaler), the size upscaler the low-depth image, the depth upscaler the low bits given
+      the high ones (SPN_SPEC section 6).
+    """
+    if stage not in self.stages:
+      raise ValueError(f"`stage` must be one of {list(self.stages)}, got {stage!r}.")
+    if isinstance(input_bits, bool) or not isinstance(input_bits, int) or not (
+        self.bits <= input_bits <= 8):
+      raise ValueError(f"`input_bits` must be an int in [{self.bits}, 8], got {input_bits!r}.")
+
+    def view(image):
+      image = bit_depth.reduce_bits(image, self.bits, from_bits=input_bits)
+      if stage == "depth_upscaler":
+        msb, lsb = bit_depth.split_bits(image, self.low_bits, total_bits=self.bits)
+        return {"images": lsb, "conditioning": msb}
+      low = image if self.bits == self.low_bits else bit_depth.reduce_bits(
+          image, self.low_bits, from_bits=self.bits)
+      if stage == "slice_decoder" and self.size_upscaler is not None:
+        s = self.size_upscaler.scale
+        low = low[::s, ::s]
+      return {"images": low}
+
+    return view
+
+  def save(self, path, metadata=None, overwrite=False):
+    """Saves the pipeline as a folder; see `spn_keras.pipelines.save_pipeline`."""
+    serialization.save_pipeline(self, path, metadata, overwrite)
+
+  @classmethod
+  def load(cls, path, weights=True):
+    """Loads a pipeline folder (checking weight digests); returns the `Pipeline`."""
+    return serialization.load_pipeline(path, weights)[0]
 
   def _split(self, images):
     if self.depth_upscaler is None:

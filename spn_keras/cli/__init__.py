@@ -1,0 +1,1 @@
+"""Command-line tools (absl flags): `spn_train`, `spn_eval`, installed as console scripts."""

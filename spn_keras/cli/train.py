@@ -1,0 +1,132 @@
+"""spn_train: trains one stage of a pipeline (a zoo entry or a pipeline folder).
+
+Each stage trains on its own view of the data (SPN_SPEC section 6): the slice decoder on slice
+0 of the low-depth image, the size upscaler on the low-depth image, the depth upscaler on the
+low bits given the high ones. Checkpoints go to `--model_dir/<stage>`; rerunning the same
+command resumes from the last one. When the stage finishes, its averaged weights are written
+into the pipeline folder `--pipeline_dir` (with `pipeline.json` updated), which collects the
+trained stages.
+
+  spn_train --zoo=mnist28_mdu --stage=slice_decoder --model_dir=/tmp/mnist \\
+      --pipeline_dir=/tmp/mnist/pipeline --train_steps=2000 --precision=mixed_bfloat16
+"""
+
+import json
+import math
+import os
+
+from absl import app
+from absl import flags
+import keras
+
+from spn_keras.cli import common
+from spn_keras.pipelines import serialization
+from spn_keras.training import STRATEGIES
+from spn_keras.training import Trainer
+from spn_keras.training import TrainerConfig
+from spn_keras.training import get_strategy
+from spn_keras.training.trainer import PRECISIONS
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("zoo", None, "Registered zoo name (see spn_keras.zoo.list_models()).")
+flags.DEFINE_string("config", None, "Pipeline folder whose stage configs define the model.")
+flags.DEFINE_enum("stage", None, ["slice_decoder", "size_upscaler", "depth_upscaler"],
+                  "Stage to train.")
+flags.DEFINE_string("dataset", None, "make_dataset spec; default: the zoo entry's dataset.")
+flags.DEFINE_string("data_dir", None, "TFDS data folder.")
+flags.DEFINE_string("model_dir", None, "Folder for checkpoints and TensorBoard events.")
+flags.DEFINE_string("pipeline_dir", None, "Pipeline folder that receives the trained stage.")
+flags.DEFINE_integer("train_steps", 1000, "Total training steps.")
+flags.DEFINE_integer("batch_size", None, "Global batch size; default: the entry's.")
+flags.DEFINE_float("learning_rate", None, "Learning rate; default: the entry's schedule.")
+flags.DEFINE_float("ema_momentum", None, "Polyak averaging momentum; default: the entry's. "
+                   "0 disables it.")
+flags.DEFINE_float("clip_norm", None, "Global gradient-norm clipping.")
+flags.DEFINE_enum("strategy", "one_device", list(STRATEGIES), "tf.distribute strategy.")
+flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
+flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Dtype policy.")
+flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints.")
+flags.DEFINE_integer("eval_every", 0, "Steps between exact test-split evaluations (0: end).")
+flags.DEFINE_integer("sample_every", 0, "Steps between TensorBoard sample grids (0: none).")
+flags.DEFINE_integer("log_every", 10, "Steps between training summaries.")
+flags.DEFINE_integer("seed", 0, "Data-order and target-slice seed.")
+
+
+def train(argv_flags):
+  """Runs the training described by the parsed flags; returns a summary dict."""
+  f = argv_flags
+  if not f.stage or not f.model_dir:
+    raise app.UsageError("--stage and --model_dir are required.")
+  entry = common.resolve_architecture(f.zoo, f.config)
+  pipeline = entry.build_pipeline()
+  if f.stage not in pipeline.stages:
+    raise app.UsageError(f"--stage must be one of {list(pipeline.stages)} for {entry.name}.")
+  dataset = f.dataset or entry.dataset
+  if not dataset:
+    raise app.UsageError("--dataset is required (the pipeline names none).")
+  batch_size = f.batch_size or entry.batch_size
+  schedule = {}
+  if f.learning_rate is None:
+    schedule = dict(learning_rate=entry.learning_rate,
+                    learning_rate_boundaries=tuple(entry.learning_rate_boundaries),
+                    learning_rate_values=tuple(entry.learning_rate_values))
+  else:
+    schedule = dict(learning_rate=f.learning_rate)
+  ema = entry.ema_momentum if f.ema_momentum is None else (f.ema_momentum or None)
+  stage_dir = os.path.join(f.model_dir, f.stage)
+  config = TrainerConfig(model_dir=stage_dir, train_steps=f.train_steps,
+                         global_batch_size=batch_size, ema_momentum=ema, precision=f.precision,
+                         clip_norm=f.clip_norm, checkpoint_every=f.checkpoint_every,
+                         log_every=f.log_every, eval_every=f.eval_every or f.train_steps,
+                         sample_every=f.sample_every, seed=f.seed, **schedule)
+  strategy = get_strategy(f.strategy, f.tpu)
+  full_dims = pipeline.num_dims
+  first_slice_given = f.stage == "size_upscaler" and pipeline.slice_decoder is not None
+
+  def dataset_fn(context):
+    per_replica = context.get_per_replica_batch_size(batch_size)
+    return common.stage_dataset(pipeline, f.stage, dataset, "train", per_replica, f.data_dir,
+                                f.seed, context, repeat=True)
+
+  test = common.stage_dataset(pipeline, f.stage, dataset, "test", 64, f.data_dir)
+
+  def eval_fn(model):
+    bits, _ = common.evaluate_stage(model, test, full_dims, first_slice_given)
+    return {"bits_per_dim": bits}
+
+  def sample_fn(model):
+    if model.conditioning_bits:  # depth upscaler: complete real low-depth test images
+      batch = next(iter(test))
+      return model.sample(min(8, batch["images"].shape[0]), seed=0,
+                          conditioning=batch["conditioning"][:8])
+    return model.sample(8, seed=0)
+
+  trainer = Trainer(lambda: entry.build_stage(f.stage), dataset_fn, config, strategy,
+                    eval_fn=eval_fn, sample_fn=sample_fn, dims_per_example=full_dims)
+  last = trainer.train()
+  with trainer.averaged_weights():
+    test_bits = eval_fn(trainer.model)["bits_per_dim"]
+    if f.pipeline_dir:
+      serialization.save_pipeline_stage(
+          f.pipeline_dir, f.stage, trainer.model,
+          metadata={"name": entry.name, "dataset": dataset,
+                    f"{f.stage}_test_bits_per_dim": test_bits,
+                    f"{f.stage}_train_steps": int(trainer.step.numpy())})
+  keras.config.set_dtype_policy("float32")
+  return {"stage": f.stage, "step": int(trainer.step.numpy()), "last_train_bits_per_dim": last,
+          "test_bits_per_dim": test_bits if math.isfinite(test_bits) else None}
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  print(json.dumps(train(FLAGS)))
+
+
+def run():
+  """Console-script entry point."""
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

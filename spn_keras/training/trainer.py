@@ -1,0 +1,255 @@
+"""`Trainer`: a custom training loop for one stage under any `tf.distribute` strategy.
+
+Keras 3.15's `model.fit` fails under `MultiWorkerMirroredStrategy` (Keras issue 20585, TF
+issue 72388), so training runs `strategy.run` inside a `tf.function`, with the per-example
+loss summed and divided by the global batch size (TF Model Garden's task/strategy split).
+"""
+
+import contextlib
+import dataclasses
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+  """How to train one stage.
+
+  Attributes:
+    model_dir: folder for checkpoints (`model_dir/checkpoints`) and TensorBoard events
+      (`model_dir/train`, `model_dir/eval`).
+    train_steps: total optimizer steps; a rerun resumes and stops at this step.
+    global_batch_size: examples per step over all replicas.
+    learning_rate: initial learning rate.
+    learning_rate_boundaries: steps at which the rate drops (piecewise constant).
+    learning_rate_values: the rates after each boundary.
+    ema_momentum: Polyak averaging momentum (paper: 0.9999); None disables it. Evaluation,
+      samples and exported weights use the averaged weights.
+    precision: "float32", "mixed_bfloat16" or "mixed_float16" (with loss scaling).
+    clip_norm: global gradient-norm clipping; None disables it.
+    checkpoint_every: steps between checkpoints (and always at the last step).
+    keep_checkpoints: checkpoints kept by the `CheckpointManager`.
+    log_every: steps between training summaries.
+    eval_every: steps between evaluations (0: none).
+    sample_every: steps between sample grids in TensorBoard (0: none).
+    seed: seed of the choice of target slices.
+  """
+
+  model_dir: str
+  train_steps: int
+  global_batch_size: int = 32
+  learning_rate: float = 1e-4
+  learning_rate_boundaries: tuple = ()
+  learning_rate_values: tuple = ()
+  ema_momentum: float = 0.9999
+  precision: str = "float32"
+  clip_norm: float = None
+  checkpoint_every: int = 100
+  keep_checkpoints: int = 3
+  log_every: int = 10
+  eval_every: int = 0
+  sample_every: int = 0
+  seed: int = 0
+
+  def __post_init__(self):
+    if self.precision not in PRECISIONS:
+      raise ValueError(f"`precision` must be one of {PRECISIONS}, got {self.precision!r}.")
+    if len(self.learning_rate_boundaries) != len(self.learning_rate_values):
+      raise ValueError("`learning_rate_boundaries` and `learning_rate_values` must have the "
+                       "same length.")
+    for name in ("train_steps", "global_batch_size", "checkpoint_every", "log_every"):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+
+  def learning_rate_schedule(self):
+    if not self.learning_rate_boundaries:
+      return self.learning_rate
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        list(self.learning_rate_boundaries),
+        [self.learning_rate] + list(self.learning_rate_values))
+
+
+def image_grid(images, columns=None):
+  """Tiles uint8 images `(N, H, W, C)` into one `(1, rows*H, columns*W, C)` image."""
+  images = np.asarray(images)
+  n, h, w, c = images.shape
+  columns = columns or int(math.ceil(math.sqrt(n)))
+  rows = int(math.ceil(n / columns))
+  grid = np.zeros((rows * h, columns * w, c), images.dtype)
+  for i, image in enumerate(images):
+    r, col = divmod(i, columns)
+    grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = image
+  return grid[None]
+
+
+class Trainer:
+  """Trains one stage with a custom loop, checkpoints that survive a kill, and TensorBoard.
+
+  Args:
+    model_fn: builds the stage (a `SliceDecoder` or `SubscalePixelNetwork`); called inside
+      `strategy.scope()` under the configured precision.
+    dataset_fn: `dataset_fn(input_context)` -> a `tf.data.Dataset` of per-replica batches of
+      dicts `{"images": int (B, H, W, C)}` (plus `"conditioning"` for depth upscalers),
+      repeated forever and deterministic for a fixed seed (resuming skips the batches already
+      consumed, so the data order continues).
+    config: a `TrainerConfig`.
+    strategy: a `tf.distribute.Strategy` (see `strategies.get_strategy`).
+    eval_fn: optional `eval_fn(model)` -> `{name: float}` (e.g. test bits/dim), logged to
+      TensorBoard under `eval/`; runs with the averaged weights.
+    sample_fn: optional `sample_fn(model)` -> uint8 images `(N, H, W, C)` for a TensorBoard
+      image summary; runs with the averaged weights.
+    dims_per_example: dimensions that the stage's bits/dim is divided by (SPN_SPEC section 1:
+      the full image's, so stages add up); default the stage's own `H * W * C`.
+  """
+
+  def __init__(self, model_fn, dataset_fn, config, strategy=None, eval_fn=None, sample_fn=None,
+               dims_per_example=None):
+    self.config = config
+    self.strategy = strategy or tf.distribute.get_strategy()
+    self.eval_fn = eval_fn
+    self.sample_fn = sample_fn
+    keras.config.set_dtype_policy(config.precision)
+    with self.strategy.scope():
+      self.model = model_fn()
+      if not self.model.built:
+        self.model.build()
+      optimizer = keras.optimizers.RMSprop(
+          learning_rate=config.learning_rate_schedule(), rho=0.95, momentum=0.9, epsilon=1e-8,
+          use_ema=config.ema_momentum is not None,
+          ema_momentum=config.ema_momentum if config.ema_momentum is not None else 0.99,
+          global_clipnorm=config.clip_norm)
+      if config.precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+      self.optimizer = optimizer
+      self.optimizer.build(self.model.trainable_variables)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    self.dims = dims_per_example or self.model.num_dims
+    self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                          step=self.step)
+    self.manager = tf.train.CheckpointManager(
+        self.checkpoint, os.path.join(config.model_dir, "checkpoints"),
+        max_to_keep=config.keep_checkpoints)
+    self._dataset_fn = dataset_fn
+    self._train_step_fn = None
+
+  @property
+  def _base_optimizer(self):
+    return getattr(self.optimizer, "inner_optimizer", self.optimizer)
+
+  def restore(self):
+    """Restores the latest checkpoint, if any; returns the step it restored (0 if none)."""
+    path = self.manager.latest_checkpoint
+    if path:
+      self.checkpoint.restore(path).assert_existing_objects_matched()
+    return int(self.step.numpy())
+
+  @contextlib.contextmanager
+  def averaged_weights(self):
+    """Swaps the Polyak-averaged weights into the model for the duration of the block."""
+    optimizer = self._base_optimizer
+    if not optimizer.use_ema:
+      yield
+      return
+    variables = optimizer._trainable_variables  # pylint: disable=protected-access
+    averages = optimizer._model_variables_moving_average  # pylint: disable=protected-access
+    backup = [v.numpy() for v in variables]
+    for variable, average in zip(variables, averages):
+      variable.assign(average)
+    try:
+      yield
+    finally:
+      for variable, value in zip(variables, backup):
+        variable.assign(value)
+
+  def _make_train_step(self):
+    strategy, config = self.strategy, self.config
+    model, optimizer = self.model, self.optimizer
+    scale = 1.0 / (self.dims * math.log(2.0))
+
+    def replica_step(batch, step):
+      replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+      seed = tf.stack([tf.cast(config.seed, tf.int64),
+                       step * strategy.num_replicas_in_sync + tf.cast(replica, tf.int64)])
+      with tf.GradientTape() as tape:
+        nats = model.training_loss(batch["images"], batch.get("conditioning"), seed=seed)
+        loss = tf.reduce_sum(nats) / config.global_batch_size
+        scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
+      grads = tape.gradient(scaled, model.trainable_variables)
+      optimizer.apply_gradients(zip(grads, model.trainable_variables))
+      return loss * scale  # this replica's share of the batch's bits/dim
+
+    @tf.function
+    def train_step(iterator, step):
+      per_replica = strategy.run(replica_step, args=(next(iterator), step))
+      return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    return train_step
+
+  def _learning_rate(self):
+    return float(keras.ops.convert_to_numpy(self._base_optimizer.learning_rate))
+
+  def train(self):
+    """Trains until `config.train_steps`, resuming from the latest checkpoint.
+
+    Returns:
+      The last training bits/dim (a float), or None when there was nothing left to do.
+
+    Raises:
+      FloatingPointError: the loss became NaN or infinite; the latest checkpoint (written
+        before it) is left intact.
+    """
+    config = self.config
+    start = self.restore()
+    if start >= config.train_steps:
+      return None
+    dataset = self.strategy.distribute_datasets_from_function(
+        lambda context: self._dataset_fn(context).skip(start))
+    iterator = iter(dataset)
+    train_step = self._make_train_step()
+    writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
+    eval_writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "eval"))
+    last = None
+    tick, tick_step = time.perf_counter(), start
+    for step in range(start + 1, config.train_steps + 1):
+      bits = float(train_step(iterator, tf.constant(step, tf.int64)))
+      if not math.isfinite(bits):
+        raise FloatingPointError(
+            f"Training loss is {bits} at step {step}; stopped. The latest checkpoint "
+            f"({self.manager.latest_checkpoint}) is intact: lower the learning rate or "
+            "clip gradients (clip_norm) and rerun to resume from it.")
+      self.step.assign(step)
+      last = bits
+      if step % config.log_every == 0 or step == config.train_steps:
+        now = time.perf_counter()
+        with writer.as_default(step=step):
+          tf.summary.scalar("bits_per_dim", bits)
+          tf.summary.scalar("learning_rate", self._learning_rate())
+          tf.summary.scalar("examples_per_s",
+                            (step - tick_step) * config.global_batch_size / (now - tick))
+        tick, tick_step = now, step
+      if step % config.checkpoint_every == 0 or step == config.train_steps:
+        self.manager.save(checkpoint_number=step)
+      if self.eval_fn and config.eval_every and (step % config.eval_every == 0
+                                                 or step == config.train_steps):
+        with self.averaged_weights():
+          results = self.eval_fn(self.model)
+        with eval_writer.as_default(step=step):
+          for name, value in results.items():
+            tf.summary.scalar(name, value)
+      if self.sample_fn and config.sample_every and (step % config.sample_every == 0
+                                                     or step == config.train_steps):
+        with self.averaged_weights():
+          images = self.sample_fn(self.model)
+        with writer.as_default(step=step):
+          tf.summary.image("samples", image_grid(images), max_outputs=1)
+    writer.flush()
+    eval_writer.flush()
+    return last
