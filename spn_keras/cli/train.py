@@ -20,36 +20,23 @@ from absl import flags
 import keras
 
 from spn_keras.cli import common
+from spn_keras.cli import stage_flags
 from spn_keras.pipelines import serialization
 from spn_keras.training import STRATEGIES
 from spn_keras.training import Trainer
 from spn_keras.training import TrainerConfig
 from spn_keras.training import get_strategy
-from spn_keras.training.trainer import PRECISIONS
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("zoo", None, "Registered zoo name (see spn_keras.zoo.list_models()).")
-flags.DEFINE_string("config", None, "Pipeline folder whose stage configs define the model.")
-flags.DEFINE_enum("stage", None, ["slice_decoder", "size_upscaler", "depth_upscaler"],
-                  "Stage to train.")
-flags.DEFINE_string("dataset", None, "make_dataset spec; default: the zoo entry's dataset.")
-flags.DEFINE_string("data_dir", None, "TFDS data folder.")
-flags.DEFINE_string("model_dir", None, "Folder for checkpoints and TensorBoard events.")
+flags.adopt_module_key_flags(stage_flags)  # --zoo, --stage, --model_dir, ... in --help
 flags.DEFINE_string("pipeline_dir", None, "Pipeline folder that receives the trained stage.")
-flags.DEFINE_integer("train_steps", 1000, "Total training steps.")
-flags.DEFINE_integer("batch_size", None, "Global batch size; default: the entry's.")
 flags.DEFINE_float("learning_rate", None, "Learning rate; default: the entry's schedule.")
 flags.DEFINE_float("ema_momentum", None, "Polyak averaging momentum; default: the entry's. "
                    "0 disables it.")
-flags.DEFINE_float("clip_norm", None, "Global gradient-norm clipping.")
 flags.DEFINE_enum("strategy", "one_device", list(STRATEGIES), "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
-flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Dtype policy.")
-flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints.")
 flags.DEFINE_integer("eval_every", 0, "Steps between exact test-split evaluations (0: end).")
 flags.DEFINE_integer("sample_every", 0, "Steps between TensorBoard sample grids (0: none).")
-flags.DEFINE_integer("log_every", 10, "Steps between training summaries.")
-flags.DEFINE_integer("seed", 0, "Data-order and target-slice seed.")
 
 
 def train(argv_flags):
@@ -57,13 +44,7 @@ def train(argv_flags):
   f = argv_flags
   if not f.stage or not f.model_dir:
     raise app.UsageError("--stage and --model_dir are required.")
-  entry = common.resolve_architecture(f.zoo, f.config)
-  pipeline = entry.build_pipeline()
-  if f.stage not in pipeline.stages:
-    raise app.UsageError(f"--stage must be one of {list(pipeline.stages)} for {entry.name}.")
-  dataset = f.dataset or entry.dataset
-  if not dataset:
-    raise app.UsageError("--dataset is required (the pipeline names none).")
+  entry, pipeline, dataset = common.resolve_stage(f.zoo, f.config, f.stage, f.dataset)
   batch_size = f.batch_size or entry.batch_size
   schedule = {}
   if f.learning_rate is None:
@@ -80,19 +61,10 @@ def train(argv_flags):
                          log_every=f.log_every, eval_every=f.eval_every or f.train_steps,
                          sample_every=f.sample_every, seed=f.seed, **schedule)
   strategy = get_strategy(f.strategy, f.tpu)
-  full_dims = pipeline.num_dims
-  first_slice_given = f.stage == "size_upscaler" and pipeline.slice_decoder is not None
-
-  def dataset_fn(context):
-    per_replica = context.get_per_replica_batch_size(batch_size)
-    return common.stage_dataset(pipeline, f.stage, dataset, "train", per_replica, f.data_dir,
-                                f.seed, context, repeat=True)
-
+  dataset_fn = common.train_dataset_fn(pipeline, f.stage, dataset, batch_size, f.data_dir,
+                                       f.seed)
   test = common.stage_dataset(pipeline, f.stage, dataset, "test", 64, f.data_dir)
-
-  def eval_fn(model):
-    bits, _ = common.evaluate_stage(model, test, full_dims, first_slice_given)
-    return {"bits_per_dim": bits}
+  eval_fn = common.stage_evaluator(pipeline, f.stage, test)
 
   def sample_fn(model):
     if model.conditioning_bits:  # depth upscaler: complete real low-depth test images
@@ -102,7 +74,8 @@ def train(argv_flags):
     return model.sample(8, seed=0)
 
   trainer = Trainer(lambda: entry.build_stage(f.stage), dataset_fn, config, strategy,
-                    eval_fn=eval_fn, sample_fn=sample_fn, dims_per_example=full_dims)
+                    eval_fn=eval_fn, sample_fn=sample_fn,
+                    dims_per_example=pipeline.num_dims)
   last = trainer.train()
   with trainer.averaged_weights():
     test_bits = eval_fn(trainer.model)["bits_per_dim"]
@@ -113,7 +86,8 @@ def train(argv_flags):
                     f"{f.stage}_test_bits_per_dim": test_bits,
                     f"{f.stage}_train_steps": int(trainer.step.numpy())})
   keras.config.set_dtype_policy("float32")
-  return {"stage": f.stage, "step": int(trainer.step.numpy()), "last_train_bits_per_dim": last,
+  return {"stage": f.stage, "step": int(trainer.step.numpy()),
+          "resumed_from_step": trainer.start_step, "last_train_bits_per_dim": last,
           "test_bits_per_dim": test_bits if math.isfinite(test_bits) else None}
 
 

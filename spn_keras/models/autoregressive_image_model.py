@@ -216,7 +216,7 @@ class AutoregressiveImageModel(keras.Model):
     nats = self.log_prob(images, conditioning, first_slice_given)
     return -nats / (self.num_dims * math.log(2.0))
 
-  def training_loss(self, images, conditioning=None, seed=None):
+  def training_loss(self, images, conditioning=None, seed=None, target_slice=None):
     """Unbiased estimate of `-log p(images)` from one random slice per example (nats).
 
     Each example picks a target slice uniformly at random; its loss is `S*S` times the
@@ -225,6 +225,9 @@ class AutoregressiveImageModel(keras.Model):
     Args:
       images, conditioning: as in `log_prob`.
       seed: optional stateless seed (int or `(2,)`) for the choice of slices.
+      target_slice: optional int `(B,)` slices to use instead of a random choice (a
+        distributed trainer draws them for the global batch, so that the choice does not
+        depend on how the batch is split over replicas).
 
     Returns:
       float32 `(B,)`.
@@ -232,7 +235,9 @@ class AutoregressiveImageModel(keras.Model):
     slices, conditioning_slices = self._prepare(images, conditioning)
     batch = tf.shape(slices)[0]
     num_slices = self.scale**2
-    if seed is None:
+    if target_slice is not None:
+      target = tf.cast(target_slice, tf.int32)
+    elif seed is None:
       target = tf.random.uniform([batch], 0, num_slices, dtype=tf.int32)
     else:
       target = tf.random.stateless_uniform([batch], stage_seed(seed, 0), 0, num_slices,

@@ -134,11 +134,27 @@ class Trainer:
     self.dims = dims_per_example or self.model.num_dims
     self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                           step=self.step)
-    self.manager = tf.train.CheckpointManager(
-        self.checkpoint, os.path.join(config.model_dir, "checkpoints"),
-        max_to_keep=config.keep_checkpoints)
+    # Every worker must take part in saving (it runs collective ops), but only the chief
+    # writes to `model_dir`; the others write to a folder of their own (the TF recipe).
+    checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
+    if not self.is_chief:
+      checkpoint_dir = os.path.join(config.model_dir, "workers",
+                                    f"worker_{self.strategy.cluster_resolver.task_id}")
+    self.manager = tf.train.CheckpointManager(self.checkpoint, checkpoint_dir,
+                                              max_to_keep=config.keep_checkpoints)
     self._dataset_fn = dataset_fn
-    self._train_step_fn = None
+    self.history = []  # (step, training bits/dim) of every step run by `train`
+    self.start_step = None  # the step `train` resumed from
+
+  @property
+  def is_chief(self):
+    """False only for the non-chief workers of a multi-worker strategy."""
+    resolver = getattr(self.strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+      return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict())
 
   @property
   def _base_optimizer(self):
@@ -174,15 +190,28 @@ class Trainer:
     model, optimizer = self.model, self.optimizer
     scale = 1.0 / (self.dims * math.log(2.0))
 
+    num_slices = model.scale**2
+
     def replica_step(batch, step):
+      # Target slices are drawn for the whole global batch from (seed, step) and each replica
+      # takes its share, so the training run does not depend on the number of replicas.
       replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-      seed = tf.stack([tf.cast(config.seed, tf.int64),
-                       step * strategy.num_replicas_in_sync + tf.cast(replica, tf.int64)])
+      local = tf.shape(batch["images"])[0]
+      targets = tf.random.stateless_uniform(
+          [config.global_batch_size], tf.stack([tf.cast(config.seed, tf.int64), step]), 0,
+          num_slices, dtype=tf.int32)
+      targets = tf.slice(targets, [replica * local], [local])
       with tf.GradientTape() as tape:
-        nats = model.training_loss(batch["images"], batch.get("conditioning"), seed=seed)
+        nats = model.training_loss(batch["images"], batch.get("conditioning"),
+                                   target_slice=targets)
         loss = tf.reduce_sum(nats) / config.global_batch_size
         scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
       grads = tape.gradient(scaled, model.trainable_variables)
+      # A non-finite loss must not reach the optimizer (its sparse updates fail on NaN): the
+      # step applies zero gradients instead, and `train` stops before the next checkpoint.
+      finite = tf.math.is_finite(loss)
+      grads = [tf.where(finite, tf.convert_to_tensor(g), tf.zeros_like(v))
+               for g, v in zip(grads, model.trainable_variables)]
       optimizer.apply_gradients(zip(grads, model.trainable_variables))
       return loss * scale  # this replica's share of the batch's bits/dim
 
@@ -208,14 +237,18 @@ class Trainer:
     """
     config = self.config
     start = self.restore()
+    self.start_step = start
     if start >= config.train_steps:
       return None
     dataset = self.strategy.distribute_datasets_from_function(
         lambda context: self._dataset_fn(context).skip(start))
     iterator = iter(dataset)
     train_step = self._make_train_step()
-    writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
-    eval_writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "eval"))
+    if self.is_chief:
+      writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
+      eval_writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "eval"))
+    else:
+      writer = eval_writer = tf.summary.create_noop_writer()
     last = None
     tick, tick_step = time.perf_counter(), start
     for step in range(start + 1, config.train_steps + 1):
@@ -226,6 +259,7 @@ class Trainer:
             f"({self.manager.latest_checkpoint}) is intact: lower the learning rate or "
             "clip gradients (clip_norm) and rerun to resume from it.")
       self.step.assign(step)
+      self.history.append((step, bits))
       last = bits
       if step % config.log_every == 0 or step == config.train_steps:
         now = time.perf_counter()

@@ -1,0 +1,159 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from spn_keras import data
+from spn_keras.models import SPNConfig
+from spn_keras.models import SubscalePixelNetwork
+from spn_keras.training import Trainer
+from spn_keras.training import TrainerConfig
+from spn_keras.training import get_strategy
+from spn_keras.training import image_grid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _run_distributed(args, env=None):
+  out = subprocess.run([sys.executable, os.path.join(HERE, "distributed_run.py")] + args,
+                       capture_output=True, text=True, timeout=600, env=env, check=True)
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_mirrored_on_two_devices_matches_one_device(tmp_path):
+  single = _run_distributed(["--strategy=one_device", f"--model_dir={tmp_path}/one"])
+  mirrored = _run_distributed(["--strategy=mirrored", "--cpus=2", f"--model_dir={tmp_path}/m"])
+  assert single["replicas"] == 1 and mirrored["replicas"] == 2
+  np.testing.assert_allclose([b for _, b in mirrored["history"]],
+                             [b for _, b in single["history"]], rtol=1e-4)
+
+
+def test_multi_worker_mirrored_two_processes(tmp_path):
+  import socket
+  ports = []
+  for _ in range(2):
+    with socket.socket() as s:
+      s.bind(("127.0.0.1", 0))
+      ports.append(s.getsockname()[1])
+  workers = [f"127.0.0.1:{p}" for p in ports]
+  procs = []
+  for index in range(2):
+    env = dict(os.environ, TF_CONFIG=json.dumps(
+        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
+    procs.append(subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "distributed_run.py"),
+         "--strategy=multi_worker_mirrored", f"--model_dir={tmp_path}/mw", "--steps=3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+  results = []
+  for proc in procs:
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-2000:]
+    results.append(json.loads(out.strip().splitlines()[-1]))
+  assert [r["replicas"] for r in results] == [2, 2]
+  assert len(results[0]["history"]) == 3 and results[0]["history"] == results[1]["history"]
+  # Only the chief wrote to the shared model_dir; the other worker to a folder of its own.
+  assert tf.train.latest_checkpoint(f"{tmp_path}/mw/checkpoints").endswith("ckpt-3")
+  assert os.path.isdir(f"{tmp_path}/mw/workers/worker_1")
+
+
+def _tiny_trainer(model_dir, steps, **config):
+  model_config = SPNConfig.tiny(image_size=28, scale=2, bits=3)
+
+  def dataset_fn(context):
+    return data.make_dataset(
+        "mnist5k", "train", batch_size=context.get_per_replica_batch_size(8), repeat=True,
+        input_context=context, transform=lambda x: {"images": data.reduce_depth(3)(x)},
+        autotune=False)
+
+  def model_fn():
+    keras.utils.set_random_seed(0)  # the same initial weights in every run
+    return SubscalePixelNetwork(model_config)
+
+  return Trainer(model_fn, dataset_fn,
+                 TrainerConfig(model_dir=str(model_dir), train_steps=steps, global_batch_size=8,
+                               learning_rate=1e-3, **config),
+                 get_strategy("one_device"),
+                 eval_fn=lambda model: {"bits_per_dim": 1.5},
+                 sample_fn=lambda model: model.sample(4, seed=0) * 32)
+
+
+def _tags(folder):
+  tags = {}
+  for name in os.listdir(folder):
+    for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, name)):
+      for value in event.summary.value:
+        tags[value.tag] = value
+  return tags
+
+
+def test_tensorboard_has_scalars_and_samples(tmp_path):
+  trainer = _tiny_trainer(tmp_path, 4, log_every=2, eval_every=4, sample_every=4,
+                          ema_momentum=0.9)
+  trainer.train()
+  train_tags = _tags(tmp_path / "train")
+  assert {"bits_per_dim", "learning_rate", "examples_per_s", "samples"} <= set(train_tags)
+  image = tf.image.decode_png(
+      tf.make_ndarray(train_tags["samples"].tensor)[2])  # [width, height, png]
+  assert image.shape == (56, 56, 1)  # 4 samples of 28x28 in a 2x2 grid
+  assert "bits_per_dim" in _tags(tmp_path / "eval")
+
+
+def test_resume_continues_at_the_saved_step(tmp_path):
+  first = _tiny_trainer(tmp_path, 4, checkpoint_every=2)
+  first.train()
+  second = _tiny_trainer(tmp_path, 6, checkpoint_every=2)
+  second.train()
+  assert second.start_step == 4 and [s for s, _ in second.history] == [5, 6]
+  # Resuming replays the same data and targets as an uninterrupted run.
+  straight = _tiny_trainer(tmp_path / "straight", 6, checkpoint_every=2)
+  straight.train()
+  np.testing.assert_allclose([b for _, b in straight.history[4:]],
+                             [b for _, b in second.history], rtol=1e-4)
+
+
+def test_nan_loss_stops_with_the_last_checkpoint_intact(tmp_path):
+  _tiny_trainer(tmp_path, 6, checkpoint_every=2).train()  # 6 good steps
+  resumed = _tiny_trainer(tmp_path, 10, checkpoint_every=2)
+  original = resumed.model.training_loss
+  calls = []
+
+  def poisoned(*args, **kwargs):
+    calls.append(1)
+    return original(*args, **kwargs) * float("nan")
+
+  resumed.model.training_loss = poisoned
+  with pytest.raises(FloatingPointError, match="ckpt-6.*intact"):
+    resumed.train()
+  assert calls and tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-6")
+
+
+def test_averaged_weights_are_swapped_in_and_out(tmp_path):
+  trainer = _tiny_trainer(tmp_path, 3, ema_momentum=0.5)
+  trainer.train()
+  variable = trainer.model.trainable_variables[0]
+  before = variable.numpy().copy()
+  with trainer.averaged_weights():
+    averaged = variable.numpy().copy()
+  assert not np.allclose(averaged, before)
+  np.testing.assert_array_equal(variable.numpy(), before)
+
+
+def test_image_grid():
+  images = np.arange(5 * 2 * 2 * 1, dtype=np.uint8).reshape(5, 2, 2, 1)
+  grid = image_grid(images)
+  assert grid.shape == (1, 4, 6, 1)  # 3 columns, 2 rows
+  np.testing.assert_array_equal(grid[0, 2:4, 2:4], images[4])
+
+
+def test_bad_config():
+  with pytest.raises(ValueError, match="precision"):
+    TrainerConfig(model_dir="x", train_steps=1, precision="float64")
+  with pytest.raises(ValueError, match="train_steps"):
+    TrainerConfig(model_dir="x", train_steps=0)
+  with pytest.raises(ValueError, match="strategy"):
+    get_strategy("parameter_server")
