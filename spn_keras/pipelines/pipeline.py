@@ -125,12 +125,10 @@ class Pipeline:
     """
     if stage not in self.stages:
       raise ValueError(f"`stage` must be one of {list(self.stages)}, got {stage!r}.")
-    if isinstance(input_bits, bool) or not isinstance(input_bits, int) or not (
-        self.bits <= input_bits <= 8):
-      raise ValueError(f"`input_bits` must be an int in [{self.bits}, 8], got {input_bits!r}.")
+    full_image = self.stage_view_full_images(input_bits)
 
     def view(image):
-      image = bit_depth.reduce_bits(image, self.bits, from_bits=input_bits)
+      image = full_image(image)
       if stage == "depth_upscaler":
         msb, lsb = bit_depth.split_bits(image, self.low_bits, total_bits=self.bits)
         return {"images": lsb, "conditioning": msb}
@@ -142,6 +140,13 @@ class Pipeline:
       return {"images": low}
 
     return view
+
+  def stage_view_full_images(self, input_bits=8):
+    """A function reducing one `input_bits` image to the pipeline's full images (`bits`)."""
+    if isinstance(input_bits, bool) or not isinstance(input_bits, int) or not (
+        self.bits <= input_bits <= 8):
+      raise ValueError(f"`input_bits` must be an int in [{self.bits}, 8], got {input_bits!r}.")
+    return lambda image: bit_depth.reduce_bits(image, self.bits, from_bits=input_bits)
 
   def save(self, path, metadata=None, overwrite=False):
     """Saves the pipeline as a folder; see `spn_keras.pipelines.save_pipeline`."""

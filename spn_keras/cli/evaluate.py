@@ -1,0 +1,77 @@
+"""spn_eval: exact bits/dim of a trained pipeline (or one of its stages) on a dataset split.
+
+Prints JSON: the number of examples and the bits/dim of every stage and of the total, each
+divided by the full image's dimensions so that the stages add up (SPN_SPEC section 1).
+
+  spn_eval --pipeline=zoo/mnist28_mdu --split=test
+"""
+
+import json
+
+from absl import app
+from absl import flags
+
+from spn_keras import data
+from spn_keras.cli import common
+from spn_keras.cli import stage_flags  # noqa: F401  (defines --dataset, --stage, ...)
+from spn_keras.pipelines import serialization
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("pipeline", None, "Trained pipeline folder (pipeline.json + stages).")
+flags.DEFINE_enum("split", "test", ["train", "test"], "Dataset split to evaluate.")
+flags.DEFINE_integer("max_examples", None, "Evaluate only the first N examples of the split.")
+
+
+def evaluate(pipeline_dir, dataset=None, split="test", data_dir=None, batch_size=64,
+             max_examples=None, stage=None):
+  """Exact bits/dim of the pipeline in `pipeline_dir` on a split, per stage and in total.
+
+  Args:
+    pipeline_dir: a folder saved by `Pipeline.save` or `spn_train --pipeline_dir`.
+    dataset: `make_dataset` spec; default: the one recorded in the pipeline's metadata.
+    split: "train" or "test"; examples are read in order, each once.
+    data_dir: TFDS data folder.
+    batch_size: evaluation batch size.
+    max_examples: only the first N examples.
+    stage: evaluate only this stage (on its own view of the data); None: the pipeline.
+
+  Returns:
+    dict with `dataset`, `split`, `num_examples` and `bits_per_dim` (`{stage: value}`, plus
+    `"total"` when the whole pipeline is evaluated).
+  """
+  pipeline, metadata = serialization.load_pipeline(pipeline_dir)
+  dataset = dataset or metadata.get("dataset")
+  if not dataset:
+    raise ValueError("`dataset` is required: the pipeline's metadata names none.")
+  take = (lambda ds: ds.unbatch().take(max_examples).batch(batch_size)) if max_examples else (
+      lambda ds: ds)
+  if stage is None:
+    images = data.make_dataset(dataset, split, data_dir=data_dir, batch_size=batch_size,
+                               shuffle=False, autotune=False,
+                               transform=pipeline.stage_view_full_images())
+    bits, count = common.evaluate_pipeline(pipeline, take(images))
+  else:
+    views = common.stage_dataset(pipeline, stage, dataset, split, batch_size, data_dir)
+    first_slice_given = stage == "size_upscaler" and pipeline.slice_decoder is not None
+    value, count = common.evaluate_stage(pipeline.stages[stage], take(views), pipeline.num_dims,
+                                         first_slice_given)
+    bits = {stage: value}
+  return {"dataset": dataset, "split": split, "num_examples": count, "bits_per_dim": bits}
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if not FLAGS.pipeline:
+    raise app.UsageError("--pipeline is required.")
+  print(json.dumps(evaluate(FLAGS.pipeline, FLAGS.dataset, FLAGS.split, FLAGS.data_dir,
+                            FLAGS.batch_size or 64, FLAGS.max_examples, FLAGS.stage)))
+
+
+def run():
+  """Console-script entry point."""
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

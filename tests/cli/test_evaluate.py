@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from spn_keras import data
+from spn_keras import testing
+from spn_keras.cli import evaluate
+from spn_keras.models import SliceDecoder
+from spn_keras.models import SliceDecoderConfig
+from spn_keras.models import SPNConfig
+from spn_keras.models import SubscalePixelNetwork
+from spn_keras.pipelines import Pipeline
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist_pipeline(tmp_path_factory):
+  """A random-weight MDU pipeline for 28x28 gray images (3 + 5 bits), saved as a folder."""
+  stages = {
+      "slice_decoder": SliceDecoder(SliceDecoderConfig.tiny(image_size=14, bits=3)),
+      "size_upscaler": SubscalePixelNetwork(SPNConfig.tiny(image_size=28, bits=3)),
+      "depth_upscaler": SubscalePixelNetwork(SPNConfig.tiny(image_size=28, bits=5,
+                                                            conditioning_bits=3)),
+  }
+  for seed, model in enumerate(stages.values()):
+    model.build()
+    testing.randomize_weights(model, 0.3, seed)
+  pipeline = Pipeline(**stages)
+  path = tmp_path_factory.mktemp("pipelines") / "tiny_mnist"
+  pipeline.save(path, metadata={"name": "tiny_mnist", "dataset": "mnist5k"})
+  return pipeline, str(path)
+
+
+def test_spn_eval_matches_pipeline_bits_per_dim(tiny_mnist_pipeline):
+  pipeline, path = tiny_mnist_pipeline
+  result = evaluate.evaluate(path, split="test", batch_size=8, max_examples=20)
+  assert result["num_examples"] == 20 and result["dataset"] == "mnist5k"
+  images = next(iter(data.make_dataset("mnist5k", "test", batch_size=20, autotune=False)))
+  expected = {k: float(np.mean(v)) for k, v in pipeline.bits_per_dim(images).items()}
+  assert set(result["bits_per_dim"]) == set(expected)
+  for name, value in expected.items():
+    assert abs(result["bits_per_dim"][name] - value) < 1e-5, name
+
+
+@pytest.mark.parametrize("stage", ["slice_decoder", "size_upscaler", "depth_upscaler"])
+def test_one_stage_matches_its_pipeline_term(tiny_mnist_pipeline, stage):
+  pipeline, path = tiny_mnist_pipeline
+  result = evaluate.evaluate(path, split="test", batch_size=8, max_examples=12, stage=stage)
+  images = next(iter(data.make_dataset("mnist5k", "test", batch_size=12, autotune=False)))
+  expected = float(np.mean(pipeline.bits_per_dim(images)[stage]))
+  assert abs(result["bits_per_dim"][stage] - expected) < 1e-5
+
+
+def test_corrupt_weights_are_refused(tiny_mnist_pipeline, tmp_path):
+  import shutil
+  _, path = tiny_mnist_pipeline
+  copy = tmp_path / "copy"
+  shutil.copytree(path, copy)
+  weights = copy / "depth_upscaler" / "model.weights.h5"
+  raw = bytearray(weights.read_bytes())
+  raw[len(raw) // 2] ^= 0xFF
+  weights.write_bytes(bytes(raw))
+  with pytest.raises(ValueError, match="depth_upscaler.*corrupt or not the one recorded"):
+    evaluate.evaluate(str(copy), max_examples=2)
