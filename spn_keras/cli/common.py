@@ -2,13 +2,35 @@
 
 import math
 import os
+import sys
 
+from absl import app
+from absl import flags
 import numpy as np
 import tensorflow as tf
 
 from spn_keras import data
 from spn_keras import zoo
 from spn_keras.pipelines import serialization
+
+
+def run_tool(main, module):
+  """`app.run(main)`, with `--help` describing `module` however the tool was started.
+
+  absl's `--help` shows the docstring and key flags of `__main__`, which is a launcher (a
+  console script, a `bin/` wrapper) unless the tool runs with `python -m`; this gives the
+  launcher `module`'s docstring and key flags first.
+
+  Args:
+    main: the tool's `main(argv)`.
+    module: the tool's module object (`sys.modules[__name__]`).
+  """
+  launcher = sys.modules["__main__"]
+  if launcher is not module:
+    launcher.__doc__ = module.__doc__
+    for flag in flags.FLAGS.get_key_flags_for_module(module):
+      flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+  app.run(main)
 
 
 def resolve_architecture(zoo_name=None, config=None):
@@ -28,6 +50,64 @@ def resolve_architecture(zoo_name=None, config=None):
                       dataset=metadata.get("dataset", ""), stages=stages,
                       batch_size=metadata.get("batch_size", 32),
                       learning_rate=metadata.get("learning_rate", 1e-4))
+
+
+def resolve_stage(zoo_name, config, stage, dataset=None):
+  """Resolves the model and data flags of a tool that trains one stage.
+
+  Args:
+    zoo_name, config: as in `resolve_architecture`.
+    stage: the stage's name, e.g. "slice_decoder".
+    dataset: a `make_dataset` spec, or None for the entry's own.
+
+  Returns:
+    `(entry, pipeline, dataset)`: the `ZooEntry`, its pipeline (random weights: it supplies
+    the stage's view of the data and the full image's dimensions) and the dataset spec.
+
+  Raises:
+    app.UsageError: `stage` is not a stage of the pipeline, or no dataset is known.
+  """
+  entry = resolve_architecture(zoo_name, config)
+  pipeline = entry.build_pipeline()
+  if stage not in pipeline.stages:
+    raise app.UsageError(f"--stage must be one of {list(pipeline.stages)} for {entry.name}.")
+  dataset = dataset or entry.dataset
+  if not dataset:
+    raise app.UsageError("--dataset is required (the pipeline names none).")
+  return entry, pipeline, dataset
+
+
+def train_dataset_fn(pipeline, stage, spec, global_batch_size, data_dir=None, seed=0):
+  """The `Trainer` `dataset_fn` of `stage`: each input pipeline's share of the train split.
+
+  Returns:
+    `dataset_fn(input_context)` -> repeated per-replica batches of `stage`'s view of `spec`.
+  """
+
+  def dataset_fn(context):
+    per_replica = context.get_per_replica_batch_size(global_batch_size)
+    return stage_dataset(pipeline, stage, spec, "train", per_replica, data_dir, seed, context,
+                         repeat=True)
+
+  return dataset_fn
+
+
+def stage_evaluator(pipeline, stage, dataset):
+  """The `Trainer` `eval_fn` of `stage`: exact bits/dim over `dataset` (of the stage's view).
+
+  Bits are per dimension of the full image, so that the stages of a pipeline add up; a size
+  upscaler that follows a slice decoder scores slices `1 ..` only (SPN_SPEC section 6).
+
+  Returns:
+    `eval_fn(model)` -> `{"bits_per_dim": float}`.
+  """
+  first_slice_given = stage == "size_upscaler" and pipeline.slice_decoder is not None
+
+  def eval_fn(model):
+    bits, _ = evaluate_stage(model, dataset, pipeline.num_dims, first_slice_given)
+    return {"bits_per_dim": bits}
+
+  return eval_fn
 
 
 def stage_dataset(pipeline, stage, spec, split, batch_size, data_dir=None, seed=0,

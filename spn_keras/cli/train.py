@@ -14,6 +14,7 @@ trained stages.
 import json
 import math
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -99,7 +100,7 @@ def main(argv):
 
 def run():
   """Console-script entry point."""
-  app.run(main)
+  common.run_tool(main, sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,27 @@
+"""Flags of the tools that train one stage (`spn_train`, `spn_tune`), defined once.
+
+absl keeps one flag registry per process and raises `DuplicateFlagError` when a second module
+defines a name again, so the tools import these definitions instead of defining their own;
+both tools can then be imported in the same process (tests, notebooks). Importing this module
+defines the flags; each tool adds only the flags that are its own.
+"""
+
+from absl import flags
+
+from spn_keras.pipelines.pipeline import STAGES
+from spn_keras.training.trainer import PRECISIONS
+
+flags.DEFINE_string("zoo", None, "Registered zoo name (see spn_keras.zoo.list_models()).")
+flags.DEFINE_string("config", None, "Pipeline folder whose stage configs define the model.")
+flags.DEFINE_enum("stage", None, list(STAGES), "Stage to train.")
+flags.DEFINE_string("dataset", None, "make_dataset spec; default: the zoo entry's dataset.")
+flags.DEFINE_string("data_dir", None, "TFDS data folder.")
+flags.DEFINE_string("model_dir", None, "Folder for checkpoints and TensorBoard events "
+                    "(spn_tune: the tuner's project, one trial_<id>/ folder per trial).")
+flags.DEFINE_integer("train_steps", 1000, "Total training steps (spn_tune: per trial).")
+flags.DEFINE_integer("batch_size", None, "Global batch size; default: the entry's.")
+flags.DEFINE_float("clip_norm", None, "Global gradient-norm clipping.")
+flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Dtype policy.")
+flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints.")
+flags.DEFINE_integer("log_every", 10, "Steps between training summaries.")
+flags.DEFINE_integer("seed", 0, "Data-order and target-slice seed.")
