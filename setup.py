@@ -25,7 +25,22 @@ setuptools.setup(
     long_description=(_HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    packages=setuptools.find_packages(include=["spn_keras", "spn_keras.*"]),
+    packages=setuptools.find_packages(include=["spn_keras", "spn_keras.*"]) + [
+        "spn_keras._shipped_zoo"
+    ],
+    # The pretrained pipelines in the top-level zoo/ folder install as package data, so that
+    # `spn_keras.zoo.load` finds them from a wheel as well as from a source checkout.
+    package_dir={"spn_keras._shipped_zoo": "zoo"},
+    package_data={"spn_keras._shipped_zoo": ["*/pipeline.json", "*/*/config.json",
+                                             "*/*/model.weights.h5", "*/*.png"]},
+    entry_points={
+        "console_scripts": [
+            "spn_train=spn_keras.cli.train:run",
+            "spn_eval=spn_keras.cli.evaluate:run",
+            "spn_sample=spn_keras.cli.sample:run",
+            "spn_tune=spn_keras.cli.tune:run",
+        ],
+    },
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.21",

@@ -82,6 +82,7 @@ class Pipeline:
     self.size_upscaler = size_upscaler
     self.depth_upscaler = depth_upscaler
     self._low = low
+    self.metadata = {}  # filled by `zoo.load` (name, dataset, recorded figures)
 
   @property
   def stages(self):
@@ -155,7 +156,9 @@ class Pipeline:
   @classmethod
   def load(cls, path, weights=True):
     """Loads a pipeline folder (checking weight digests); returns the `Pipeline`."""
-    return serialization.load_pipeline(path, weights)[0]
+    pipeline, metadata = serialization.load_pipeline(path, weights)
+    pipeline.metadata = metadata
+    return pipeline
 
   def _split(self, images):
     if self.depth_upscaler is None:
@@ -216,7 +219,7 @@ class Pipeline:
       temperatures = dict(zip(names, map(float, temperatures)))
     return temperatures
 
-  def _generate(self, num_images, low, temperatures, seed, method):
+  def _generate(self, num_images, low, temperatures, seed, method, progress=False):
     """Runs the stages after `low` (which may be None, a first slice, or a low-depth image)."""
     if seed is None:
       seed = random.SystemRandom().randrange(2**62)
@@ -225,26 +228,26 @@ class Pipeline:
     if low is None:
       if self.slice_decoder is not None:
         low = self.slice_decoder.sample(num_images, t["slice_decoder"], seeds["slice_decoder"],
-                                        method=method)
+                                        method=method, progress=progress)
         if self.size_upscaler is not None:
           low = self.size_upscaler.sample(num_images, t["size_upscaler"],
                                           seeds["size_upscaler"], first_slice=low,
-                                          method=method)
+                                          method=method, progress=progress)
       else:
         low = self.size_upscaler.sample(num_images, t["size_upscaler"], seeds["size_upscaler"],
-                                        method=method)
+                                        method=method, progress=progress)
     elif tuple(low.shape[1:]) != self.image_shape:
       low = self.size_upscaler.sample(num_images, t["size_upscaler"], seeds["size_upscaler"],
-                                      first_slice=low, method=method)
+                                      first_slice=low, method=method, progress=progress)
     if self.depth_upscaler is None:
       return tf.cast(low, tf.uint8)
     lsb = self.depth_upscaler.sample(num_images, t["depth_upscaler"], seeds["depth_upscaler"],
-                                     conditioning=low, method=method)
+                                     conditioning=low, method=method, progress=progress)
     joined = bit_depth.join_bits(tf.cast(low, tf.int32), tf.cast(lsb, tf.int32),
                                  self.depth_upscaler.bits)
     return tf.cast(joined, tf.uint8)
 
-  def sample(self, num_images, temperatures=1.0, seed=None, method="cached"):
+  def sample(self, num_images, temperatures=1.0, seed=None, method="cached", progress=False):
     """Draws full images: each stage samples given the outputs of the stages before it.
 
     Args:
@@ -254,13 +257,16 @@ class Pipeline:
         0.99 for the first stage and 1.0 for the others.
       seed: int seed; the same seed gives the same images. None draws one.
       method: "cached" (incremental sampling) or "naive" (the reference; same images).
+      progress: show a progress bar for each stage.
 
     Returns:
       uint8 `(B, H, W, C)` with values in `[0, 2**bits)`.
     """
-    return self._generate(num_images, None, self._temperatures(temperatures), seed, method)
+    return self._generate(num_images, None, self._temperatures(temperatures), seed, method,
+                          progress)
 
-  def upscale(self, images, input_bits=None, temperatures=1.0, seed=None, method="cached"):
+  def upscale(self, images, input_bits=None, temperatures=1.0, seed=None, method="cached",
+              progress=False):
     """Completes real low-resolution and/or low-depth images with the later stages.
 
     Images of the slice size go through size upscaling (they become slice 0) and then depth
@@ -271,7 +277,7 @@ class Pipeline:
     Args:
       images: int `(B, h, w, C)` (slice size) or `(B, H, W, C)` (full size).
       input_bits: bit depth of `images`; defaults to the pipeline's full depth `bits`.
-      temperatures, seed, method: as in `sample`.
+      temperatures, seed, method, progress: as in `sample`.
 
     Returns:
       uint8 `(B, H, W, C)` full images at `bits` bits.
@@ -294,4 +300,4 @@ class Pipeline:
                        f"(stages {list(self.stages)}), got {tuple(images.shape)}.")
     low = bit_depth.reduce_bits(images, self.low_bits, from_bits=input_bits)
     return self._generate(int(images.shape[0]), low, self._temperatures(temperatures), seed,
-                          method)
+                          method, progress)

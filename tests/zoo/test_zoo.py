@@ -1,0 +1,123 @@
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from spn_keras import zoo
+from spn_keras.zoo import loading
+
+# Pinned so that an accidental change of an architecture is noticed (timm-style).
+PARAMETERS = {
+    "imagenet32": {"slice_decoder": 24685504},
+    "imagenet64": {"size_upscaler": 39206560},
+    "imagenet64_du": {"size_upscaler": 38241592, "depth_upscaler": 38392768},
+    "imagenet128": {"size_upscaler": 68377024},
+    "imagenet128_du": {"size_upscaler": 67412056, "depth_upscaler": 67819232},
+    "imagenet128_mdu": {"slice_decoder": 49426200, "size_upscaler": 67412056,
+                        "depth_upscaler": 67819232},
+    "imagenet256": {"size_upscaler": 68940608},
+    "imagenet256_du": {"size_upscaler": 67975640, "depth_upscaler": 69509216},
+    "celebahq256_du": {"size_upscaler": 21970091, "depth_upscaler": 23503667},
+    "celebahq256_5bit": {"size_upscaler": 22063475},
+    "mnist28_mdu": {"slice_decoder": 648584, "size_upscaler": 968552, "depth_upscaler": 977280},
+    "photos32_mdu": {"slice_decoder": 672024, "size_upscaler": 1000056,
+                     "depth_upscaler": 1025088},
+}
+SMALL = ("mnist28_mdu", "photos32_mdu")
+
+
+def test_every_paper_setting_is_registered():
+  assert set(zoo.list_models()) == set(PARAMETERS)
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_entry_configs_round_trip_and_fit_together(name):
+  entry = zoo.get(name)
+  for config in entry.stages.values():
+    assert type(config).from_json(config.to_json()) == config
+  slices = {c.height // getattr(c, "scale", 1) for c in entry.stages.values()}
+  assert slices == {32} or name in SMALL  # the paper's slices are always 32 x 32
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_entries_build_with_pinned_parameter_counts(name):
+  pipeline = zoo.load(name, weights=None)
+  assert {k: v.count_params() for k, v in pipeline.stages.items()} == PARAMETERS[name]
+  assert pipeline.metadata["weights"] == "random"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in PARAMETERS if n not in SMALL])
+def test_paper_entries_build_with_pinned_parameter_counts(name):
+  entry = zoo.get(name)
+  assert {s: entry.build_stage(s).count_params() for s in entry.stages} == PARAMETERS[name]
+
+
+def test_missing_pretrained_weights_say_where_and_how(tmp_path, monkeypatch):
+  monkeypatch.setenv("SPN_KERAS_HOME", str(tmp_path))
+  with pytest.raises(FileNotFoundError) as error:
+    zoo.load("imagenet128_mdu")
+  message = str(error.value)
+  assert str(tmp_path / "imagenet128_mdu") in message and "spn_train --zoo=imagenet128_mdu" in message
+
+
+def test_unknown_name():
+  with pytest.raises(ValueError, match="Unknown zoo name 'imagenet512'.*imagenet128_mdu"):
+    zoo.load("imagenet512")
+
+
+def test_register_refuses_duplicates_and_accepts_new_entries():
+  entry = zoo.get("mnist28_mdu")
+  with pytest.raises(ValueError, match="exists"):
+    zoo.register(entry)
+  custom = dataclasses.replace(entry, name="my_mnist")
+  zoo.register(custom)
+  try:
+    assert "my_mnist" in zoo.list_models()
+  finally:
+    zoo.registry._REGISTRY.pop("my_mnist")  # keep the registry as the other tests expect
+
+
+def test_load_from_home_folder_and_architecture_check(tmp_path, monkeypatch):
+  monkeypatch.setenv("SPN_KERAS_HOME", str(tmp_path))
+  pipeline = zoo.load("mnist28_mdu", weights=None)
+  pipeline.save(tmp_path / "mnist28_mdu", metadata={"note": "home copy"})
+  loaded = zoo.load("mnist28_mdu")
+  assert loaded.metadata["note"] == "home copy"
+  images = np.random.default_rng(0).integers(0, 256, (2, 28, 28, 1), np.uint8)
+  np.testing.assert_allclose(loaded.log_prob(images)["total"], pipeline.log_prob(images)["total"],
+                             rtol=1e-6)
+  assert zoo.load(str(tmp_path / "mnist28_mdu")).metadata["note"] == "home copy"
+  with pytest.raises(ValueError, match="does not have photos32_mdu's architecture"):
+    zoo.load("photos32_mdu", weights=str(tmp_path / "mnist28_mdu"))
+
+
+def _shipped():
+  return [name for name in SMALL if loading.shipped_folder(name) is not None]
+
+
+def test_mnist_pipeline_is_shipped():
+  assert "mnist28_mdu" in _shipped()
+
+
+@pytest.mark.parametrize("name", _shipped())
+def test_shipped_pipeline_samples_reproducibly(name, tmp_path, monkeypatch):
+  monkeypatch.setenv("SPN_KERAS_HOME", str(tmp_path))  # no user copy shadows the shipped one
+  pipeline = zoo.load(name)
+  first = pipeline.sample(2, temperatures=(0.99, 1.0, 1.0), seed=3)
+  np.testing.assert_array_equal(first, pipeline.sample(2, temperatures=(0.99, 1.0, 1.0), seed=3))
+  assert first.shape == (2,) + pipeline.image_shape
+
+
+@pytest.mark.parametrize("name", _shipped())
+def test_shipped_pipeline_matches_its_recorded_test_bits_per_dim(name, tmp_path, monkeypatch):
+  from spn_keras.cli import evaluate
+  folder = loading.shipped_folder(name)
+  recorded = json.loads((folder / "pipeline.json").read_text())["metadata"]
+  result = evaluate.evaluate(str(folder), split="test")
+  for stage in ("slice_decoder", "size_upscaler", "depth_upscaler"):
+    assert abs(result["bits_per_dim"][stage] - recorded[f"{stage}_test_bits_per_dim"]) < 0.005
+  assert abs(result["bits_per_dim"]["total"] - recorded["test_bits_per_dim"]) < 0.005
+  assert os.path.getsize(folder / "depth_upscaler" / "model.weights.h5") < 20e6
