@@ -6,7 +6,8 @@ constant learning rate, then scores the exact test bits/dim of the stage (per di
 full image, as `spn_train` reports it) on the first `--eval_examples` test examples: the
 objective `test_bits_per_dim`, minimized. Trials train without Polyak averaging: on a small
 budget the average would still be mostly the initial weights. A trial whose loss diverges is
-marked FAILED and the search goes on (keras-tuner stops it after 3 failures in a row).
+marked FAILED and the search goes on; keras-tuner ends it with an error after 3 failed trials
+in a row.
 
 Search space (`search_space`): the learning rate, log-uniform in `--learning_rate_range`, and
 the widths `pixelcnn_channels`, `attention_channels` and, for SPNs, `embedder_conv_channels`,
