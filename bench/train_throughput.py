@@ -154,9 +154,8 @@ def measure_peak(dtype, quick, repeats):
   return rates[best], best
 
 
-def _op_time_profile(run_steps, num_steps):
-  """Op executions and durations of `run_steps()` from a TensorFlow profiler trace."""
-  logdir = tempfile.mkdtemp(prefix="train_throughput_profile_")
+def _op_time_profile(run_steps, num_steps, logdir):
+  """Op executions and durations of `run_steps()` from a TensorFlow profiler trace in `logdir`."""
   tf.profiler.experimental.start(logdir)
   run_steps()
   tf.profiler.experimental.stop()
@@ -185,8 +184,11 @@ def _op_time_profile(run_steps, num_steps):
   }
 
 
-def measure(case, config, batch_size, precision, args, ema_momentum):
-  """Times and counts the training step of the stage `config`; returns the JSON record."""
+def measure(case, config, batch_size, precision, args, ema_momentum, workdir):
+  """Times and counts the training step of the stage `config`; returns the JSON record.
+
+  `workdir` receives the trainer's (empty) model folder and the profiler trace.
+  """
   load = os.getloadavg()[0]
   policy = POLICIES[precision]
   images = tf.random.uniform([batch_size, config.height, config.width, config.channels], 0,
@@ -198,7 +200,7 @@ def measure(case, config, batch_size, precision, args, ema_momentum):
 
   strategy = get_strategy("one_device")
   trainer = Trainer(lambda: SubscalePixelNetwork(config), dataset_fn,
-                    TrainerConfig(model_dir=tempfile.mkdtemp(prefix="train_throughput_"),
+                    TrainerConfig(model_dir=os.path.join(workdir, f"{precision}_model"),
                                   train_steps=1, global_batch_size=batch_size,
                                   ema_momentum=ema_momentum, precision=policy),
                     strategy)
@@ -242,7 +244,8 @@ def measure(case, config, batch_size, precision, args, ema_momentum):
         train_step.get_concrete_function(iterator, tf.constant(1, tf.int64)).graph)
     forward_flops, _ = count_flops(forward.get_concrete_function(images).graph)
     backward_flops, _ = count_flops(forward_backward.get_concrete_function(images).graph)
-    profile = _op_time_profile(lambda: steps(args.profile_steps), args.profile_steps)
+    profile = _op_time_profile(lambda: steps(args.profile_steps), args.profile_steps,
+                               os.path.join(workdir, f"{precision}_profile"))
   finally:
     keras.config.set_dtype_policy("float32")
   peak, peak_from = measure_peak(tf.bfloat16 if precision == "bfloat16" else tf.float32,
@@ -307,9 +310,10 @@ def main():
     case, config = "tiny_spn_8x8_rgb", SPNConfig.tiny(image_size=8, channels=3, bits=8)
   else:
     case, config = "imagenet64_size_upscaler", entry.stages["size_upscaler"]
-  for precision in precisions:
-    print(json.dumps(measure(f"{case}_b{args.batch_size}", config, args.batch_size, precision,
-                             args, entry.ema_momentum)), flush=True)
+  with tempfile.TemporaryDirectory(prefix="train_throughput_") as workdir:
+    for precision in precisions:
+      print(json.dumps(measure(f"{case}_b{args.batch_size}", config, args.batch_size,
+                               precision, args, entry.ema_momentum, workdir)), flush=True)
 
 
 if __name__ == "__main__":
