@@ -1,1 +1,2 @@
-"""Command-line tools (absl flags): `spn_train`, `spn_eval`, installed as console scripts."""
+"""Command-line tools (absl flags): `spn_train`, `spn_eval`, `spn_sample`, `spn_tune`,
+installed as console scripts and runnable from `bin/`."""

@@ -7,6 +7,7 @@ divided by the full image's dimensions so that the stages add up (SPN_SPEC secti
 """
 
 import json
+import sys
 
 from absl import app
 from absl import flags
@@ -70,7 +71,7 @@ def main(argv):
 
 def run():
   """Console-script entry point."""
-  app.run(main)
+  common.run_tool(main, sys.modules[__name__])
 
 
 if __name__ == "__main__":

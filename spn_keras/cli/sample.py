@@ -8,6 +8,7 @@ pipelines shipped with the package) or a pipeline folder.
 """
 
 import json
+import sys
 import time
 
 from absl import app
@@ -17,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from spn_keras import zoo
+from spn_keras.cli import common
 from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --seed, ...)
 from spn_keras.training import image_grid
 
@@ -73,7 +75,7 @@ def main(argv):
 
 def run():
   """Console-script entry point."""
-  app.run(main)
+  common.run_tool(main, sys.modules[__name__])
 
 
 if __name__ == "__main__":

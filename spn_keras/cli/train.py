@@ -79,7 +79,8 @@ def train(argv_flags):
                     dims_per_example=pipeline.num_dims)
   last = trainer.train()
   with trainer.averaged_weights():
-    test_bits = eval_fn(trainer.model)["bits_per_dim"]
+    final = trainer.eval_results if last is not None else eval_fn(trainer.model)
+    test_bits = final["bits_per_dim"]
     if f.pipeline_dir:
       serialization.save_pipeline_stage(
           f.pipeline_dir, f.stage, trainer.model,

@@ -29,6 +29,11 @@ def _set_index(buffer, axis, index, value):
   return buffer * (1 - mask) + value * mask
 
 
+def _set_column(buffer, column, value):
+  """Column-major `buffer (W, B, C)` with column `column` replaced by `value (B, C)`."""
+  return tf.tensor_scatter_nd_update(buffer, [[column]], value[None])
+
+
 def _take(buffer, axis, start, size):
   """`size` entries of `buffer` along `axis` from the (tensor) index `start`."""
   starts = [0] * len(buffer.shape)
@@ -108,9 +113,11 @@ class CachedSliceSampler:
     # Loop-invariant weights, masked and cast once for the whole row.
     block_weights = [block.pixel_step_weights() for block in d.pixelcnn]
     output_weights = d.output_step_weights()
-    horizontal_inputs = [  # (B, w + k//2, C_l): the current row of each layer's input
-        ops.zeros((batch, w + half - 1, c.channels * c.value_embedding_dim), dtype)
-    ] + [ops.zeros((batch, w + half - 1, c.pixelcnn_channels), dtype) for _ in d.pixelcnn[1:]]
+    # The current row of each layer's horizontal input, column-major `(w + k//2, B, C_l)` so
+    # that writing a column and reading a window are single ops (this loop is op-bound).
+    horizontal_inputs = [
+        ops.zeros((w + half - 1, batch, c.channels * c.value_embedding_dim), dtype)
+    ] + [ops.zeros((w + half - 1, batch, c.pixelcnn_channels), dtype) for _ in d.pixelcnn[1:]]
     conditioning_width = (c.attention_channels if c.attention_layers else 0) + c.context_channels
     conditioning_row = ops.zeros((batch, w, conditioning_width), dtype)
     batch_index = tf.range(batch)
@@ -145,12 +152,13 @@ class CachedSliceSampler:
       column = col + half - 1
       inputs = list(state["horizontal_inputs"])
       for ch in range(c.channels):
-        inputs[0] = _set_index(inputs[0], 1, column, d.embed(state["values"][:, r, col])[:, None])
+        inputs[0] = _set_column(inputs[0], column, d.embed(state["values"][:, r, col]))
         for index, block in enumerate(d.pixelcnn):
-          out = block.horizontal_pixel(_take(inputs[index], 1, col, half),
-                                       preactivations[index], block_weights[index])  # (B, F)
+          window = tf.transpose(inputs[index][col:col + half], (1, 0, 2))  # (B, k//2+1, C_l)
+          out = block.horizontal_pixel(window, preactivations[index],
+                                       block_weights[index])  # (B, F)
           if index + 1 < len(d.pixelcnn):
-            inputs[index + 1] = _set_index(inputs[index + 1], 1, column, out[:, None])
+            inputs[index + 1] = _set_column(inputs[index + 1], column, out)
         step_logits = d.output_logits_at(out, output_weights)[:, ch]  # (B, K)
         choice = tf.argmax(step_logits / temperature + noise[:, r, col, ch], axis=-1,
                            output_type=tf.int32)
@@ -161,7 +169,7 @@ class CachedSliceSampler:
         if "logits" in state:
           state["logits"] = tf.tensor_scatter_nd_update(state["logits"], where, step_logits)
       # The first layer's horizontal input at this column must hold the finished pixel.
-      inputs[0] = _set_index(inputs[0], 1, column, d.embed(state["values"][:, r, col])[:, None])
+      inputs[0] = _set_column(inputs[0], column, d.embed(state["values"][:, r, col]))
       state["horizontal_inputs"] = inputs
       return col + 1, state
 

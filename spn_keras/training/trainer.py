@@ -145,6 +145,7 @@ class Trainer:
     self._dataset_fn = dataset_fn
     self.history = []  # (step, training bits/dim) of every step run by `train`
     self.start_step = None  # the step `train` resumed from
+    self.eval_results = None  # the latest `eval_fn` results (averaged weights)
 
   @property
   def is_chief(self):
@@ -274,7 +275,7 @@ class Trainer:
       if self.eval_fn and config.eval_every and (step % config.eval_every == 0
                                                  or step == config.train_steps):
         with self.averaged_weights():
-          results = self.eval_fn(self.model)
+          results = self.eval_results = self.eval_fn(self.model)
         with eval_writer.as_default(step=step):
           for name, value in results.items():
             tf.summary.scalar(name, value)
