@@ -31,8 +31,8 @@ from spn_keras.models import SliceDecoder  # noqa: E402
 from spn_keras.models import SliceDecoderConfig  # noqa: E402
 from spn_keras.models import SPNConfig  # noqa: E402
 from spn_keras.models import SubscalePixelNetwork  # noqa: E402
-from spn_keras.models.autoregressive_image_model import _gumbel  # noqa: E402
 from spn_keras.sampling import CachedSliceSampler  # noqa: E402
+from spn_keras.sampling.sub_pixel_choice import gumbel_noise  # noqa: E402
 
 
 def _time(fn):
@@ -48,7 +48,7 @@ def measure(case, model, batch_size, target, naive_steps, cached_rows):
   s = model.scale
   h, w = height // s, width // s
   slices = tf.zeros([batch_size, s * s, h, w, channels], tf.int32)
-  noise = _gumbel([batch_size, h, w, channels, 2**model.bits], tf.constant([0, 1], tf.int64))
+  noise = gumbel_noise([batch_size, h, w, channels, 2**model.bits], tf.constant([0, 1], tf.int64))
   temperature = tf.constant(1.0)
   target_t = tf.constant(target)
 

@@ -20,15 +20,10 @@ import tensorflow as tf
 
 from spn_keras.layers import SubscaleSlicer
 from spn_keras.sampling import CachedSliceSampler
+from spn_keras.sampling.sub_pixel_choice import choose_sub_pixel
+from spn_keras.sampling.sub_pixel_choice import gumbel_noise
 
 _INTEGER_DTYPES = (tf.uint8, tf.int8, tf.uint16, tf.int16, tf.int32, tf.int64)
-
-
-def _gumbel(shape, seed):
-  """Standard Gumbel noise from a stateless seed `(2,)`: the same seed, the same noise."""
-  uniform = tf.random.stateless_uniform(shape, seed=seed, minval=np.finfo(np.float32).tiny,
-                                        maxval=1.0)
-  return -tf.math.log(-tf.math.log(uniform))
 
 
 def stage_seed(seed, stream):
@@ -267,25 +262,15 @@ class AutoregressiveImageModel(keras.Model):
     batch = tf.shape(slices)[0]
     h, w, channels = slices.shape[2], slices.shape[3], slices.shape[4]
     context = self._slice_context(slices, tf.fill([batch], target), conditioning_slices)
-    batch_index = tf.range(batch)
     state = dict(values=tf.zeros([batch, h, w, channels], tf.int32),
                  log_prob=tf.zeros([batch], tf.float32))
     if record_logits:
       state["logits"] = tf.zeros(tf.shape(noise), tf.float32)
 
     def step(i, state):
-      state = dict(state)
       r, col, ch = i // (w * channels), (i // channels) % w, i % channels
       logits = self._decode(state["values"], context)[:, r, col, ch]  # (B, K)
-      choice = tf.argmax(logits / temperature + noise[:, r, col, ch], axis=-1,
-                         output_type=tf.int32)
-      state["log_prob"] += tf.gather(tf.nn.log_softmax(logits), choice, batch_dims=1)
-      where = tf.stack([batch_index, tf.fill([batch], r), tf.fill([batch], col),
-                        tf.fill([batch], ch)], axis=1)
-      state["values"] = tf.tensor_scatter_nd_update(state["values"], where, choice)
-      if record_logits:
-        state["logits"] = tf.tensor_scatter_nd_update(state["logits"], where, logits)
-      return i + 1, state
+      return i + 1, choose_sub_pixel(state, logits, noise, temperature, r, col, ch)
 
     num_steps = h * w * channels
     if max_steps is not None:
@@ -345,7 +330,7 @@ class AutoregressiveImageModel(keras.Model):
     all_logits = [] if record_logits else None
     batch_index = tf.range(num_images)
     for t in range(start, s * s):
-      noise = _gumbel([num_images, h, w, channels, 2**self.bits], stage_seed(seed, t))
+      noise = gumbel_noise([num_images, h, w, channels, 2**self.bits], stage_seed(seed, t))
       target = tf.constant(t)
       if method == "cached":
         values, slice_log_prob, logits = self._sample_slice_cached(

@@ -15,9 +15,10 @@ The logits at every step equal the naive sampler's (up to float rounding) and th
 is used, so both give the same images for a seed.
 """
 
-import keras
 from keras import ops
 import tensorflow as tf
+
+from spn_keras.sampling.sub_pixel_choice import choose_sub_pixel
 
 
 def _set_index(buffer, axis, index, value):
@@ -120,7 +121,6 @@ class CachedSliceSampler:
     ] + [ops.zeros((w + half - 1, batch, c.pixelcnn_channels), dtype) for _ in d.pixelcnn[1:]]
     conditioning_width = (c.attention_channels if c.attention_layers else 0) + c.context_channels
     conditioning_row = ops.zeros((batch, w, conditioning_width), dtype)
-    batch_index = tf.range(batch)
 
     def pixel(col, state):
       state = dict(state)
@@ -160,14 +160,7 @@ class CachedSliceSampler:
           if index + 1 < len(d.pixelcnn):
             inputs[index + 1] = _set_column(inputs[index + 1], column, out)
         step_logits = d.output_logits_at(out, output_weights)[:, ch]  # (B, K)
-        choice = tf.argmax(step_logits / temperature + noise[:, r, col, ch], axis=-1,
-                           output_type=tf.int32)
-        state["log_prob"] += tf.gather(tf.nn.log_softmax(step_logits), choice, batch_dims=1)
-        where = tf.stack([batch_index, tf.fill([batch], r), tf.fill([batch], col),
-                          tf.fill([batch], ch)], axis=1)
-        state["values"] = tf.tensor_scatter_nd_update(state["values"], where, choice)
-        if "logits" in state:
-          state["logits"] = tf.tensor_scatter_nd_update(state["logits"], where, step_logits)
+        state = choose_sub_pixel(state, step_logits, noise, temperature, r, col, ch)
       # The first layer's horizontal input at this column must hold the finished pixel.
       inputs[0] = _set_column(inputs[0], column, d.embed(state["values"][:, r, col]))
       state["horizontal_inputs"] = inputs
