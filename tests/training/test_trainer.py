@@ -157,3 +157,13 @@ def test_bad_config():
     TrainerConfig(model_dir="x", train_steps=0)
   with pytest.raises(ValueError, match="strategy"):
     get_strategy("parameter_server")
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_training_steps(tmp_path, precision):
+  trainer = _tiny_trainer(tmp_path, 2, precision=precision)
+  try:
+    assert np.isfinite(trainer.train())
+    assert all(v.dtype == "float32" for v in trainer.model.weights)
+  finally:
+    keras.config.set_dtype_policy("float32")
