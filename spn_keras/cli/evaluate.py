@@ -21,6 +21,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("pipeline", None, "Trained pipeline folder (pipeline.json + stages).")
 flags.DEFINE_enum("split", "test", ["train", "test"], "Dataset split to evaluate.")
 flags.DEFINE_integer("max_examples", None, "Evaluate only the first N examples of the split.")
+flags.DEFINE_bool("record", False, "Record the figures in the pipeline's metadata "
+                  "(`<stage>_<split>_bits_per_dim`, `<split>_bits_per_dim` for the total).")
 
 
 def evaluate(pipeline_dir, dataset=None, split="test", data_dir=None, batch_size=64,
@@ -65,8 +67,21 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not FLAGS.pipeline:
     raise app.UsageError("--pipeline is required.")
-  print(json.dumps(evaluate(FLAGS.pipeline, FLAGS.dataset, FLAGS.split, FLAGS.data_dir,
-                            FLAGS.batch_size or 64, FLAGS.max_examples, FLAGS.stage)))
+  result = evaluate(FLAGS.pipeline, FLAGS.dataset, FLAGS.split, FLAGS.data_dir,
+                    FLAGS.batch_size or 64, FLAGS.max_examples, FLAGS.stage)
+  if FLAGS.record:
+    serialization.update_pipeline_metadata(FLAGS.pipeline, recorded_figures(result))
+  print(json.dumps(result))
+
+
+def recorded_figures(result):
+  """The metadata entries that `--record` writes for an `evaluate` result."""
+  split = result["split"]
+  figures = {f"{split}_num_examples": result["num_examples"]}
+  for name, value in result["bits_per_dim"].items():
+    key = f"{split}_bits_per_dim" if name == "total" else f"{name}_{split}_bits_per_dim"
+    figures[key] = value
+  return figures
 
 
 def run():

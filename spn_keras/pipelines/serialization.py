@@ -163,6 +163,13 @@ def save_pipeline_stage(path, stage, model, metadata=None):
   _write_json_atomically(json_path, spec)
 
 
+def update_pipeline_metadata(path, metadata):
+  """Merges `metadata` into the metadata of the pipeline folder `path` (atomic rewrite)."""
+  spec = read_pipeline_json(path)
+  spec["metadata"].update(metadata)
+  _write_json_atomically(os.path.join(path, "pipeline.json"), spec)
+
+
 def read_pipeline_json(path):
   """The parsed `pipeline.json` of a pipeline folder, validated."""
   spec = _read_json(os.path.join(path, "pipeline.json"), "pipeline.json")

@@ -60,3 +60,18 @@ def test_corrupt_weights_are_refused(tiny_mnist_pipeline, tmp_path):
   weights.write_bytes(bytes(raw))
   with pytest.raises(ValueError, match="depth_upscaler.*corrupt or not the one recorded"):
     evaluate.evaluate(str(copy), max_examples=2)
+
+
+def test_record_writes_the_figures_into_the_metadata(tiny_mnist_pipeline, tmp_path):
+  import shutil
+  from spn_keras.pipelines import serialization
+  _, path = tiny_mnist_pipeline
+  copy = tmp_path / "recorded"
+  shutil.copytree(path, copy)
+  result = evaluate.evaluate(str(copy), max_examples=4, batch_size=4)
+  serialization.update_pipeline_metadata(str(copy), evaluate.recorded_figures(result))
+  metadata = serialization.read_pipeline_json(str(copy))["metadata"]
+  assert metadata["test_num_examples"] == 4 and metadata["dataset"] == "mnist5k"
+  assert metadata["test_bits_per_dim"] == result["bits_per_dim"]["total"]
+  assert metadata["depth_upscaler_test_bits_per_dim"] == result["bits_per_dim"]["depth_upscaler"]
+  serialization.load_pipeline(str(copy))  # digests still check out

@@ -117,6 +117,7 @@ def test_shipped_pipeline_matches_its_recorded_test_bits_per_dim(name, tmp_path,
   folder = loading.shipped_folder(name)
   recorded = json.loads((folder / "pipeline.json").read_text())["metadata"]
   result = evaluate.evaluate(str(folder), split="test")
+  assert result["num_examples"] == recorded["test_num_examples"]
   for stage in ("slice_decoder", "size_upscaler", "depth_upscaler"):
     assert abs(result["bits_per_dim"][stage] - recorded[f"{stage}_test_bits_per_dim"]) < 0.005
   assert abs(result["bits_per_dim"]["total"] - recorded["test_bits_per_dim"]) < 0.005
