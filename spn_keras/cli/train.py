@@ -31,13 +31,40 @@ from spn_keras.training import get_strategy
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(stage_flags)  # --zoo, --stage, --model_dir, ... in --help
 flags.DEFINE_string("pipeline_dir", None, "Pipeline folder that receives the trained stage.")
-flags.DEFINE_float("learning_rate", None, "Learning rate; default: the entry's schedule.")
+flags.DEFINE_float("learning_rate", None, "Initial learning rate; default: the entry's.")
+flags.DEFINE_list("learning_rate_boundaries", None,
+                  "Steps at which the learning rate drops (comma-separated ints); with "
+                  "--learning_rate_values they replace the entry's schedule.")
+flags.DEFINE_list("learning_rate_values", None,
+                  "Learning rates after each boundary (comma-separated floats).")
 flags.DEFINE_float("ema_momentum", None, "Polyak averaging momentum; default: the entry's. "
                    "0 disables it.")
 flags.DEFINE_enum("strategy", "one_device", list(STRATEGIES), "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
 flags.DEFINE_integer("eval_every", 0, "Steps between exact test-split evaluations (0: end).")
 flags.DEFINE_integer("sample_every", 0, "Steps between TensorBoard sample grids (0: none).")
+
+
+def learning_rate_schedule(entry, f):
+  """The `TrainerConfig` schedule fields: the entry's, with the flags that were given replacing
+  its initial rate and/or its boundaries and values."""
+  boundaries, values = f.learning_rate_boundaries, f.learning_rate_values
+  if (boundaries is None) != (values is None):
+    raise app.UsageError("--learning_rate_boundaries and --learning_rate_values go together.")
+  if boundaries is None:
+    boundaries, values = entry.learning_rate_boundaries, entry.learning_rate_values
+  try:
+    boundaries = tuple(int(step) for step in boundaries)
+    values = tuple(float(rate) for rate in values)
+  except ValueError as error:
+    raise app.UsageError(f"--learning_rate_boundaries must be ints and --learning_rate_values "
+                         f"floats: {error}") from None
+  if len(boundaries) != len(values):
+    raise app.UsageError(f"--learning_rate_boundaries ({len(boundaries)}) and "
+                         f"--learning_rate_values ({len(values)}) must have the same length.")
+  initial = entry.learning_rate if f.learning_rate is None else f.learning_rate
+  return dict(learning_rate=initial, learning_rate_boundaries=boundaries,
+              learning_rate_values=values)
 
 
 def train(argv_flags):
@@ -47,13 +74,7 @@ def train(argv_flags):
     raise app.UsageError("--stage and --model_dir are required.")
   entry, pipeline, dataset = common.resolve_stage(f.zoo, f.config, f.stage, f.dataset)
   batch_size = f.batch_size or entry.batch_size
-  schedule = {}
-  if f.learning_rate is None:
-    schedule = dict(learning_rate=entry.learning_rate,
-                    learning_rate_boundaries=tuple(entry.learning_rate_boundaries),
-                    learning_rate_values=tuple(entry.learning_rate_values))
-  else:
-    schedule = dict(learning_rate=f.learning_rate)
+  schedule = learning_rate_schedule(entry, f)
   ema = entry.ema_momentum if f.ema_momentum is None else (f.ema_momentum or None)
   stage_dir = os.path.join(f.model_dir, f.stage)
   config = TrainerConfig(model_dir=stage_dir, train_steps=f.train_steps,

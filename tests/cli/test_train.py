@@ -3,10 +3,14 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
+from absl import app
 import pytest
 import tensorflow as tf
 
+from spn_keras import zoo
+from spn_keras.cli import train
 from spn_keras.models import SliceDecoder
 from spn_keras.models import SliceDecoderConfig
 from spn_keras.models import SPNConfig
@@ -66,3 +70,32 @@ def test_sigkill_mid_training_then_rerun_resumes_and_finishes(tiny_config_folder
   pipeline, metadata = load_pipeline(tmp_path / "pipeline")
   assert list(pipeline.stages) == ["slice_decoder"]
   assert metadata["slice_decoder_train_steps"] == killed_at + 10
+
+
+def _schedule_flags(**values):
+  fields = dict(learning_rate=None, learning_rate_boundaries=None, learning_rate_values=None)
+  fields.update(values)
+  return types.SimpleNamespace(**fields)
+
+
+def test_schedule_flags_replace_the_entry_schedule():
+  entry = zoo.get("imagenet64")  # 1e-4, then 3e-5 at 50k and 1e-5 at 100k
+  assert train.learning_rate_schedule(entry, _schedule_flags()) == dict(
+      learning_rate=1e-4, learning_rate_boundaries=(50_000, 100_000),
+      learning_rate_values=(3e-5, 1e-5))
+  given = _schedule_flags(learning_rate=1e-3, learning_rate_boundaries=["4500", "6500"],
+                          learning_rate_values=["3e-4", "1e-4"])
+  assert train.learning_rate_schedule(entry, given) == dict(
+      learning_rate=1e-3, learning_rate_boundaries=(4500, 6500),
+      learning_rate_values=(3e-4, 1e-4))
+
+
+@pytest.mark.parametrize("values, message", [
+    (dict(learning_rate_boundaries=["10"]), "go together"),
+    (dict(learning_rate_boundaries=["10", "20"], learning_rate_values=["1e-4"]),
+     "same length"),
+    (dict(learning_rate_boundaries=["ten"], learning_rate_values=["1e-4"]), "must be ints"),
+])
+def test_bad_schedule_flags_are_refused(values, message):
+  with pytest.raises(app.UsageError, match=message):
+    train.learning_rate_schedule(zoo.get("mnist28_mdu"), _schedule_flags(**values))
