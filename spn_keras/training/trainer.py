@@ -121,8 +121,11 @@ class Trainer:
       self.model = model_fn()
       if not self.model.built:
         self.model.build()
+      # The rate is a variable set from the schedule at every step (rather than a schedule
+      # object inside the optimizer), so a checkpoint holds the same variables whatever the
+      # schedule: a run can resume with a new schedule (e.g. a decay appended to a long run).
       optimizer = keras.optimizers.RMSprop(
-          learning_rate=config.learning_rate_schedule(), rho=0.95, momentum=0.9, epsilon=1e-8,
+          learning_rate=config.learning_rate, rho=0.95, momentum=0.9, epsilon=1e-8,
           use_ema=config.ema_momentum is not None,
           ema_momentum=config.ema_momentum if config.ema_momentum is not None else 0.99,
           global_clipnorm=config.clip_norm)
@@ -216,8 +219,12 @@ class Trainer:
       optimizer.apply_gradients(zip(grads, model.trainable_variables))
       return loss * scale  # this replica's share of the batch's bits/dim
 
+    schedule = config.learning_rate_schedule()
+
     @tf.function
     def train_step(iterator, step):
+      if callable(schedule):
+        optimizer.learning_rate = schedule(step)
       per_replica = strategy.run(replica_step, args=(next(iterator), step))
       return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 

@@ -116,6 +116,20 @@ def test_resume_continues_at_the_saved_step(tmp_path):
                              [b for _, b in second.history], rtol=1e-4)
 
 
+def test_resume_with_a_new_learning_rate_schedule(tmp_path):
+  _tiny_trainer(tmp_path, 4, checkpoint_every=2).train()  # constant 1e-3
+  decayed = _tiny_trainer(tmp_path, 7, checkpoint_every=2, learning_rate_boundaries=(5, 6),
+                          learning_rate_values=(3e-4, 1e-4), log_every=1)
+  decayed.train()  # the checkpoint of the constant-rate run restores into the scheduled one
+  assert decayed.start_step == 4
+  rates = [float(tf.make_ndarray(event.summary.value[0].tensor))
+           for name in os.listdir(tmp_path / "train")
+           for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "train" / name))
+           if event.step >= 5 and event.summary.value
+           and event.summary.value[0].tag == "learning_rate"]
+  np.testing.assert_allclose(sorted(rates), [1e-4, 3e-4, 1e-3], rtol=1e-6)  # steps 7, 6, 5
+
+
 def test_nan_loss_stops_with_the_last_checkpoint_intact(tmp_path):
   _tiny_trainer(tmp_path, 6, checkpoint_every=2).train()  # 6 good steps
   resumed = _tiny_trainer(tmp_path, 10, checkpoint_every=2)
