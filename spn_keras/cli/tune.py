@@ -42,6 +42,7 @@ from keras_tuner.engine.trial import TrialStatus
 from tensorboard.plugins.hparams import api as hparams_api
 import tensorflow as tf
 
+from spn_keras.argument_checks import check_int
 from spn_keras.cli import common
 from spn_keras.cli import stage_flags
 from spn_keras.models import SPNConfig
@@ -125,11 +126,6 @@ class _TrialTuner(base_tuner.BaseTuner):
     return self._trial_fn(trial.hyperparameters.values, self.get_trial_dir(trial.trial_id))
 
 
-def _check_positive_int(name, value):
-  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-    raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
-
-
 def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None,
          max_trials=10, train_steps=1000, eval_examples=512, batch_size=None,
          precision="float32", clip_norm=None, checkpoint_every=100, log_every=10, seed=0,
@@ -159,8 +155,8 @@ def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None
   """
   if not stage or not model_dir:
     raise app.UsageError("--stage and --model_dir are required.")
-  _check_positive_int("max_trials", max_trials)
-  _check_positive_int("eval_examples", eval_examples)
+  check_int("max_trials", max_trials)
+  check_int("eval_examples", eval_examples)
   entry, pipeline, dataset = common.resolve_stage(zoo, config, stage, dataset)
   stage_config = entry.stages[stage]
   hyperparameters = search_space(stage_config, width_scales, learning_rate_range)

@@ -13,6 +13,7 @@ Each input pipeline (one per worker) reads a disjoint share of the data (see
 replica its batches. The loss must still be divided by the global batch (SPN_SPEC, STYLE).
 """
 
+from spn_keras.argument_checks import check_int
 from spn_keras.data.input_pipeline import make_dataset
 
 
@@ -30,9 +31,7 @@ def make_dataset_fn(spec, split="train", *, global_batch_size, **kwargs):
     `dataset_fn(input_context) -> tf.data.Dataset` of per-replica batches
     `(global_batch_size / replicas, H, W, C)`.
   """
-  if (isinstance(global_batch_size, bool) or not isinstance(global_batch_size, int)
-      or global_batch_size < 1):
-    raise ValueError(f"`global_batch_size` must be a positive int, got {global_batch_size!r}.")
+  check_int("global_batch_size", global_batch_size)
   for name in ("batch_size", "input_context"):
     if name in kwargs:
       raise TypeError(f"`make_dataset_fn` sets `{name}` itself; do not pass it.")

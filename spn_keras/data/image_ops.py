@@ -6,12 +6,7 @@ used in `tf.data.Dataset.map` before batching.
 
 import tensorflow as tf
 
-
-def check_size(name, value):
-  """Raises unless `value` is a positive int; returns it."""
-  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-    raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
-  return value
+from spn_keras.argument_checks import check_int
 
 
 def decode_image(encoded, channels):
@@ -50,7 +45,7 @@ def center_crop_and_resize(image, size):
   Returns:
     uint8 `(size, size, C)`.
   """
-  check_size("size", size)
+  check_int("size", size)
   shape = tf.shape(image)
   height, width = shape[0], shape[1]
   side = tf.minimum(height, width)

@@ -25,6 +25,7 @@ import os
 
 import tensorflow as tf
 
+from spn_keras.argument_checks import check_int
 from spn_keras.data import embedded
 from spn_keras.data.dataset_spec import DatasetSpec
 from spn_keras.data.dataset_spec import check_split
@@ -34,14 +35,6 @@ from spn_keras.data.tfds_source import tfds_dataset
 from spn_keras.data.tfrecord_source import tfrecord_dataset
 
 _EMBEDDED_CHANNELS = {"mnist5k": 1, "photos32": 3}
-
-
-def _check_positive_int(name, value, allow_none=True):
-  if value is None and allow_none:
-    return
-  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-    raise ValueError(f"`{name}` must be a positive int{' or None' if allow_none else ''}, "
-                     f"got {value!r}.")
 
 
 def _check_channels(parsed, channels):
@@ -103,11 +96,11 @@ def make_dataset(spec, split="train", *, data_dir=None, download=False, shuffle=
   """
   parsed = DatasetSpec.parse(spec)
   check_split(split)
-  _check_positive_int("batch_size", batch_size)
-  _check_positive_int("shuffle_buffer", shuffle_buffer, allow_none=False)
-  _check_positive_int("prefetch", prefetch)
+  check_int("batch_size", batch_size, allow_none=True)
+  check_int("shuffle_buffer", shuffle_buffer)
+  check_int("prefetch", prefetch, allow_none=True)
   if num_parallel_calls is not None and num_parallel_calls != tf.data.AUTOTUNE:
-    _check_positive_int("num_parallel_calls", num_parallel_calls)
+    check_int("num_parallel_calls", num_parallel_calls, allow_none=True)
   if isinstance(seed, bool) or not isinstance(seed, int):
     raise ValueError(f"`seed` must be an int, got {seed!r}.")
   if transform is not None and not callable(transform):

@@ -17,6 +17,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from spn_keras.argument_checks import check_int
 from spn_keras.data.image_ops import decode_image
 
 FEATURE_KEY = "image/encoded"
@@ -115,9 +116,7 @@ def write_tfrecords(images, directory, split="train", num_shards=1, image_format
       raise ValueError(
           f"`images` must be uint8 (H, W, C) with C in {{1, 3}}, got {image.dtype} "
           f"{image.shape}.")
-  if isinstance(num_shards, bool) or not isinstance(num_shards, int) or not (
-      1 <= num_shards <= max(len(images), 1)):
-    raise ValueError(f"`num_shards` must be an int in [1, {len(images)}], got {num_shards!r}.")
+  check_int("num_shards", num_shards, 1, max(len(images), 1))
   tf.io.gfile.makedirs(directory)
   encode = tf.io.encode_png if image_format == "png" else (
       lambda image: tf.io.encode_jpeg(image, quality=95))

@@ -19,7 +19,7 @@ mnist_32 = pad_to(32)                                      # 28 x 28 digits on a
 import numpy as np
 import tensorflow as tf
 
-from spn_keras.data.image_ops import check_size
+from spn_keras.argument_checks import check_int
 from spn_keras.ops import reduce_bits
 from spn_keras.ops import split_bits
 
@@ -63,7 +63,7 @@ def first_slice(scale):
   Returns:
     A transform: image `(H, W, C)` -> `(H/S, W/S, C)`.
   """
-  check_size("scale", scale)
+  check_int("scale", scale)
 
   def transform(image):
     image = _check_image(image)
@@ -116,7 +116,7 @@ def pad_to(size, value=0):
   Returns:
     A transform: image `(H, W, C)` -> `(size, size, C)`.
   """
-  check_size("size", size)
+  check_int("size", size)
 
   def transform(image):
     image = _check_image(image)

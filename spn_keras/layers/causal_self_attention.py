@@ -4,6 +4,8 @@ import keras
 from keras import ops
 import tensorflow as tf
 
+from spn_keras.argument_checks import check_int
+
 # Added to the scores of masked positions. Large enough that exp() underflows to exactly 0 in
 # float32, so masked positions contribute nothing at all (not merely little).
 _MASKED_SCORE = -1e9
@@ -49,9 +51,8 @@ class CausalSelfAttention(keras.layers.Layer):
                kernel_initializer="glorot_uniform",
                **kwargs):
     super().__init__(**kwargs)
-    for name, value in (("num_heads", num_heads), ("key_dim", key_dim)):
-      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+    check_int("num_heads", num_heads)
+    check_int("key_dim", key_dim)
     if not 0.0 <= dropout < 1.0:
       raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
     self.num_heads = num_heads

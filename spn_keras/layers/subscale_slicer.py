@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from spn_keras.argument_checks import check_int
+
 
 @keras.saving.register_keras_serializable(package="spn_keras")
 class SubscaleSlicer(keras.layers.Layer):
@@ -20,8 +22,7 @@ class SubscaleSlicer(keras.layers.Layer):
   def __init__(self, scale, **kwargs):
     kwargs.setdefault("autocast", False)
     super().__init__(**kwargs)
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-      raise ValueError(f"`scale` must be a positive int, got {scale!r}.")
+    check_int("scale", scale)
     self.scale = scale
 
   def _check_static(self, name, shape, rank):

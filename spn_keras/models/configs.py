@@ -7,6 +7,8 @@ configurations holds the others. `tiny()` gives the smallest sensible network fo
 import dataclasses
 import json
 
+from spn_keras.argument_checks import check_int
+
 
 def _size_pair(image_size):
   if isinstance(image_size, int) and not isinstance(image_size, bool):
@@ -17,11 +19,9 @@ def _size_pair(image_size):
   raise ValueError(f"`image_size` must be an int or a pair (H, W) of ints, got {image_size!r}.")
 
 
-def _check_positive(config, names, minimum=1):
+def _check_ints(config, names, minimum=1):
   for name in names:
-    value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-      raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}.")
+    check_int(name, getattr(config, name), minimum)
 
 
 class _ConfigMixin:
@@ -83,13 +83,12 @@ class SliceDecoderConfig(_ConfigMixin):
     _size_pair(self.image_size)
     if self.channels not in (1, 3):
       raise ValueError(f"`channels` must be 1 or 3, got {self.channels!r}.")
-    if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not 1 <= self.bits <= 8:
-      raise ValueError(f"`bits` must be an int in [1, 8], got {self.bits!r}.")
-    _check_positive(self, ("value_embedding_dim", "attention_heads", "attention_channels",
+    check_int("bits", self.bits, 1, 8)
+    _check_ints(self, ("value_embedding_dim", "attention_heads", "attention_channels",
                            "attention_ffn_channels", "pixelcnn_layers", "kernel_size"))
-    _check_positive(self, ("pixelcnn_channels", "pixelcnn_residual_channels"),
+    _check_ints(self, ("pixelcnn_channels", "pixelcnn_residual_channels"),
                     minimum=self.channels)
-    _check_positive(self, ("attention_layers", "context_channels"), minimum=0)
+    _check_ints(self, ("attention_layers", "context_channels"), minimum=0)
     if self.kernel_size < 3 or self.kernel_size % 2 == 0:
       raise ValueError(f"`kernel_size` must be an odd int >= 3, got {self.kernel_size!r}.")
 
@@ -139,20 +138,17 @@ class SPNConfig(_ConfigMixin):
 
   def __post_init__(self):
     height, width = _size_pair(self.image_size)
-    _check_positive(self, ("scale",))
+    _check_ints(self, ("scale",))
     if height % self.scale or width % self.scale:
       raise ValueError(f"`scale` ({self.scale}) must divide `image_size` ({height}, {width}).")
-    if (isinstance(self.conditioning_bits, bool) or not isinstance(self.conditioning_bits, int)
-        or self.conditioning_bits < 0):
-      raise ValueError(
-          f"`conditioning_bits` must be an int >= 0, got {self.conditioning_bits!r}.")
+    check_int("conditioning_bits", self.conditioning_bits, 0)
     if self.conditioning_bits + self.bits > 8:
       raise ValueError(f"`conditioning_bits` + `bits` must be at most 8, got "
                        f"{self.conditioning_bits} + {self.bits}.")
-    _check_positive(self, ("embedding_dim", "embedder_conv_layers", "embedder_conv_channels",
+    _check_ints(self, ("embedding_dim", "embedder_conv_layers", "embedder_conv_channels",
                            "embedder_residual_channels", "embedder_attention_heads",
                            "embedder_attention_channels", "embedder_attention_ffn_channels"))
-    _check_positive(self, ("embedder_attention_layers",), minimum=0)
+    _check_ints(self, ("embedder_attention_layers",), minimum=0)
     self.decoder_config()  # validates the decoder fields
 
   @property
