@@ -11,7 +11,7 @@ Table 4: 64x64 RGB 8 bit, S = 2, 32x32 slices) at batch `--batch_size` (default 
 and a small peak measurement.
 
 What is measured, in one run:
-- The training step is `Trainer._make_train_step()` of a `Trainer` built exactly as
+- The training step is `Trainer.make_train_step()` of a `Trainer` built exactly as
   `spn_train` builds it (one_device strategy, RMSprop with Polyak averaging at the entry's
   momentum, the dtype policy): `training_loss` forward, gradient, optimizer update. Inputs are
   a fixed batch of random images repeated by `tf.data` (the input pipeline has its own
@@ -205,7 +205,7 @@ def measure(case, config, batch_size, precision, args, ema_momentum, workdir):
                                   ema_momentum=ema_momentum, precision=policy),
                     strategy)
   try:
-    train_step = trainer._make_train_step()  # pylint: disable=protected-access
+    train_step = trainer.make_train_step()
     iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
     counter = iter(range(1, 1 << 62))
 

@@ -43,6 +43,10 @@ flags.DEFINE_enum("strategy", "one_device", list(STRATEGIES), "tf.distribute str
 flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
 flags.DEFINE_integer("eval_every", 0, "Steps between exact test-split evaluations (0: end).")
 flags.DEFINE_integer("sample_every", 0, "Steps between TensorBoard sample grids (0: none).")
+flags.DEFINE_float("max_train_seconds", None,
+                   "Wall-clock budget of this run: the step that exhausts it is the last "
+                   "(checkpoint, evaluation, pipeline folder); rerunning continues towards "
+                   "--train_steps.")
 
 
 def learning_rate_schedule(entry, f):
@@ -81,7 +85,8 @@ def train(argv_flags):
                          global_batch_size=batch_size, ema_momentum=ema, precision=f.precision,
                          clip_norm=f.clip_norm, checkpoint_every=f.checkpoint_every,
                          log_every=f.log_every, eval_every=f.eval_every or f.train_steps,
-                         sample_every=f.sample_every, seed=f.seed, **schedule)
+                         sample_every=f.sample_every, seed=f.seed,
+                         max_train_seconds=f.max_train_seconds, **schedule)
   strategy = get_strategy(f.strategy, f.tpu)
   dataset_fn = common.train_dataset_fn(pipeline, f.stage, dataset, batch_size, f.data_dir,
                                        f.seed)

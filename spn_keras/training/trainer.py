@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from spn_keras.argument_checks import check_int
+
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
@@ -40,6 +42,9 @@ class TrainerConfig:
     eval_every: steps between evaluations (0: none).
     sample_every: steps between sample grids in TensorBoard (0: none).
     seed: seed of the choice of target slices.
+    max_train_seconds: wall-clock budget of one `Trainer.train` call (None: no limit). The
+      step that exhausts it ends the call as if it were the last step (checkpoint,
+      evaluation, samples); a rerun resumes towards `train_steps` with a fresh budget.
   """
 
   model_dir: str
@@ -57,6 +62,7 @@ class TrainerConfig:
   eval_every: int = 0
   sample_every: int = 0
   seed: int = 0
+  max_train_seconds: float = None
 
   def __post_init__(self):
     if self.precision not in PRECISIONS:
@@ -65,9 +71,10 @@ class TrainerConfig:
       raise ValueError("`learning_rate_boundaries` and `learning_rate_values` must have the "
                        "same length.")
     for name in ("train_steps", "global_batch_size", "checkpoint_every", "log_every"):
-      value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+      check_int(name, getattr(self, name))
+    if self.max_train_seconds is not None and not self.max_train_seconds > 0:
+      raise ValueError(f"`max_train_seconds` must be a positive number or None, got "
+                       f"{self.max_train_seconds!r}.")
 
   def learning_rate_schedule(self):
     if not self.learning_rate_boundaries:
@@ -189,7 +196,16 @@ class Trainer:
       for variable, value in zip(variables, backup):
         variable.assign(value)
 
-  def _make_train_step(self):
+  def make_train_step(self):
+    """The compiled training step that `train` runs.
+
+    Returns:
+      `train_step(iterator, step)`, a `tf.function`: draws the batch's target slices from
+      `(config.seed, step)`, takes the next batch of `iterator` (from
+      `strategy.distribute_datasets_from_function(dataset_fn)`), applies one optimizer update
+      and returns the batch's training bits/dim (a float32 scalar tensor). It does not advance
+      `self.step`.
+    """
     strategy, config = self.strategy, self.config
     model, optimizer = self.model, self.optimizer
     scale = 1.0 / (self.dims * math.log(2.0))
@@ -236,6 +252,10 @@ class Trainer:
   def train(self):
     """Trains until `config.train_steps`, resuming from the latest checkpoint.
 
+    With `config.max_train_seconds`, the call also ends after the step that exhausts the
+    budget (measured from the first step, graph tracing included). Each process measures its
+    own clock, so use it with single-process strategies, not `multi_worker_mirrored`.
+
     Returns:
       The last training bits/dim (a float), or None when there was nothing left to do.
 
@@ -251,14 +271,15 @@ class Trainer:
     dataset = self.strategy.distribute_datasets_from_function(
         lambda context: self._dataset_fn(context).skip(start))
     iterator = iter(dataset)
-    train_step = self._make_train_step()
+    train_step = self.make_train_step()
     if self.is_chief:
       writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
       eval_writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "eval"))
     else:
       writer = eval_writer = tf.summary.create_noop_writer()
     last = None
-    tick, tick_step = time.perf_counter(), start
+    started = tick = time.perf_counter()
+    tick_step = start
     for step in range(start + 1, config.train_steps + 1):
       bits = float(train_step(iterator, tf.constant(step, tf.int64)))
       if not math.isfinite(bits):
@@ -269,7 +290,10 @@ class Trainer:
       self.step.assign(step)
       self.history.append((step, bits))
       last = bits
-      if step % config.log_every == 0 or step == config.train_steps:
+      out_of_time = (config.max_train_seconds is not None
+                     and time.perf_counter() - started >= config.max_train_seconds)
+      final = step == config.train_steps or out_of_time
+      if step % config.log_every == 0 or final:
         now = time.perf_counter()
         with writer.as_default(step=step):
           tf.summary.scalar("bits_per_dim", bits)
@@ -277,21 +301,23 @@ class Trainer:
           tf.summary.scalar("examples_per_s",
                             (step - tick_step) * config.global_batch_size / (now - tick))
         tick, tick_step = now, step
-      if step % config.checkpoint_every == 0 or step == config.train_steps:
+      if step % config.checkpoint_every == 0 or final:
         self.manager.save(checkpoint_number=step)
       if self.eval_fn and config.eval_every and (step % config.eval_every == 0
-                                                 or step == config.train_steps):
+                                                 or final):
         with self.averaged_weights():
           results = self.eval_results = self.eval_fn(self.model)
         with eval_writer.as_default(step=step):
           for name, value in results.items():
             tf.summary.scalar(name, value)
       if self.sample_fn and config.sample_every and (step % config.sample_every == 0
-                                                     or step == config.train_steps):
+                                                     or final):
         with self.averaged_weights():
           images = self.sample_fn(self.model)
         with writer.as_default(step=step):
           tf.summary.image("samples", image_grid(images), max_outputs=1)
+      if out_of_time:
+        break
     writer.flush()
     eval_writer.flush()
     return last

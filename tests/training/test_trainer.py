@@ -130,6 +130,16 @@ def test_resume_with_a_new_learning_rate_schedule(tmp_path):
   np.testing.assert_allclose(sorted(rates), [1e-4, 3e-4, 1e-3], rtol=1e-6)  # steps 7, 6, 5
 
 
+def test_time_budget_ends_the_call_like_a_last_step(tmp_path):
+  budgeted = _tiny_trainer(tmp_path, 50, checkpoint_every=20, max_train_seconds=1e-9)
+  budgeted.train()  # the first step exhausts the budget: it is checkpointed like a last step
+  assert [s for s, _ in budgeted.history] == [1]
+  assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-1")
+  resumed = _tiny_trainer(tmp_path, 3, checkpoint_every=20)
+  resumed.train()
+  assert resumed.start_step == 1 and [s for s, _ in resumed.history] == [2, 3]
+
+
 def test_nan_loss_stops_with_the_last_checkpoint_intact(tmp_path):
   _tiny_trainer(tmp_path, 6, checkpoint_every=2).train()  # 6 good steps
   resumed = _tiny_trainer(tmp_path, 10, checkpoint_every=2)

@@ -1,0 +1,261 @@
+"""Runs every benchmark script and regenerates the README's results table from their JSON.
+
+Each script runs as a subprocess (`python bench/<script>.py`, plus `--quick` in quick mode);
+every line it prints that starts with `{` is one JSON result, and each script's results must
+carry its required fields (`REQUIRED_FIELDS`).
+
+- Full mode writes `bench/results/<script>.jsonl` (the results) and
+  `bench/results/<script>.run.json` (the command, the machine, the date, the wall time), then
+  rewrites the README's results table, the part of README.md between the markers
+  `<!-- bench-results:start -->` and `<!-- bench-results:end -->` (added to the "Results"
+  section when missing), from every `bench/results/*.jsonl` there is. Nothing else in
+  README.md changes. Every row of the table names its command and machine.
+- `--quick` (CI smoke run) runs each script's quick mode, checks the fields, and renders the
+  table from a temporary folder to stdout. It never touches README.md or bench/results/: its
+  figures are not published.
+- `--only=memory,sampling` runs some of the scripts (full runs can be done piecewise);
+  `--table_only` only regenerates the table from the results already in bench/results/.
+
+  python bench/run_all.py --quick                  # CI: every script still works
+  python bench/run_all.py                          # everything; hours on a 2-core CPU
+  python bench/run_all.py --only=memory,likelihood_vs_peer
+  python bench/run_all.py --table_only
+"""
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import pathlib
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH = pathlib.Path(__file__).resolve().parent
+README = BENCH.parent / "README.md"
+RESULTS = BENCH / "results"
+START_MARKER = "<!-- bench-results:start -->"
+END_MARKER = "<!-- bench-results:end -->"
+# The scripts in the order they run and appear in the table, with the fields every result of
+# theirs must carry.
+REQUIRED_FIELDS = {
+    "memory": ("case", "spn_peak_bytes", "decoder_peak_bytes", "ratio"),
+    "likelihood_vs_peer": ("case", "spn_test_bits_per_dim", "peer_test_bits_per_dim",
+                           "spn_sample_s", "peer_sample_s", "budget_s"),
+    "sampling": ("case", "naive_s_per_step", "cached_s_per_step", "speedup"),
+    "train_throughput": ("case", "precision", "examples_per_s", "achieved_flops", "peak_flops",
+                         "utilization"),
+    "input_pipeline": ("case", "images_per_s"),
+}
+GIB = 1 << 30
+
+
+def machine():
+  """What the benchmarks run on: CPU model and cores, memory, GPUs, OS, TensorFlow."""
+  cpu = platform.processor() or platform.machine()
+  with open("/proc/cpuinfo") as cpuinfo:
+    names = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo.read(), re.MULTILINE)
+  with open("/proc/meminfo") as meminfo:
+    memory_kib = int(re.search(r"^MemTotal:\s*(\d+)", meminfo.read(), re.MULTILINE).group(1))
+  gpus = []
+  if shutil.which("nvidia-smi"):
+    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
+    gpus = [line.split(" (UUID")[0] for line in listing.stdout.splitlines() if line.strip()]
+  return {
+      "cpu": names[0].strip() if names else cpu,
+      "cpu_cores": os.cpu_count(),
+      "memory_gib": round(memory_kib / (1 << 20), 1),
+      "gpus": gpus,
+      "os": f"{platform.system()} {platform.machine()}",
+      "python": platform.python_version(),
+      "tensorflow": importlib.metadata.version("tensorflow"),
+  }
+
+
+def machine_label(info):
+  gpus = ", ".join(info["gpus"]) if info["gpus"] else "no GPU"
+  return (f"{info['cpu_cores']}-core {info['cpu']}, {info['memory_gib']:g} GiB, {gpus}, "
+          f"TF {info['tensorflow']}")
+
+
+def run_script(name, quick):
+  """Runs `bench/<name>.py`; returns `(results, run record)`.
+
+  Raises:
+    RuntimeError: the script failed, printed no result, or a result lacks a required field.
+  """
+  command = [sys.executable, str(BENCH / f"{name}.py")] + (["--quick"] if quick else [])
+  shown = f"python bench/{name}.py" + (" --quick" if quick else "")
+  print(f"== {shown}", file=sys.stderr, flush=True)
+  load = os.getloadavg()[0]
+  start = time.perf_counter()
+  done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+  wall_s = time.perf_counter() - start
+  results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+  if done.returncode:
+    raise RuntimeError(f"{shown} failed with exit status {done.returncode}.")
+  if not results:
+    raise RuntimeError(f"{shown} printed no JSON result.")
+  for result in results:
+    missing = [field for field in REQUIRED_FIELDS[name] if field not in result]
+    if missing:
+      raise RuntimeError(f"{shown}: a result lacks {missing}: {result}")
+  print(f"   {len(results)} result(s) in {wall_s:.0f} s", file=sys.stderr, flush=True)
+  return results, {
+      "command": shown,
+      "machine": machine(),
+      "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+      "wall_s": round(wall_s, 1),
+      "load_avg_1m_at_start": load,
+  }
+
+
+def save(folder, name, results, run):
+  folder.mkdir(parents=True, exist_ok=True)
+  (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+  (folder / f"{name}.run.json").write_text(json.dumps(run, indent=2) + "\n")
+
+
+def _gib(num_bytes):
+  return f"{num_bytes / GIB:.2f} GiB"
+
+
+def _times(factor):
+  return f"**{factor:.0f}x**" if factor >= 10 else f"**{factor:.1f}x**"
+
+
+def _memory_figures(result):
+  spn = _gib(result["spn_peak_bytes"])
+  if result["ratio"] is not None:
+    saving = (f"decoder {_gib(result['decoder_peak_bytes'])}, SPN {spn}: "
+              f"{_times(result['ratio'])} lower")
+    cost = (f"dimensions scored per second of training: SPN "
+            f"{result['spn_dims_per_s']:.0f}, decoder {result['decoder_dims_per_s']:.0f}")
+  else:
+    saving = (f"decoder does not fit under the {_gib(result['memory_limit_bytes'])} cap (it "
+              f"needs at least {_gib(result['decoder_lower_bound_bytes'])}), SPN {spn}: at "
+              f"least {_times(result['ratio_lower_bound'])} lower")
+    cost = f"SPN scores {result['spn_dims_per_s']:.0f} dimensions per second of training"
+  return [(f"peak memory of a training step, {result['case']}",
+           f"{saving}; {cost} ({result['widths']})")]
+
+
+def _likelihood_figures(result):
+  minutes = f"{result['budget_s'] / 60:g} min"
+  return [
+      (f"test bits/dim on mnist5k after {minutes} of training each",
+       f"spn-keras {result['spn_test_bits_per_dim']:.3f}, tfp PixelCNN "
+       f"{result['peer_test_bits_per_dim']:.3f} (steps: spn-keras "
+       f"{sum(result['spn_steps'].values())}, PixelCNN {result['peer_steps']})"),
+      (f"seconds to sample {result['num_samples']} images",
+       f"spn-keras {result['spn_sample_s']:.1f}, tfp PixelCNN {result['peer_sample_s']:.1f}"),
+  ]
+
+
+def _sampling_figures(result):
+  return [(f"cached vs naive sampling, {result['case']}",
+           f"{_times(result['speedup'])} ({result['naive_s_per_step']:.2g} -> "
+           f"{result['cached_s_per_step']:.2g} s per sub-pixel step)")]
+
+
+def _throughput_figures(result):
+  return [(f"training utilization, {result['case']}, {result['precision']}",
+           f"**{result['utilization']:.2f}** ({result['achieved_flops'] / 1e9:.0f} of "
+           f"{result['peak_flops'] / 1e9:.0f} GFLOP/s, {result['examples_per_s']:.2f} "
+           "examples/s)")]
+
+
+def _input_figures(result):
+  return [(f"input pipeline, {result['case']}", f"{result['images_per_s']:,.0f} images/s")]
+
+
+FIGURES = {
+    "memory": _memory_figures,
+    "likelihood_vs_peer": _likelihood_figures,
+    "sampling": _sampling_figures,
+    "train_throughput": _throughput_figures,
+    "input_pipeline": _input_figures,
+}
+
+
+def render_table(folder):
+  """The README's results block (without the markers) from `folder`'s results."""
+  rows = []
+  for name, figures in FIGURES.items():
+    path = folder / f"{name}.jsonl"
+    if not path.exists():
+      continue
+    run = json.loads((folder / f"{name}.run.json").read_text())
+    source = f"`{run['command']}`"
+    where = f"{machine_label(run['machine'])}; {run['date']}"
+    for line in path.read_text().splitlines():
+      for what, figure in figures(json.loads(line)):
+        rows.append(f"| {what} | {figure} | {source} | {where} |")
+  if not rows:
+    return "No benchmark results recorded yet: `python bench/run_all.py` produces them.\n"
+  return ("Generated by `python bench/run_all.py` from `bench/results/` (JSON lines of each "
+          "script, with the command and machine in `<script>.run.json`):\n\n"
+          "| result | figure | command | machine, date |\n| --- | --- | --- | --- |\n"
+          + "\n".join(rows) + "\n")
+
+
+def update_readme(table):
+  """Replaces the block between the markers in README.md (adding it when missing)."""
+  text = README.read_text()
+  block = f"{START_MARKER}\n{table}{END_MARKER}"
+  if START_MARKER in text and END_MARKER in text:
+    before, rest = text.split(START_MARKER, 1)
+    after = rest.split(END_MARKER, 1)[1]
+    text = before + block + after
+  elif "\n## Results\n" in text:
+    text = text.replace("\n## Results\n", f"\n## Results\n\n{block}\n", 1)
+  else:
+    text = text.rstrip("\n") + f"\n\n## Results\n\n{block}\n"
+  README.write_text(text)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--quick", action="store_true",
+                      help="CI smoke run: quick modes, nothing written outside a temp folder.")
+  parser.add_argument("--only", default=None,
+                      help=f"Comma-separated scripts to run, among {list(REQUIRED_FIELDS)}.")
+  parser.add_argument("--table_only", action="store_true",
+                      help="Run nothing; regenerate the README table from bench/results/.")
+  args = parser.parse_args()
+  names = args.only.split(",") if args.only else list(REQUIRED_FIELDS)
+  unknown = [name for name in names if name not in REQUIRED_FIELDS]
+  if unknown:
+    parser.error(f"--only names unknown scripts {unknown}; known: {list(REQUIRED_FIELDS)}.")
+  if args.table_only and args.quick:
+    parser.error("--table_only and --quick exclude each other.")
+  if args.table_only:
+    update_readme(render_table(RESULTS))
+    return
+  failures = []
+  with tempfile.TemporaryDirectory(prefix="spn_bench_quick_") as scratch:
+    folder = pathlib.Path(scratch) if args.quick else RESULTS
+    for name in names:
+      try:
+        results, run = run_script(name, args.quick)
+      except RuntimeError as error:
+        failures.append(str(error))
+        print(f"   FAILED: {error}", file=sys.stderr, flush=True)
+        continue
+      save(folder, name, results, run)
+    table = render_table(folder)
+  if args.quick:
+    print("Results table of this quick run (not published):\n\n" + table)
+  else:
+    update_readme(table)
+  if failures:
+    raise SystemExit("Failed:\n" + "\n".join(failures))
+
+
+if __name__ == "__main__":
+  main()
