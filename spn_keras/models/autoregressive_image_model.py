@@ -18,6 +18,7 @@ from keras import ops
 import numpy as np
 import tensorflow as tf
 
+from spn_keras.argument_checks import check_int
 from spn_keras.layers import SubscaleSlicer
 from spn_keras.sampling import CachedSliceSampler
 from spn_keras.sampling.sub_pixel_choice import choose_sub_pixel
@@ -30,6 +31,11 @@ def stage_seed(seed, stream):
   """The stateless seed `(2,)` of random stream `stream` (a stage, a slice) under `seed`."""
   return tf.random.experimental.stateless_fold_in(
       tf.constant([0, 0], tf.int64) + tf.cast(seed, tf.int64), stream)
+
+
+def nats_to_bits_per_dim(nats, num_dims):
+  """`-nats / (num_dims * ln 2)`: a log-likelihood in nats as bits per dimension."""
+  return -nats / (num_dims * math.log(2.0))
 
 
 def check_images(name, images, bits, shape=None):
@@ -140,7 +146,8 @@ class AutoregressiveImageModel(keras.Model):
                        f"{self.conditioning_bits} most significant bits (B, H, W, C).")
     conditioning = check_images("conditioning", conditioning, self.conditioning_bits,
                                 self.image_shape)
-    if batch_size is not None and conditioning.shape[0] not in (None, batch_size):
+    static_batch = isinstance(batch_size, (int, np.integer))  # not None, not a traced tensor
+    if static_batch and conditioning.shape[0] not in (None, batch_size):
       raise ValueError(f"`conditioning` must have batch size {batch_size}, "
                        f"got {conditioning.shape[0]}.")
     return self.slicer.slice(conditioning)
@@ -208,8 +215,8 @@ class AutoregressiveImageModel(keras.Model):
 
   def bits_per_dim(self, images, conditioning=None, first_slice_given=False):
     """`-log p(images) / (H * W * C * ln 2)`: float32 `(B,)`; arguments as in `log_prob`."""
-    nats = self.log_prob(images, conditioning, first_slice_given)
-    return -nats / (self.num_dims * math.log(2.0))
+    return nats_to_bits_per_dim(self.log_prob(images, conditioning, first_slice_given),
+                                self.num_dims)
 
   def training_loss(self, images, conditioning=None, seed=None, target_slice=None):
     """Unbiased estimate of `-log p(images)` from one random slice per example (nats).
@@ -297,10 +304,19 @@ class AutoregressiveImageModel(keras.Model):
     """
     if method not in ("cached", "naive"):
       raise ValueError(f"`method` must be 'cached' or 'naive', got {method!r}.")
-    if isinstance(num_images, bool) or not isinstance(num_images, (int, np.integer)) or (
-        num_images < 1):
-      raise ValueError(f"`num_images` must be a positive int, got {num_images!r}.")
-    if not temperature > 0:
+    # Tensors come from a traced graph (a SavedModel signature): checked when it runs, before
+    # anything uses them (so that the check's message, not another op's, reports a bad value).
+    if tf.is_tensor(num_images):
+      with tf.control_dependencies([tf.debugging.assert_positive(
+          num_images, message="`num_images` must be positive")]):
+        num_images = tf.identity(num_images)
+    else:
+      check_int("num_images", num_images)
+    if tf.is_tensor(temperature):
+      with tf.control_dependencies([tf.debugging.assert_positive(
+          temperature, message="`temperature` must be > 0")]):
+        temperature = tf.identity(temperature)
+    elif not temperature > 0:
       raise ValueError(f"`temperature` must be > 0, got {temperature!r}.")
     if seed is None:
       seed = random.SystemRandom().randrange(2**62)
@@ -316,7 +332,7 @@ class AutoregressiveImageModel(keras.Model):
       if s == 1:
         raise ValueError("`first_slice` needs `scale` > 1 (size upscaling).")
       first_slice = check_images("first_slice", first_slice, self.bits, (h, w, channels))
-      if first_slice.shape[0] != num_images:
+      if not tf.is_tensor(num_images) and first_slice.shape[0] != num_images:
         raise ValueError(f"`first_slice` must hold `num_images` ({num_images}) slices, "
                          f"got {first_slice.shape[0]}.")
       slices = tf.concat([first_slice[:, None], slices[:, 1:]], axis=1)
@@ -325,7 +341,7 @@ class AutoregressiveImageModel(keras.Model):
     if progress:
       bar = keras.utils.Progbar((s * s - start) * (h if method == "cached" else 1),
                                 unit_name="row" if method == "cached" else "slice")
-    temperature = tf.constant(temperature, tf.float32)
+    temperature = tf.cast(temperature, tf.float32)
     log_prob = tf.zeros([num_images], tf.float32)
     all_logits = [] if record_logits else None
     batch_index = tf.range(num_images)
@@ -352,8 +368,10 @@ class AutoregressiveImageModel(keras.Model):
     """Draws images from the model, slice by slice, pixel by pixel, R, G, B.
 
     Args:
-      num_images: batch size `B`.
-      temperature: `T > 0`; logits are divided by `T` (1.0 samples the model exactly).
+      num_images: batch size `B`; inside a traced graph (a SavedModel signature) also an
+        int32 scalar tensor.
+      temperature: `T > 0`; logits are divided by `T` (1.0 samples the model exactly); inside
+        a traced graph also a float32 scalar tensor.
       seed: int or `(2,)` stateless seed: the same seed gives the same images, with either
         method. None draws one.
       conditioning: depth upscalers only: int `(B, H, W, C)` most significant bits.

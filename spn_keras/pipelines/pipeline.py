@@ -1,11 +1,12 @@
 """`Pipeline`: multidimensional upscaling, stages chained into one model of an image."""
 
-import math
 import random
 
 import tensorflow as tf
 
+from spn_keras.argument_checks import check_int
 from spn_keras.models.autoregressive_image_model import check_images
+from spn_keras.models.autoregressive_image_model import nats_to_bits_per_dim
 from spn_keras.models.autoregressive_image_model import stage_seed
 from spn_keras.models.slice_decoder import SliceDecoder
 from spn_keras.models.subscale_pixel_network import SubscalePixelNetwork
@@ -13,6 +14,11 @@ from spn_keras.ops import bit_depth
 from spn_keras.pipelines import serialization
 
 STAGES = ("slice_decoder", "size_upscaler", "depth_upscaler")
+
+
+def _as_temperature(value):
+  """A float, or a scalar float tensor as it is (a temperature input of a traced graph)."""
+  return value if tf.is_tensor(value) else float(value)
 
 
 class Pipeline:
@@ -109,6 +115,22 @@ class Pipeline:
   def num_dims(self):
     return self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
 
+  @property
+  def upscale_shapes(self):
+    """The `(h, w, C)` of the images `upscale` completes, slice size first.
+
+    The slice size `(H/S, W/S, C)` when there is a size upscaler, the full size `(H, W, C)`
+    when there is a depth upscaler; empty for a pipeline with neither.
+    """
+    height, width, channels = self.image_shape
+    shapes = []
+    if self.size_upscaler is not None:
+      s = self.size_upscaler.scale
+      shapes.append((height // s, width // s, channels))
+    if self.depth_upscaler is not None:
+      shapes.append(self.image_shape)
+    return shapes
+
   def stage_view(self, stage, input_bits=8):
     """What `stage` trains and is evaluated on, as a function of one image.
 
@@ -144,14 +166,22 @@ class Pipeline:
 
   def stage_view_full_images(self, input_bits=8):
     """A function reducing one `input_bits` image to the pipeline's full images (`bits`)."""
-    if isinstance(input_bits, bool) or not isinstance(input_bits, int) or not (
-        self.bits <= input_bits <= 8):
-      raise ValueError(f"`input_bits` must be an int in [{self.bits}, 8], got {input_bits!r}.")
+    check_int("input_bits", input_bits, self.bits, 8)
     return lambda image: bit_depth.reduce_bits(image, self.bits, from_bits=input_bits)
 
   def save(self, path, metadata=None, overwrite=False):
     """Saves the pipeline as a folder; see `spn_keras.pipelines.save_pipeline`."""
     serialization.save_pipeline(self, path, metadata, overwrite)
+
+  def export(self, path, version=1, overwrite=False, metadata=None):
+    """Exports a SavedModel for TF Serving; see `spn_keras.export.PipelineExporter`.
+
+    Returns:
+      The version folder written, `<path>/<version>`.
+    """
+    from spn_keras.export.pipeline_exporter import PipelineExporter  # it imports this package
+
+    return PipelineExporter(self).export(path, version, overwrite, metadata)
 
   @classmethod
   def load(cls, path, weights=True):
@@ -198,10 +228,11 @@ class Pipeline:
     Returns:
       dict of float32 `(B,)` tensors, keys as in `log_prob`.
     """
-    scale = -1.0 / (self.num_dims * math.log(2.0))
-    return {name: value * scale for name, value in self.log_prob(images).items()}
+    return {name: nats_to_bits_per_dim(value, self.num_dims)
+            for name, value in self.log_prob(images).items()}
 
   def _temperatures(self, temperatures):
+    """`{stage: T}` from the forms `sample` accepts; scalar tensors (a traced graph) stay."""
     names = list(self.stages)
     if isinstance(temperatures, (int, float)):
       temperatures = {name: float(temperatures) for name in names}
@@ -210,13 +241,13 @@ class Pipeline:
       if unknown:
         raise ValueError(f"`temperatures` names unknown stages {sorted(unknown)}; "
                          f"stages are {names}.")
-      temperatures = {name: float(temperatures.get(name, 1.0)) for name in names}
+      temperatures = {name: _as_temperature(temperatures.get(name, 1.0)) for name in names}
     else:
       temperatures = tuple(temperatures)
       if len(temperatures) != len(names):
         raise ValueError(f"`temperatures` must have one value per stage {names}, "
                          f"got {len(temperatures)}.")
-      temperatures = dict(zip(names, map(float, temperatures)))
+      temperatures = dict(zip(names, map(_as_temperature, temperatures)))
     return temperatures
 
   def _generate(self, num_images, low, temperatures, seed, method, progress=False):
@@ -256,6 +287,8 @@ class Pipeline:
         generation order), or a dict `{stage name: T}` (missing stages: 1.0). The paper uses
         0.99 for the first stage and 1.0 for the others.
       seed: int seed; the same seed gives the same images. None draws one.
+      Inside a traced graph (a SavedModel signature, `spn_keras.export`) `num_images` and
+      `seed` may be scalar tensors and `temperatures` a sequence or dict of scalar tensors.
       method: "cached" (incremental sampling) or "naive" (the reference; same images).
       progress: show a progress bar for each stage.
 
@@ -283,21 +316,13 @@ class Pipeline:
       uint8 `(B, H, W, C)` full images at `bits` bits.
     """
     input_bits = self.bits if input_bits is None else input_bits
-    if isinstance(input_bits, bool) or not isinstance(input_bits, int) or not (
-        self.low_bits <= input_bits <= 8):
-      raise ValueError(f"`input_bits` must be an int in [{self.low_bits}, 8], "
-                       f"got {input_bits!r}.")
+    check_int("input_bits", input_bits, self.low_bits, 8)
     images = check_images("images", images, input_bits)
-    height, width, channels = self.image_shape
-    sizes = []
-    if self.size_upscaler is not None:
-      s = self.size_upscaler.scale
-      sizes.append((height // s, width // s, channels))
-    if self.depth_upscaler is not None:
-      sizes.append((height, width, channels))
+    sizes = self.upscale_shapes
     if tuple(images.shape[1:]) not in sizes:
       raise ValueError(f"`images` must have shape (B, h, w, C) in {sizes} for this pipeline "
                        f"(stages {list(self.stages)}), got {tuple(images.shape)}.")
     low = bit_depth.reduce_bits(images, self.low_bits, from_bits=input_bits)
-    return self._generate(int(images.shape[0]), low, self._temperatures(temperatures), seed,
-                          method, progress)
+    num_images = images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
+    return self._generate(num_images, low, self._temperatures(temperatures), seed, method,
+                          progress)

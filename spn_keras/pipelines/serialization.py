@@ -30,18 +30,22 @@ def sha256_of(path):
   return digest.hexdigest()
 
 
+def stage_spec(model):
+  """What a stage's `config.json` holds: `{"class": class name, "config": config dict}`."""
+  return {"class": type(model).__name__, "config": model.config.to_dict()}
+
+
 def _write_stage(model, folder):
   os.makedirs(folder)
   with open(os.path.join(folder, "config.json"), "w") as f:
-    json.dump({"class": type(model).__name__, "config": model.config.to_dict()}, f, indent=2,
-              sort_keys=True)
+    json.dump(stage_spec(model), f, indent=2, sort_keys=True)
   if not model.built:
     model.build()
   model.save_weights(os.path.join(folder, WEIGHTS_FILE))
   return sha256_of(os.path.join(folder, WEIGHTS_FILE))
 
 
-def _replace_atomically(write, path, overwrite):
+def replace_atomically(write, path, overwrite):
   """Calls `write(tmp_folder)`, then moves the folder to `path` (replacing it if allowed)."""
   path = os.path.abspath(path)
   if os.path.exists(path) and not overwrite:
@@ -66,7 +70,7 @@ def save_stage(model, path, overwrite=False):
     The sha256 of the weights file.
   """
   digests = []
-  _replace_atomically(lambda folder: digests.append(_write_stage(model, folder)), path,
+  replace_atomically(lambda folder: digests.append(_write_stage(model, folder)), path,
                       overwrite)
   return digests[0]
 
@@ -136,7 +140,7 @@ def save_pipeline(pipeline, path, metadata=None, overwrite=False):
     _write_json_atomically(os.path.join(folder, "pipeline.json"),
                            {"format": FORMAT, "stages": stages, "metadata": metadata or {}})
 
-  _replace_atomically(write, path, overwrite)
+  replace_atomically(write, path, overwrite)
 
 
 def _write_json_atomically(path, value):

@@ -39,7 +39,7 @@ def _take(buffer, axis, start, size):
   """`size` entries of `buffer` along `axis` from the (tensor) index `start`."""
   starts = [0] * len(buffer.shape)
   starts[axis] = start
-  shape = list(buffer.shape)
+  shape = [-1 if dim is None else dim for dim in buffer.shape]  # -1: a dynamic batch
   shape[axis] = size
   return ops.slice(buffer, starts, shape)
 
@@ -89,18 +89,29 @@ class CachedSliceSampler:
       log-probabilities of the values chosen) and the step logits or None.
     """
     c = self.decoder.config
-    batch = noise.shape[0]
-    values = tf.zeros([batch, c.height, c.width, c.channels], tf.int32)
-    log_prob = tf.zeros([batch], tf.float32)
-    logits = tf.zeros(noise.shape, tf.float32) if record_logits else None
-    attention, vertical_inputs, vertical_above = self._initial_state(batch)
-    for r in range(c.height if max_rows is None else min(max_rows, c.height)):
-      values, log_prob, logits, attention, vertical_inputs, vertical_above = self._row_fn(
-          tf.constant(r), values, log_prob, logits, attention, vertical_inputs, vertical_above,
+    batch = tf.shape(noise)[0]  # a tensor: the batch may be dynamic (SavedModel export)
+    state = dict(values=tf.zeros([batch, c.height, c.width, c.channels], tf.int32),
+                 log_prob=tf.zeros([batch], tf.float32), caches=self._initial_state(batch))
+    if record_logits:
+      state["logits"] = tf.zeros(tf.shape(noise), tf.float32)
+
+    def row(r, state):
+      values, log_prob, logits, *caches = self._row_fn(
+          r, state["values"], state["log_prob"], state.get("logits"), *state["caches"],
           context, noise, temperature)
       if progress is not None:
         progress.add(1)
-    return values, log_prob, logits
+      new_state = dict(values=values, log_prob=log_prob, caches=tuple(caches))
+      if record_logits:
+        new_state["logits"] = logits
+      return r + 1, new_state
+
+    # Eagerly a Python loop that calls the traced row step once per row; inside a traced
+    # graph (a SavedModel signature) one loop, so the graph holds the row step once, not
+    # once per row.
+    num_rows = c.height if max_rows is None else min(max_rows, c.height)
+    _, state = tf.while_loop(lambda r, _: r < num_rows, row, (tf.constant(0), state))
+    return state["values"], state["log_prob"], state.get("logits")
 
   def _row(self, r, values, log_prob, logits, attention, vertical_inputs, vertical_above,
            context, noise, temperature):
@@ -109,7 +120,7 @@ class CachedSliceSampler:
     c = d.config
     w, k = c.width, c.kernel_size
     half = k // 2 + 1
-    batch = values.shape[0]
+    batch = tf.shape(values)[0]
     dtype = d.compute_dtype
     # Loop-invariant weights, masked and cast once for the whole row.
     block_weights = [block.pixel_step_weights() for block in d.pixelcnn]

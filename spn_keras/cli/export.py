@@ -1,0 +1,93 @@
+"""spn_export: exports a pipeline (or one of its stages) as a SavedModel for TF Serving.
+
+  spn_export --zoo=mnist28_mdu --output=/tmp/export --version=1
+  spn_export --pipeline=my_mnist --output=/tmp/export --version=2 --overwrite
+  spn_export --zoo=mnist28_mdu --stage=depth_upscaler --output=/tmp/depth_upscaler
+
+Writes TF Serving's layout, `<output>/<version>/saved_model.pb`, with the signatures
+`log_prob` (also `serving_default`), `sample`, and `upscale` / `upscale_depth` where the
+pipeline upscales (see `spn_keras.export.PipelineExporter`; a single `--stage` gets
+`log_prob` and `sample`, see `StageExporter`), and prints JSON naming the folder. An existing
+version folder is an error unless `--overwrite`.
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+from spn_keras import zoo
+from spn_keras.cli import common
+from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --pipeline, --output, ...)
+from spn_keras.export import StageExporter
+from spn_keras.export.common import METADATA_ASSET
+from spn_keras.pipelines import Pipeline
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("version", 1, "Version folder of the export (TF Serving serves the "
+                     "highest version under --output).")
+flags.DEFINE_bool("overwrite", False, "Replace an existing version folder.")
+# The shared flags this tool reads, listed by its --help.
+flags.declare_key_flag("zoo")
+flags.declare_key_flag("pipeline")
+flags.declare_key_flag("output")
+flags.declare_key_flag("stage")
+
+
+def export(output, zoo_name=None, pipeline_dir=None, version=1, overwrite=False, stage=None):
+  """Exports a zoo pipeline (pretrained weights) or a pipeline folder; returns a summary.
+
+  Args:
+    output: the export's base folder; the SavedModel goes to `<output>/<version>`.
+    zoo_name: a registered zoo name (its pretrained weights) or a pipeline folder.
+    pipeline_dir: a pipeline folder; give exactly one of `zoo_name` and `pipeline_dir`.
+    version: positive int, the version folder.
+    overwrite: replace an existing version folder.
+    stage: export this stage alone; None exports the pipeline.
+
+  Returns:
+    dict with `export` (the version folder), `signatures`, `stages`, `metadata`, `seconds`.
+  """
+  if (zoo_name is None) == (pipeline_dir is None):
+    raise ValueError("Give exactly one of `zoo_name` (--zoo) and `pipeline_dir` (--pipeline).")
+  pipeline = zoo.load(zoo_name) if zoo_name is not None else Pipeline.load(pipeline_dir)
+  start = time.perf_counter()
+  if stage is None:
+    folder = pipeline.export(output, version, overwrite)
+  elif stage in pipeline.stages:
+    folder = StageExporter(pipeline.stages[stage], stage).export(output, version, overwrite,
+                                                                 pipeline.metadata)
+  else:
+    raise ValueError(f"`stage` must be one of {list(pipeline.stages)}, got {stage!r}.")
+  with open(os.path.join(folder, "assets", METADATA_ASSET)) as f:
+    info = json.load(f)
+  return {"export": folder, "signatures": sorted(info["signatures"]), "stages": info["stages"],
+          "metadata": info["metadata"], "seconds": time.perf_counter() - start}
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if not FLAGS.output:
+    raise app.UsageError("--output is required (the export's base folder).")
+  if (FLAGS.zoo is None) == (FLAGS.pipeline is None):
+    raise app.UsageError("Give exactly one of --zoo (a registered name) and --pipeline (a "
+                         "pipeline folder).")
+  try:
+    summary = export(FLAGS.output, FLAGS.zoo, FLAGS.pipeline, FLAGS.version, FLAGS.overwrite,
+                     FLAGS.stage)
+  except FileExistsError as e:
+    raise app.UsageError(str(e)) from None
+  print(json.dumps(summary, default=str))
+
+
+def run():
+  """Console-script entry point."""
+  common.run_tool(main, sys.modules[__name__])
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,123 @@
+"""Pieces shared by the exporters: value checks, metadata and TF Serving's folder layout.
+
+TF Serving watches a model's base folder and serves its numbered version folders,
+`<base>/<version>/saved_model.pb` plus `variables/` and `assets/`. A version folder is written
+to a temporary sibling and renamed into place (`serialization.replace_atomically`), so the
+server never sees a half-written version, and a failed export never destroys the version it
+was to replace. The variables are tracked the way `keras.export.ExportArchive` tracks them (a
+plain trackable root holding the TensorFlow variables that the traced signatures read), so
+that the SavedModel loads in TensorFlow alone, in TF2 (`tf.saved_model.load`) and in a TF1
+session (`saved_model_cli run`), which restores variables from the checkpoint the way TF
+Serving's C++ loader does.
+"""
+
+import json
+import os
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from spn_keras.argument_checks import check_int
+from spn_keras.pipelines import serialization
+from spn_keras.version import __version__
+
+FORMAT = "spn_keras.export/1"
+METADATA_ASSET = "export.json"
+
+
+def checked_values(name, images, bits):
+  """Run-time check (inside a traced signature) that uint8 `images` hold `bits`-bit values.
+
+  `check_images` validates values only eagerly; a served signature checks them when it runs,
+  before anything reads them, so that out-of-range values fail with a message naming the
+  input (not with the error of an embedding lookup).
+
+  Args:
+    name: the signature input's name, for the message.
+    images: uint8 tensor.
+    bits: values must lie in `[0, 2**bits)`.
+
+  Returns:
+    `images`, behind the check.
+  """
+  if bits == 8:
+    return images
+  with tf.control_dependencies([tf.debugging.assert_less(
+      images, tf.constant(2**bits, images.dtype),
+      message=f"`{name}` values must be in [0, {2**bits}) ({bits} bits)")]):
+    return tf.identity(images)
+
+
+def export_metadata(kind, stages, metadata, signatures, **fields):
+  """The content of the `export.json` asset.
+
+  Args:
+    kind: "pipeline" or "stage".
+    stages: `{stage name: model}` exported.
+    metadata: JSON-serializable dict (the pipeline's metadata: zoo name, dataset, figures).
+    signatures: `{signature name: one-line description}`.
+    **fields: more JSON-serializable entries (image shape, bits).
+
+  Returns:
+    A JSON-serializable dict; the zoo name is `metadata["name"]` (None when absent).
+  """
+  return {"format": FORMAT, "kind": kind, "name": metadata.get("name"),
+          "spn_keras_version": __version__, "tensorflow_version": tf.__version__,
+          "keras_version": keras.__version__, "stages": list(stages), **fields,
+          "signatures": signatures, "metadata": metadata}
+
+
+def config_assets(stages):
+  """`{"<stage>.config.json": stage spec}`: each stage's `config.json` of a pipeline folder."""
+  return {f"{name}.config.json": serialization.stage_spec(model)
+          for name, model in stages.items()}
+
+
+def write_saved_model(path, version, functions, default, assets, overwrite=False):
+  """Writes traced signatures as the SavedModel `<path>/<version>` (TF Serving's layout).
+
+  Args:
+    path: the model's base folder (TF Serving's `--model_base_path`).
+    version: positive int, the version folder's name.
+    functions: `{signature name: tf.function with an input_signature}`.
+    default: the signature also exported as `serving_default`.
+    assets: `{file name: JSON-serializable value}`, written as SavedModel assets
+      (`<version>/assets/<file name>`).
+    overwrite: replace an existing version folder (atomically); other versions are untouched.
+
+  Returns:
+    The version folder, an absolute path.
+
+  Raises:
+    ValueError: `version` is not a positive int.
+    FileExistsError: the version folder exists and `overwrite` is False.
+  """
+  check_int("version", version)
+  folder = os.path.abspath(os.path.join(path, str(version)))
+  if os.path.exists(folder) and not overwrite:
+    raise FileExistsError(f"`{folder}` exists (version {version} of the export at `{path}`); "
+                          f"pass overwrite=True (spn_export --overwrite) to replace it, or "
+                          f"choose another version.")
+  signatures = {name: fn.get_concrete_function() for name, fn in functions.items()}
+  signatures["serving_default"] = signatures[default]
+
+  def write(tmp_folder):
+    with tempfile.TemporaryDirectory() as sources:
+      root = tf.Module()
+      # The tf.Variables the graphs capture, not the Keras variables wrapping them: a TF1
+      # session restores exactly the tracked variables.
+      root.captured_variables = list({id(v): v for function in signatures.values()
+                                      for v in function.variables}.values())
+      root.assets = {}
+      for file_name, value in assets.items():
+        source = os.path.join(sources, file_name)
+        with open(source, "w") as f:
+          json.dump(value, f, indent=2, sort_keys=True)
+        root.assets[file_name] = tf.saved_model.Asset(source)
+      # Only as signatures: a tf.function attribute of `root` would be traced again for the
+      # saving context, which doubles the export's time.
+      tf.saved_model.save(root, tmp_folder, signatures=signatures)
+
+  serialization.replace_atomically(write, folder, overwrite)
+  return folder

@@ -1,0 +1,124 @@
+"""`PipelineExporter`: a `Pipeline` as a SavedModel for TF Serving."""
+
+import tensorflow as tf
+
+from spn_keras.export import common
+from spn_keras.models.autoregressive_image_model import nats_to_bits_per_dim
+
+UPSCALE_SIGNATURES = ("upscale", "upscale_depth")
+
+
+class PipelineExporter:
+  """Exports a `Pipeline` as a SavedModel that TF Serving, or TensorFlow alone, can run.
+
+  Each signature is one traced graph over a dynamic batch `B`. Images are uint8 holding values
+  of the pipeline's `bits` (plain 8-bit images for an 8-bit pipeline); values out of range
+  fail at run time with a message naming the input.
+
+  - `log_prob` (also `serving_default`): `images (B, H, W, C)` -> float32 `(B,)`
+    `<stage>_bits_per_dim` and `<stage>_nats` for every stage and for `total`: what
+    `Pipeline.bits_per_dim` and `Pipeline.log_prob` return.
+  - `sample`: `num_images` int32 `()`, `temperatures` float32 `(num_stages,)` (one per stage,
+    in generation order), `seed` int64 `()` -> `images (num_images, H, W, C)`: the images of
+    `Pipeline.sample(num_images, temperatures, seed, method="cached")`, the same for a seed.
+  - `upscale`: `images` of the first shape of `Pipeline.upscale_shapes` (the slice size when
+    the pipeline has a size upscaler, else the full size), `temperatures`, `seed` ->
+    `images (B, H, W, C)`: `Pipeline.upscale(images, temperatures=..., seed=...)`.
+  - `upscale_depth`: the same for full-size images, when the pipeline upscales both (it has a
+    size and a depth upscaler).
+
+  Sampling runs the cached sampler inside the graph: the graph calls each stage's traced
+  row step once per row of every slice, and draws the stateless Gumbel noise of `seed` with
+  the shapes the Python sampler uses, so a served `sample` gives the images of
+  `Pipeline.sample` for the same seed.
+
+  Assets: `export.json` (format, package, TensorFlow and Keras versions, the zoo name, the
+  pipeline's metadata, its stages, image shape, bits and signatures) and `<stage>.config.json`
+  for every stage (its `config.json` in a pipeline folder).
+
+  Args:
+    pipeline: a `Pipeline`; stages that are not built are built (random weights).
+  """
+
+  def __init__(self, pipeline):
+    self.pipeline = pipeline
+    for model in pipeline.stages.values():
+      if not model.built:
+        model.build()
+
+  def _temperatures(self, temperatures):
+    """The per-stage scalars of a `temperatures (num_stages,)` input, for `Pipeline.sample`."""
+    return tf.unstack(temperatures, num=len(self.pipeline.stages))
+
+  def _log_prob(self, images):
+    pipeline = self.pipeline
+    nats = pipeline.log_prob(common.checked_values("images", images, pipeline.bits))
+    outputs = {}
+    for name, value in nats.items():
+      outputs[f"{name}_bits_per_dim"] = nats_to_bits_per_dim(value, pipeline.num_dims)
+      outputs[f"{name}_nats"] = value
+    return outputs
+
+  def _sample(self, num_images, temperatures, seed):
+    return {"images": self.pipeline.sample(num_images, self._temperatures(temperatures), seed,
+                                           method="cached")}
+
+  def _upscale(self, images, temperatures, seed):
+    images = common.checked_values("images", images, self.pipeline.bits)
+    return {"images": self.pipeline.upscale(images, temperatures=self._temperatures(temperatures),
+                                            seed=seed, method="cached")}
+
+  def functions(self):
+    """The signatures as `tf.function`s with input signatures (traced on first use).
+
+    Returns:
+      `{signature name: tf.function}`: `log_prob`, `sample` and the `upscale` signatures the
+      pipeline has (see the class docstring).
+    """
+    pipeline = self.pipeline
+    num_stages = len(pipeline.stages)
+    generation = [tf.TensorSpec([num_stages], tf.float32, name="temperatures"),
+                  tf.TensorSpec([], tf.int64, name="seed")]
+    functions = {
+        "log_prob": tf.function(self._log_prob, autograph=False, input_signature=[
+            tf.TensorSpec((None,) + pipeline.image_shape, tf.uint8, name="images")]),
+        "sample": tf.function(self._sample, autograph=False, input_signature=[
+            tf.TensorSpec([], tf.int32, name="num_images")] + generation),
+    }
+    for name, shape in zip(UPSCALE_SIGNATURES, pipeline.upscale_shapes):
+      functions[name] = tf.function(self._upscale, autograph=False, input_signature=[
+          tf.TensorSpec((None,) + shape, tf.uint8, name="images")] + generation)
+    return functions
+
+  def export(self, path, version=1, overwrite=False, metadata=None):
+    """Writes the SavedModel `<path>/<version>` (TF Serving's layout).
+
+    Args:
+      path: the model's base folder (TF Serving's model base path).
+      version: positive int, the version folder.
+      overwrite: replace an existing version folder (atomically); by default an existing one
+        is an error.
+      metadata: JSON-serializable dict merged over `pipeline.metadata` in `export.json`.
+
+    Returns:
+      The version folder written.
+
+    Raises:
+      ValueError: `version` is not a positive int.
+      FileExistsError: the version folder exists and `overwrite` is False.
+    """
+    pipeline = self.pipeline
+    functions = self.functions()
+    upscale = {name: f"images {shape} -> images" for name, shape in
+               zip(UPSCALE_SIGNATURES, pipeline.upscale_shapes)}
+    signatures = {
+        "log_prob": "images -> <stage>_bits_per_dim, <stage>_nats (stages and total)",
+        "sample": "num_images, temperatures (one per stage), seed -> images",
+        **upscale,
+        "serving_default": "log_prob",
+    }
+    info = common.export_metadata(
+        "pipeline", pipeline.stages, {**pipeline.metadata, **(metadata or {})}, signatures,
+        image_shape=list(pipeline.image_shape), bits=pipeline.bits, low_bits=pipeline.low_bits)
+    assets = {common.METADATA_ASSET: info, **common.config_assets(pipeline.stages)}
+    return common.write_saved_model(path, version, functions, "log_prob", assets, overwrite)

@@ -1,0 +1,73 @@
+"""spn_export: a pipeline folder through the flags, one stage alone, existing versions.
+
+The SavedModels themselves are checked in tests/export; here a one-stage pipeline keeps the
+exports fast.
+"""
+
+import json
+import os
+
+from absl import app
+from absl import flags
+import pytest
+
+from spn_keras import testing
+from spn_keras.cli import evaluate  # noqa: F401  (the tools' flags must coexist in one process)
+from spn_keras.cli import export
+from spn_keras.cli import sample  # noqa: F401
+from spn_keras.models import SliceDecoder
+from spn_keras.models import SliceDecoderConfig
+from spn_keras.pipelines import Pipeline
+
+FLAGS = flags.FLAGS
+
+
+def _main(argv):
+  """Runs `spn_export` in this process with `argv` flags."""
+  FLAGS(["spn_export"] + argv)
+  try:
+    export.main(["spn_export"])
+  finally:
+    FLAGS.unparse_flags()
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(tmp_path_factory):
+  """A slice decoder of 2x2 gray 2-bit images, random weights, as a pipeline folder."""
+  decoder = SliceDecoder(SliceDecoderConfig.tiny(image_size=2, bits=2))
+  decoder.build()
+  testing.randomize_weights(decoder, 0.5)
+  path = tmp_path_factory.mktemp("pipelines") / "tiny"
+  Pipeline(slice_decoder=decoder).save(str(path), metadata={"name": "tiny"})
+  return str(path)
+
+
+def test_spn_export_writes_a_pipeline_folder_and_refuses_an_existing_version(
+    pipeline_dir, tmp_path, capsys):
+  output = str(tmp_path / "export")
+  _main([f"--pipeline={pipeline_dir}", f"--output={output}", "--version=2"])
+  summary = json.loads(capsys.readouterr().out)
+  assert summary["export"] == os.path.join(output, "2")
+  assert os.path.exists(os.path.join(output, "2", "saved_model.pb"))
+  assert summary["signatures"] == ["log_prob", "sample", "serving_default"]
+  assert summary["stages"] == ["slice_decoder"] and summary["metadata"]["name"] == "tiny"
+  with pytest.raises(app.UsageError, match="--overwrite"):
+    _main([f"--pipeline={pipeline_dir}", f"--output={output}", "--version=2"])
+
+
+def test_spn_export_exports_one_stage(pipeline_dir, tmp_path):
+  summary = export.export(str(tmp_path / "stage"), pipeline_dir=pipeline_dir,
+                          stage="slice_decoder")
+  with open(os.path.join(summary["export"], "assets", "export.json")) as f:
+    assert json.load(f)["kind"] == "stage"
+  assert summary["stages"] == ["slice_decoder"] and summary["metadata"]["name"] == "tiny"
+  assert summary["signatures"] == ["log_prob", "sample", "serving_default"]
+  with pytest.raises(ValueError, match="`stage` must be one of"):
+    export.export(str(tmp_path / "stage"), pipeline_dir=pipeline_dir, stage="size_upscaler")
+
+
+def test_spn_export_needs_an_output_and_one_pipeline(pipeline_dir):
+  with pytest.raises(app.UsageError, match="--output is required"):
+    _main([f"--pipeline={pipeline_dir}"])
+  with pytest.raises(app.UsageError, match="exactly one of --zoo"):
+    _main(["--zoo=mnist28_mdu", f"--pipeline={pipeline_dir}", "--output=/tmp/unused"])

@@ -1,0 +1,174 @@
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from spn_keras import testing
+from spn_keras.export import PipelineExporter
+from spn_keras.models import SliceDecoder
+from spn_keras.models import SliceDecoderConfig
+from spn_keras.models import SPNConfig
+from spn_keras.models import SubscalePixelNetwork
+from spn_keras.pipelines import Pipeline
+
+RUN_SIGNATURES = pathlib.Path(__file__).resolve().parent / "run_signatures.py"
+TEMPERATURES = (0.99, 1.0, 1.0)
+SEED = 5
+
+
+def _tool(name):
+  """A console script installed next to this Python (`saved_model_cli` comes with TF)."""
+  path = pathlib.Path(sys.executable).parent / name
+  if not path.exists():
+    pytest.fail(f"`{name}` is not installed next to {sys.executable}; it comes with tensorflow.")
+  return str(path)
+
+
+def _run(command):
+  result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+  assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
+  return result.stdout
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+  """Multidimensional upscaling of 4x4 gray 8-bit images: 3 bits on 2x2 slices, then 5.
+
+  The depth upscaler has one slice (`scale=1`): a smaller graph, a faster test.
+  """
+  stages = {
+      "slice_decoder": SliceDecoder(SliceDecoderConfig.tiny(image_size=2, bits=3)),
+      "size_upscaler": SubscalePixelNetwork(SPNConfig.tiny(image_size=4, bits=3)),
+      "depth_upscaler": SubscalePixelNetwork(SPNConfig.tiny(image_size=4, bits=5, scale=1,
+                                                            conditioning_bits=3)),
+  }
+  for seed, model in enumerate(stages.values()):
+    model.build()
+    testing.randomize_weights(model, 0.5, seed)
+  pipeline = Pipeline(**stages)
+  pipeline.metadata = {"name": "tiny_mdu", "dataset": "mnist5k"}
+  return pipeline
+
+
+@pytest.fixture(scope="module")
+def exported(pipeline, tmp_path_factory):
+  base = tmp_path_factory.mktemp("export") / "tiny_mdu"
+  return pipeline.export(str(base), version=3, metadata={"note": "test"})
+
+
+@pytest.fixture(scope="module")
+def images():
+  return np.random.default_rng(0).integers(0, 256, (5, 4, 4, 1), np.uint8)
+
+
+def test_export_has_tf_serving_layout_and_metadata_assets(pipeline, exported):
+  assert os.path.basename(exported) == "3"
+  assert os.path.exists(os.path.join(exported, "saved_model.pb"))
+  assets = os.path.join(exported, "assets")
+  with open(os.path.join(assets, "export.json")) as f:
+    info = json.load(f)
+  assert info["name"] == "tiny_mdu" and info["kind"] == "pipeline"
+  assert info["metadata"] == {"name": "tiny_mdu", "dataset": "mnist5k", "note": "test"}
+  assert info["stages"] == ["slice_decoder", "size_upscaler", "depth_upscaler"]
+  assert info["spn_keras_version"] and info["image_shape"] == [4, 4, 1] and info["bits"] == 8
+  with open(os.path.join(assets, "depth_upscaler.config.json")) as f:
+    spec = json.load(f)
+  assert spec["class"] == "SubscalePixelNetwork"
+  assert SPNConfig.from_dict(spec["config"]) == pipeline.depth_upscaler.config
+
+
+def test_fresh_process_without_spn_keras_gives_the_same_figures_and_samples(
+    pipeline, exported, images, tmp_path):
+  generation = {"temperatures": np.array(TEMPERATURES, np.float32), "seed": np.int64(SEED)}
+  inputs = {"log_prob/images": images, "sample/num_images": np.int32(3),
+            "upscale/images": images[:, ::2, ::2], "upscale_depth/images": images}
+  for signature in ("sample", "upscale", "upscale_depth"):
+    inputs.update({f"{signature}/{name}": value for name, value in generation.items()})
+  np.savez(tmp_path / "inputs.npz", **inputs)
+  _run([sys.executable, str(RUN_SIGNATURES), exported, str(tmp_path / "inputs.npz"),
+        str(tmp_path / "outputs.npz")])
+  outputs = np.load(tmp_path / "outputs.npz")
+
+  bits, nats = pipeline.bits_per_dim(images), pipeline.log_prob(images)
+  for name in ("slice_decoder", "size_upscaler", "depth_upscaler", "total"):
+    np.testing.assert_allclose(outputs[f"log_prob/{name}_bits_per_dim"], bits[name], atol=1e-5)
+    np.testing.assert_allclose(outputs[f"log_prob/{name}_nats"], nats[name], rtol=1e-5)
+  samples = outputs["sample/images"]
+  assert samples.dtype == np.uint8 and samples.shape == (3, 4, 4, 1)
+  np.testing.assert_array_equal(samples, pipeline.sample(3, TEMPERATURES, seed=SEED))
+  np.testing.assert_array_equal(
+      outputs["upscale/images"], pipeline.upscale(images[:, ::2, ::2], temperatures=TEMPERATURES,
+                                                  seed=SEED))
+  np.testing.assert_array_equal(
+      outputs["upscale_depth/images"], pipeline.upscale(images, temperatures=TEMPERATURES,
+                                                        seed=SEED))
+  assert json.loads(str(outputs["export.json"]))["name"] == "tiny_mdu"
+
+
+@pytest.mark.slow  # two more processes that import TensorFlow: about 20 s
+def test_saved_model_cli_shows_the_signatures_and_runs_log_prob(pipeline, exported, images,
+                                                                tmp_path):
+  shown = _run([_tool("saved_model_cli"), "show", "--dir", exported, "--all"])
+  for signature in ("log_prob", "sample", "upscale", "upscale_depth", "serving_default"):
+    assert f"signature_def['{signature}']" in shown
+  assert "dtype: DT_UINT8" in shown and "name: sample_num_images:0" in shown
+
+  np.save(tmp_path / "images.npy", images)
+  _run([_tool("saved_model_cli"), "run", "--dir", exported, "--tag_set", "serve",
+        "--signature_def", "log_prob", "--inputs", f"images={tmp_path / 'images.npy'}",
+        "--outdir", str(tmp_path / "out")])
+  np.testing.assert_allclose(np.load(tmp_path / "out" / "total_bits_per_dim.npy"),
+                             pipeline.bits_per_dim(images)["total"], atol=1e-5)
+
+
+def test_predict_request_runs_against_the_loaded_signature(pipeline, exported, images):
+  try:
+    from tensorflow_serving.apis import predict_pb2
+  except ImportError:
+    pytest.fail("tensorflow-serving-api is not installed; `pip install -e \".[test]\"` "
+                "installs it (tensorflow-serving-api>=2.21, which keeps tensorflow 2.21).")
+  request = predict_pb2.PredictRequest()
+  request.model_spec.name = "tiny_mdu"
+  request.model_spec.signature_name = "log_prob"
+  request.inputs["images"].CopyFrom(tf.make_tensor_proto(images))
+  request = predict_pb2.PredictRequest.FromString(request.SerializeToString())  # the wire
+
+  # What the model server does with it: look up the signature, convert the tensor protos.
+  signature = tf.saved_model.load(exported).signatures[request.model_spec.signature_name]
+  arguments = {name: tf.constant(tf.make_ndarray(proto)) for name, proto in
+               request.inputs.items()}
+  response = predict_pb2.PredictResponse()
+  for name, value in signature(**arguments).items():
+    response.outputs[name].CopyFrom(tf.make_tensor_proto(value.numpy()))
+  response = predict_pb2.PredictResponse.FromString(response.SerializeToString())
+
+  expected = pipeline.bits_per_dim(images)
+  assert set(response.outputs) == {f"{name}_{unit}" for name in expected
+                                   for unit in ("bits_per_dim", "nats")}
+  for name, value in expected.items():
+    np.testing.assert_allclose(tf.make_ndarray(response.outputs[f"{name}_bits_per_dim"]), value,
+                               atol=1e-5)
+
+
+def test_an_existing_version_is_refused_before_tracing(pipeline, exported):
+  exporter = PipelineExporter(pipeline)
+  with pytest.raises(FileExistsError, match="overwrite=True"):
+    exporter.export(os.path.dirname(exported), version=3)
+  with pytest.raises(ValueError, match="`version` must be a positive int"):
+    exporter.export(os.path.dirname(exported), version=0)
+
+
+def test_signatures_follow_the_stages_of_the_pipeline():
+  decoder = SliceDecoder(SliceDecoderConfig.tiny(image_size=2, bits=2))
+  assert set(PipelineExporter(Pipeline(slice_decoder=decoder)).functions()) == {
+      "log_prob", "sample"}
+  depth = SubscalePixelNetwork(SPNConfig.tiny(image_size=2, bits=1, conditioning_bits=2))
+  functions = PipelineExporter(Pipeline(slice_decoder=decoder, depth_upscaler=depth)).functions()
+  assert set(functions) == {"log_prob", "sample", "upscale"}
+  assert functions["upscale"].input_signature[0].shape == (None, 2, 2, 1)
