@@ -49,29 +49,28 @@ def checked_values(name, images, bits):
     return tf.identity(images)
 
 
-def export_metadata(kind, stages, metadata, signatures, **fields):
-  """The content of the `export.json` asset.
+def export_assets(kind, stages, metadata, signatures, **fields):
+  """The JSON assets of an export: `export.json` and each stage's `<stage>.config.json`.
 
   Args:
     kind: "pipeline" or "stage".
     stages: `{stage name: model}` exported.
     metadata: JSON-serializable dict (the pipeline's metadata: zoo name, dataset, figures).
     signatures: `{signature name: one-line description}`.
-    **fields: more JSON-serializable entries (image shape, bits).
+    **fields: more JSON-serializable entries of `export.json` (image shape, bits).
 
   Returns:
-    A JSON-serializable dict; the zoo name is `metadata["name"]` (None when absent).
+    `{file name: JSON-serializable value}` for `write_saved_model`. `export.json` holds the
+    format, the zoo name (`metadata["name"]`, None when absent), the package, TensorFlow and
+    Keras versions, the stages, `fields`, the signatures and the metadata; each
+    `<stage>.config.json` is the stage's `config.json` of a pipeline folder.
   """
-  return {"format": FORMAT, "kind": kind, "name": metadata.get("name"),
+  info = {"format": FORMAT, "kind": kind, "name": metadata.get("name"),
           "spn_keras_version": __version__, "tensorflow_version": tf.__version__,
           "keras_version": keras.__version__, "stages": list(stages), **fields,
           "signatures": signatures, "metadata": metadata}
-
-
-def config_assets(stages):
-  """`{"<stage>.config.json": stage spec}`: each stage's `config.json` of a pipeline folder."""
-  return {f"{name}.config.json": serialization.stage_spec(model)
-          for name, model in stages.items()}
+  return {METADATA_ASSET: info, **{f"{name}.config.json": serialization.stage_spec(model)
+                                   for name, model in stages.items()}}
 
 
 def write_saved_model(path, version, functions, default, assets, overwrite=False):

@@ -117,8 +117,7 @@ class PipelineExporter:
         **upscale,
         "serving_default": "log_prob",
     }
-    info = common.export_metadata(
+    assets = common.export_assets(
         "pipeline", pipeline.stages, {**pipeline.metadata, **(metadata or {})}, signatures,
         image_shape=list(pipeline.image_shape), bits=pipeline.bits, low_bits=pipeline.low_bits)
-    assets = {common.METADATA_ASSET: info, **common.config_assets(pipeline.stages)}
     return common.write_saved_model(path, version, functions, "log_prob", assets, overwrite)

@@ -107,9 +107,8 @@ class StageExporter:
                   "sample": f"{first}, temperature, seed -> images",
                   "serving_default": "log_prob"}
     stages = {self.name: model}
-    info = common.export_metadata("stage", stages, dict(metadata or {}), signatures,
+    assets = common.export_assets("stage", stages, dict(metadata or {}), signatures,
                                   image_shape=list(model.image_shape), bits=model.bits,
                                   conditioning_bits=model.conditioning_bits)
-    assets = {common.METADATA_ASSET: info, **common.config_assets(stages)}
     return common.write_saved_model(path, version, self.functions(), "log_prob", assets,
                                     overwrite)
