@@ -167,6 +167,27 @@ def test_averaged_weights_are_swapped_in_and_out(tmp_path):
   np.testing.assert_array_equal(variable.numpy(), before)
 
 
+def test_averaging_momentum_warms_up(tmp_path):
+  # With a constant momentum of 0.999 the average would stay at the first iterate (99.8% of
+  # its weight after 3 steps); warmed up, step t moves it with (1 + t) / (10 + t).
+  raw, averaged = [], []
+  for steps in (1, 2, 3):  # one step per call, resuming from the checkpoint of the last
+    trainer = _tiny_trainer(tmp_path, steps, checkpoint_every=1, ema_momentum=0.999)
+    trainer.train()
+    variable = trainer.model.trainable_variables[0]
+    raw.append(variable.numpy().copy())
+    with trainer.averaged_weights():
+      averaged.append(variable.numpy().copy())
+  np.testing.assert_allclose(averaged[0], raw[0], rtol=1e-6)  # the average starts at w_1
+  for t in (2, 3):
+    momentum = (1.0 + t) / (10.0 + t)
+    np.testing.assert_allclose(averaged[t - 1],
+                               momentum * averaged[t - 2] + (1 - momentum) * raw[t - 1],
+                               rtol=1e-5, atol=1e-7)
+  assert not np.allclose(averaged[2], raw[0], rtol=1e-3)
+  assert trainer.optimizer.ema_momentum == 0.999
+
+
 def test_image_grid():
   images = np.arange(5 * 2 * 2 * 1, dtype=np.uint8).reshape(5, 2, 2, 1)
   grid = image_grid(images)
