@@ -10,7 +10,7 @@ side), then report the exact bits/dim on the same 500 test digits and the second
   `zoo/train.sh` does (mixed_bfloat16, batch 32, RMSprop 1e-3, Polyak averaging 0.999, gradient
   clipping 10) with `--max_train_seconds` stopping it. The budget is split by a fixed rule:
   1/4 for the slice decoder, 1/4 for the size upscaler, 1/2 for the depth upscaler, whose 5
-  low bits hold most of the bits/dim (0.74 of the shipped pipeline's 1.19). Then `spn_eval`'s
+  low bits hold most of the bits/dim (0.72 of the shipped pipeline's 1.08). Then `spn_eval`'s
   `evaluate` gives the exact test bits/dim of the pipeline (`Pipeline.bits_per_dim`, averaged
   weights, float32), and one `Pipeline.sample` call with the cached sampler is timed (tracing
   included).
@@ -18,6 +18,11 @@ side), then report the exact bits/dim on the same 500 test digits and the second
   `bench/peer_pixelcnn.py` in a virtual environment of its own (TensorFlow Probability needs
   `tf-keras`; the environment reuses this one's TensorFlow). It is created on first use under
   `--peer_env` with pip, from the package index.
+
+With `--shipped`, spn-keras is not trained: the shipped pretrained `mnist28_mdu` is measured
+instead, and only the peer trains, for `--minutes`; pass the shipped pipeline's training time
+(about 112 minutes, from its stages' TensorBoard logs; see zoo/README.md) for the equal-time
+comparison of the zoo issue.
 
 Each budget counts from the first training step (tracing included) and ends with the step
 that exhausts it. Evaluation and sampling come after, outside the budget.
@@ -27,6 +32,8 @@ Prints one JSON object: `spn_test_bits_per_dim`, `peer_test_bits_per_dim`, `spn_
 
   python bench/likelihood_vs_peer.py                # 20 minutes each
   python bench/likelihood_vs_peer.py --quick        # CI smoke run: 0.2 minutes each, 2 samples
+  python bench/likelihood_vs_peer.py --shipped --minutes=112   # the shipped pipeline against
+                                                    # the peer trained as long as it was
 """
 
 import argparse
@@ -46,6 +53,7 @@ import tensorflow as tf  # noqa: E402
 from spn_keras import zoo  # noqa: E402
 from spn_keras.cli import evaluate  # noqa: E402
 from spn_keras.data import embedded  # noqa: E402
+from spn_keras.zoo.loading import shipped_folder  # noqa: E402
 
 ENTRY = "mnist28_mdu"
 STAGE_SHARES = {"slice_decoder": 0.25, "size_upscaler": 0.25, "depth_upscaler": 0.5}
@@ -102,8 +110,12 @@ def run_peer(python, workdir, seconds, num_samples):
                          "The peer (bench/peer_pixelcnn.py)"))
 
 
-def run_spn(workdir, seconds, num_samples):
-  """Trains the three stages of `ENTRY` with `spn_train` in `seconds`, then measures them."""
+def train_spn(workdir, seconds):
+  """Trains the three stages of `ENTRY` with `spn_train` in `seconds`.
+
+  Returns:
+    `(pipeline folder, {stage: budget, steps, test bits/dim, wall seconds})`.
+  """
   pipeline_dir = workdir / "pipeline"
   stages = {}
   for stage, share in STAGE_SHARES.items():
@@ -117,6 +129,11 @@ def run_spn(workdir, seconds, num_samples):
     stages[stage] = {"budget_s": share * seconds, "steps": result["step"],
                      "test_bits_per_dim": result["test_bits_per_dim"],
                      "wall_s": time.perf_counter() - start}
+  return pipeline_dir, stages
+
+
+def measure_spn(pipeline_dir, num_samples):
+  """Exact test bits/dim of the pipeline in `pipeline_dir` and seconds to sample from it."""
   figures = evaluate.evaluate(str(pipeline_dir), split="test")
   pipeline = zoo.load(ENTRY, weights=str(pipeline_dir))
   start = time.perf_counter()
@@ -125,10 +142,7 @@ def run_spn(workdir, seconds, num_samples):
   if tuple(images.shape) != (num_samples, *pipeline.image_shape):
     raise RuntimeError(f"spn-keras sampled shape {tuple(images.shape)}.")
   return {
-      "model": f"{ENTRY} (zoo entry trained from scratch: spn_train per stage, "
-               "mixed_bfloat16, batch 32)",
       "params": sum(model.count_params() for model in pipeline.stages.values()),
-      "stages": stages,
       "test_bits_per_dim": figures["bits_per_dim"]["total"],
       "test_bits_per_dim_by_stage": figures["bits_per_dim"],
       "test_images": figures["num_examples"],
@@ -145,6 +159,10 @@ def main():
                       help="Training budget of each model (default 20, --quick 0.2).")
   parser.add_argument("--num_samples", type=int, default=None,
                       help="Images sampled by each model (default 16, --quick 2).")
+  parser.add_argument("--shipped", action="store_true",
+                      help="Measure the shipped pretrained pipeline instead of training one; "
+                           "train only the peer, for --minutes (the shipped pipeline's "
+                           "training time, for an equal-time comparison).")
   parser.add_argument("--peer_env", type=pathlib.Path, default=DEFAULT_PEER_ENV,
                       help="The peer's virtual environment (created when missing).")
   args = parser.parse_args()
@@ -158,16 +176,25 @@ def main():
   with tempfile.TemporaryDirectory(prefix="likelihood_vs_peer_") as workdir:
     workdir = pathlib.Path(workdir)
     peer = run_peer(python, workdir, seconds, num_samples)
-    spn = run_spn(workdir, seconds, num_samples)
+    if args.shipped:
+      spn = {"model": f"{ENTRY} as shipped in zoo/ (not trained here)",
+             **measure_spn(shipped_folder(ENTRY), num_samples)}
+      spn["metadata"] = zoo.load(ENTRY).metadata
+    else:
+      pipeline_dir, stages = train_spn(workdir, seconds)
+      spn = {"model": f"{ENTRY} (zoo entry trained from scratch: spn_train per stage, "
+                      "mixed_bfloat16, batch 32)",
+             "stages": stages, **measure_spn(pipeline_dir, num_samples)}
+  which = "shipped" if args.shipped else "trained from scratch"
   print(json.dumps({
-      "case": "mnist5k: spn-keras mnist28_mdu vs tfp.distributions.PixelCNN",
+      "case": f"mnist5k: spn-keras mnist28_mdu ({which}) vs tfp.distributions.PixelCNN",
       "budget_s": seconds,
       "spn_test_bits_per_dim": spn["test_bits_per_dim"],
       "peer_test_bits_per_dim": peer["test_bits_per_dim"],
       "spn_sample_s": spn["sample_s"],
       "peer_sample_s": peer["sample_s"],
       "num_samples": num_samples,
-      "spn_steps": {stage: values["steps"] for stage, values in spn["stages"].items()},
+      "spn_steps": {stage: values["steps"] for stage, values in spn.get("stages", {}).items()},
       "peer_steps": peer["steps"],
       "train_images": len(embedded.mnist5k_indices("train")),
       "test_images": spn["test_images"],
