@@ -133,7 +133,8 @@ def train_spn(workdir, seconds):
 
 
 def measure_spn(pipeline_dir, num_samples):
-  """Exact test bits/dim of the pipeline in `pipeline_dir` and seconds to sample from it."""
+  """Exact test bits/dim of the pipeline in `pipeline_dir`, seconds to sample from it, and
+  its metadata (for the shipped pipeline: its recorded figures and training steps)."""
   figures = evaluate.evaluate(str(pipeline_dir), split="test")
   pipeline = zoo.load(ENTRY, weights=str(pipeline_dir))
   start = time.perf_counter()
@@ -148,6 +149,7 @@ def measure_spn(pipeline_dir, num_samples):
       "test_images": figures["num_examples"],
       "num_samples": num_samples,
       "sample_s": sample_s,
+      "metadata": pipeline.metadata,
   }
 
 
@@ -179,7 +181,6 @@ def main():
     if args.shipped:
       spn = {"model": f"{ENTRY} as shipped in zoo/ (not trained here)",
              **measure_spn(shipped_folder(ENTRY), num_samples)}
-      spn["metadata"] = zoo.load(ENTRY).metadata
     else:
       pipeline_dir, stages = train_spn(workdir, seconds)
       spn = {"model": f"{ENTRY} (zoo entry trained from scratch: spn_train per stage, "
