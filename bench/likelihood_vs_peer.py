@@ -25,7 +25,10 @@ instead, and only the peer trains, for `--minutes`; pass the shipped pipeline's 
 comparison of the zoo issue.
 
 Each budget counts from the first training step (tracing included) and ends with the step
-that exhausts it. Evaluation and sampling come after, outside the budget.
+that exhausts it. Evaluation and sampling come after, outside the budget. A peer trained for
+more than `PEER_EVAL_EVERY_S` also reports its test bits/dim every `PEER_EVAL_EVERY_S` of
+training (`peer.test_curve`; its clock stops meanwhile), so a long budget shows whether it had
+stopped improving.
 
 Prints one JSON object: `spn_test_bits_per_dim`, `peer_test_bits_per_dim`, `spn_sample_s`,
 `peer_sample_s`, `spn_steps` (per stage), `peer_steps`, the budget, and the details of both.
@@ -58,6 +61,7 @@ from spn_keras.zoo.loading import shipped_folder  # noqa: E402
 ENTRY = "mnist28_mdu"
 STAGE_SHARES = {"slice_decoder": 0.25, "size_upscaler": 0.25, "depth_upscaler": 0.5}
 PEER_SCRIPT = pathlib.Path(__file__).resolve().parent / "peer_pixelcnn.py"
+PEER_EVAL_EVERY_S = 600.0
 DEFAULT_PEER_ENV = pathlib.Path("~/.cache/spn_keras_bench/peer_env").expanduser()
 # TensorFlow Probability 0.25 is the release that works with TensorFlow 2.21 (checked with
 # pip's resolver against this environment); tf-keras must match TensorFlow's minor version.
@@ -105,8 +109,10 @@ def run_peer(python, workdir, seconds, num_samples):
   """Trains and measures the peer on exactly spn-keras's mnist5k split."""
   data = workdir / "mnist5k.npz"
   np.savez(data, train=embedded.mnist5k_images("train"), test=embedded.mnist5k_images("test"))
+  eval_every_s = PEER_EVAL_EVERY_S if seconds > PEER_EVAL_EVERY_S else 0.0
   return _last_json(_run([str(python), str(PEER_SCRIPT), f"--data={data}",
-                          f"--seconds={seconds}", f"--num_samples={num_samples}"],
+                          f"--seconds={seconds}", f"--num_samples={num_samples}",
+                          f"--eval_every_seconds={eval_every_s}"],
                          "The peer (bench/peer_pixelcnn.py)"))
 
 

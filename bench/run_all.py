@@ -47,10 +47,18 @@ REQUIRED_FIELDS = {
     "memory": ("case", "spn_peak_bytes", "decoder_peak_bytes", "ratio"),
     "likelihood_vs_peer": ("case", "spn_test_bits_per_dim", "peer_test_bits_per_dim",
                            "spn_sample_s", "peer_sample_s", "budget_s"),
+    "likelihood_vs_peer_shipped": ("case", "spn_test_bits_per_dim", "peer_test_bits_per_dim",
+                                   "spn_sample_s", "peer_sample_s", "budget_s"),
     "sampling": ("case", "naive_s_per_step", "cached_s_per_step", "speedup"),
     "train_throughput": ("case", "precision", "examples_per_s", "achieved_flops", "peak_flops",
                          "utilization"),
     "input_pipeline": ("case", "images_per_s"),
+}
+# Benchmarks that run a script other than `bench/<name>.py`, or with arguments:
+# name -> (script, arguments of every run, arguments of a full run only). The shipped
+# mnist28_mdu trained for about 112 minutes (its stages' TensorBoard logs; zoo/README.md).
+SCRIPT_RUNS = {
+    "likelihood_vs_peer_shipped": ("likelihood_vs_peer", ("--shipped",), ("--minutes=112",)),
 }
 GIB = 1 << 30
 
@@ -84,13 +92,19 @@ def machine_label(info):
 
 
 def run_script(name, quick):
-  """Runs `bench/<name>.py`; returns `(results, run record)`.
+  """Runs the benchmark `name` (`bench/<name>.py` unless `SCRIPT_RUNS` says otherwise).
+
+  Returns:
+    `(results, run record)`.
+
 
   Raises:
     RuntimeError: the script failed, printed no result, or a result lacks a required field.
   """
-  command = [sys.executable, str(BENCH / f"{name}.py")] + (["--quick"] if quick else [])
-  shown = f"python bench/{name}.py" + (" --quick" if quick else "")
+  script, arguments, full_arguments = SCRIPT_RUNS.get(name, (name, (), ()))
+  arguments = [*arguments, *(["--quick"] if quick else full_arguments)]
+  command = [sys.executable, str(BENCH / f"{script}.py"), *arguments]
+  shown = " ".join([f"python bench/{script}.py", *arguments])
   print(f"== {shown}", file=sys.stderr, flush=True)
   load = os.getloadavg()[0]
   start = time.perf_counter()
@@ -156,10 +170,19 @@ def _likelihood_figures(result):
   return [
       (f"test bits/dim on mnist5k, {what}",
        f"spn-keras {result['spn_test_bits_per_dim']:.3f}, tfp PixelCNN "
-       f"{result['peer_test_bits_per_dim']:.3f} ({steps}{result['peer_steps']})"),
+       f"{result['peer_test_bits_per_dim']:.3f} ({steps}{result['peer_steps']}"
+       f"{_peer_curve(result['peer'].get('test_curve', []))})"),
       (f"seconds to sample {result['num_samples']} images",
        f"spn-keras {result['spn_sample_s']:.1f}, tfp PixelCNN {result['peer_sample_s']:.1f}"),
   ]
+
+
+def _peer_curve(curve):
+  """The peer's test bits/dim along its training, when measured more than once."""
+  if len(curve) < 2:
+    return ""
+  points = ", ".join(f"{point['test_bits_per_dim']:.3f}" for point in curve)
+  return f"; PixelCNN every {curve[0]['train_s'] / 60:.0f} min: {points}"
 
 
 def _sampling_figures(result):
@@ -182,6 +205,7 @@ def _input_figures(result):
 FIGURES = {
     "memory": _memory_figures,
     "likelihood_vs_peer": _likelihood_figures,
+    "likelihood_vs_peer_shipped": _likelihood_figures,
     "sampling": _sampling_figures,
     "train_throughput": _throughput_figures,
     "input_pipeline": _input_figures,
