@@ -4,7 +4,8 @@
   spn_sample --zoo=mnist28_mdu --upscale=thumbnail.png --output=upscaled.png
 
 `--zoo` takes a registered name (pretrained weights: `$SPN_KERAS_HOME/<name>` or the
-pipelines shipped with the package) or a pipeline folder.
+pipelines shipped with the package) or a pipeline folder. `--out` and `--temperature` are
+aliases of `--output` and `--temperatures`.
 """
 
 import json
@@ -31,6 +32,8 @@ flags.DEFINE_string("upscale", None, "A PNG/JPEG image (or a .npy batch) of slic
                     "size to complete with the later stages instead of sampling.")
 flags.DEFINE_enum("method", "cached", ["cached", "naive"], "Sampler.")
 flags.DEFINE_bool("progress", True, "Show a progress bar per stage.")
+flags.DEFINE_alias("out", "output")
+flags.DEFINE_alias("temperature", "temperatures")
 
 
 def _read_images(path):
