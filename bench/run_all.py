@@ -42,14 +42,14 @@ README = BENCH.parent / "README.md"
 RESULTS = BENCH / "results"
 START_MARKER = "<!-- bench-results:start -->"
 END_MARKER = "<!-- bench-results:end -->"
-# The scripts in the order they run and appear in the table, with the fields every result of
+_LIKELIHOOD_FIELDS = ("case", "spn_test_bits_per_dim", "peer_test_bits_per_dim", "spn_sample_s",
+                      "peer_sample_s", "budget_s")
+# The benchmarks in the order they run and appear in the table, with the fields every result of
 # theirs must carry.
 REQUIRED_FIELDS = {
     "memory": ("case", "spn_peak_bytes", "decoder_peak_bytes", "ratio"),
-    "likelihood_vs_peer": ("case", "spn_test_bits_per_dim", "peer_test_bits_per_dim",
-                           "spn_sample_s", "peer_sample_s", "budget_s"),
-    "likelihood_vs_peer_shipped": ("case", "spn_test_bits_per_dim", "peer_test_bits_per_dim",
-                                   "spn_sample_s", "peer_sample_s", "budget_s"),
+    "likelihood_vs_peer": _LIKELIHOOD_FIELDS,
+    "likelihood_vs_peer_shipped": _LIKELIHOOD_FIELDS,
     "sampling": ("case", "naive_s_per_step", "cached_s_per_step", "speedup"),
     "train_throughput": ("case", "precision", "examples_per_s", "achieved_flops", "peak_flops",
                          "utilization"),

@@ -1,6 +1,7 @@
-"""Shared pytest setup: quiet TensorFlow logs and deterministic seeds."""
+"""Shared pytest setup: quiet TensorFlow logs, deterministic seeds, the repository's zoo."""
 
 import os
+import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -14,3 +15,11 @@ def _seed_and_float32_policy():
   keras.config.set_dtype_policy("float32")
   yield
   keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture
+def repo_zoo():
+  """`(the repository's zoo/ folder, sorted names of the pipelines shipped in it)`."""
+  folder = pathlib.Path(__file__).resolve().parents[1] / "zoo"
+  return folder, sorted(path.name for path in folder.iterdir()
+                        if (path / "pipeline.json").is_file())

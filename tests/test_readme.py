@@ -14,15 +14,14 @@ def test_readme_python_examples_run():
     exec(compile(block, str(README), "exec"), {})
 
 
-def test_readme_pretrained_table_matches_the_recorded_figures():
+def test_readme_pretrained_table_matches_the_recorded_figures(repo_zoo):
   # Rows of the "Pretrained pipelines" table: | `name` | data | slice | size | depth | total |
   rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| \*\*([\d.]+)\*\* \|",
                     README.read_text(), re.M)
-  shipped = sorted(folder.name for folder in (README.parent / "zoo").iterdir()
-                   if (folder / "pipeline.json").is_file())
+  folder, shipped = repo_zoo
   assert sorted(name for name, *_ in rows) == shipped
   for name, *figures in rows:
-    metadata = json.loads((README.parent / "zoo" / name / "pipeline.json").read_text())["metadata"]
+    metadata = json.loads((folder / name / "pipeline.json").read_text())["metadata"]
     recorded = [metadata[f"{stage}_test_bits_per_dim"] for stage in
                 ("slice_decoder", "size_upscaler", "depth_upscaler")] + [
                     metadata["test_bits_per_dim"]]

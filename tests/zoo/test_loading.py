@@ -9,7 +9,7 @@ from spn_keras.zoo import loading
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def test_shipped_pipelines_load_from_a_built_wheel(tmp_path):
+def test_shipped_pipelines_load_from_a_built_wheel(tmp_path, repo_zoo):
   # A wheel, not the source checkout: the pipelines must travel as package data. It is built
   # from a copy, so that the checkout's build/ folder neither feeds nor receives it.
   source = tmp_path / "source"
@@ -22,8 +22,7 @@ def test_shipped_pipelines_load_from_a_built_wheel(tmp_path):
   site = tmp_path / "site"
   with zipfile.ZipFile(wheel) as archive:
     archive.extractall(site)
-  shipped = [folder.name for folder in (REPO / "zoo").iterdir()
-             if (folder / "pipeline.json").is_file()]
+  _, shipped = repo_zoo
   assert "mnist28_mdu" in shipped
   for name in shipped:
     assert (site / "spn_keras" / "_shipped_zoo" / name / "pipeline.json").is_file()
