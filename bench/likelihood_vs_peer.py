@@ -1,48 +1,48 @@
 """Benchmark: spn-keras against `tfp.distributions.PixelCNN` on mnist5k, equal training time.
 
-Both models train from scratch on the same 4500 `mnist5k` training digits for the same CPU
-wall-time budget (`--minutes` each, default 20; they run one after the other, never side by
-side), then report the exact bits/dim on the same 500 test digits and the seconds to sample
-`--num_samples` (16) images.
+Both models train from scratch on the same 4500 `mnist5k` training digits (one after the other,
+never side by side), then report the exact bits/dim on the same 500 test digits and the seconds
+to sample `--num_samples` (16) images.
 
 - **spn-keras**: the `mnist28_mdu` zoo entry (14 x 14 3-bit slice decoder, S = 2 size
-  upscaler, depth upscaler to 8 bits), each stage trained by `spn_train` exactly as
-  `zoo/train.sh` does (mixed_bfloat16, batch 32, RMSprop 1e-3, Polyak averaging 0.999, gradient
-  clipping 10) with `--max_train_seconds` stopping it. The budget is split by a fixed rule:
-  1/4 for the slice decoder, 1/4 for the size upscaler, 1/2 for the depth upscaler, whose 5
-  low bits hold most of the bits/dim (0.72 of the shipped pipeline's 1.08). Then `spn_eval`'s
+  upscaler, depth upscaler to 8 bits), each stage trained by `spn_train` with the shipped
+  pipeline's recipe (`RECIPE`: its steps and learning-rate decays, as in zoo/README.md;
+  mixed_bfloat16, batch 32, RMSprop 1e-3, Polyak averaging 0.999, gradient clipping 10). The
+  training time is measured: the sum over the stages of `spn_train`'s `train_seconds`, from
+  each stage's first step (tracing included) to the end of its last one. Then `spn_eval`'s
   `evaluate` gives the exact test bits/dim of the pipeline (`Pipeline.bits_per_dim`, averaged
   weights, float32), and one `Pipeline.sample` call with the cached sampler is timed (tracing
-  included).
+  included). `--keep_pipeline=DIR` keeps the trained pipeline folder.
 - **peer**: `tfp.distributions.PixelCNN` in its class docstring's configuration, trained by
-  `bench/peer_pixelcnn.py` in a virtual environment of its own (TensorFlow Probability needs
-  `tf-keras`; the environment reuses this one's TensorFlow). It is created on first use under
-  `--peer_env` with pip, from the package index.
+  `bench/peer_pixelcnn.py` for exactly the measured spn-keras training time (its budget counts
+  the same way: from its first step, tracing included, to the step that exhausts it), in a
+  virtual environment of its own (TensorFlow Probability needs `tf-keras`; the environment
+  reuses this one's TensorFlow). It is created on first use under `--peer_env` with pip, from
+  the package index.
 
 With `--shipped`, spn-keras is not trained: the shipped pretrained `mnist28_mdu` is measured
-instead, and only the peer trains, for `--minutes`; pass the shipped pipeline's training time
-(about 112 minutes, from its stages' TensorBoard logs; see zoo/README.md) for the equal-time
-comparison of the zoo issue.
+instead, and only the peer trains, for `--minutes` (pass the shipped pipeline's training time).
 
-Each budget counts from the first training step (tracing included) and ends with the step
-that exhausts it. Evaluation and sampling come after, outside the budget. A peer trained for
-more than `PEER_EVAL_EVERY_S` also reports its test bits/dim every `PEER_EVAL_EVERY_S` of
-training (`peer.test_curve`; its clock stops meanwhile), so a long budget shows whether it had
-stopped improving.
+Evaluation and sampling come after the training, outside the time. A peer trained for more
+than `PEER_EVAL_EVERY_S` also reports its test bits/dim every `PEER_EVAL_EVERY_S` of training
+(`peer.test_curve`; its clock stops meanwhile), so a long budget shows whether it had stopped
+improving.
 
 Prints one JSON object: `spn_test_bits_per_dim`, `peer_test_bits_per_dim`, `spn_sample_s`,
-`peer_sample_s`, `spn_steps` (per stage), `peer_steps`, the budget, and the details of both.
+`peer_sample_s`, `budget_s` (the training time of each), `spn_steps` (per stage),
+`peer_steps`, and the details of both.
 
-  python bench/likelihood_vs_peer.py                # 20 minutes each
-  python bench/likelihood_vs_peer.py --quick        # CI smoke run: 0.2 minutes each, 2 samples
+  python bench/likelihood_vs_peer.py            # the full recipe (about 70 min), then the peer
+  python bench/likelihood_vs_peer.py --quick    # CI smoke run: 1/500 of the recipe's steps
   python bench/likelihood_vs_peer.py --shipped --minutes=112   # the shipped pipeline against
-                                                    # the peer trained as long as it was
+                                                # the peer trained for 112 minutes
 """
 
 import argparse
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,7 +59,14 @@ from spn_keras.data import embedded  # noqa: E402
 from spn_keras.zoo.loading import shipped_folder  # noqa: E402
 
 ENTRY = "mnist28_mdu"
-STAGE_SHARES = {"slice_decoder": 0.25, "size_upscaler": 0.25, "depth_upscaler": 0.5}
+# The shipped pipeline's schedule (zoo/README.md): stage -> (train steps, learning-rate
+# boundaries, the rates after them); the rate starts at the entry's 1e-3.
+RECIPE = {
+    "slice_decoder": (4000, (3000, 3500), (3e-4, 1e-4)),
+    "size_upscaler": (4000, (2000, 3200), (3e-4, 1e-4)),
+    "depth_upscaler": (8000, (4500, 6500), (3e-4, 1e-4)),
+}
+QUICK_DIVISOR = 500  # --quick trains 1/500 of the recipe's steps, with decays scaled alike
 PEER_SCRIPT = pathlib.Path(__file__).resolve().parent / "peer_pixelcnn.py"
 PEER_EVAL_EVERY_S = 600.0
 DEFAULT_PEER_ENV = pathlib.Path("~/.cache/spn_keras_bench/peer_env").expanduser()
@@ -116,23 +123,37 @@ def run_peer(python, workdir, seconds, num_samples):
                          "The peer (bench/peer_pixelcnn.py)"))
 
 
-def train_spn(workdir, seconds):
-  """Trains the three stages of `ENTRY` with `spn_train` in `seconds`.
+def scaled_recipe(divisor):
+  """`RECIPE` with every step count divided by `divisor` (rounded down, at least 1)."""
+  return {stage: (max(1, steps // divisor), tuple(max(1, b // divisor) for b in boundaries),
+                  values)
+          for stage, (steps, boundaries, values) in RECIPE.items()}
+
+
+def train_spn(workdir, recipe):
+  """Trains the three stages of `ENTRY` with `spn_train`, one after the other.
+
+  Args:
+    workdir: folder for the checkpoints (`runs/`) and the trained pipeline (`pipeline/`).
+    recipe: stage -> (train steps, learning-rate boundaries, rates), like `RECIPE`.
 
   Returns:
-    `(pipeline folder, {stage: budget, steps, test bits/dim, wall seconds})`.
+    `(pipeline folder, {stage: steps, train_s, test bits/dim, wall seconds})`; `train_s` is
+    `spn_train`'s measured training time of the stage.
   """
   pipeline_dir = workdir / "pipeline"
   stages = {}
-  for stage, share in STAGE_SHARES.items():
+  for stage, (steps, boundaries, values) in recipe.items():
     start = time.perf_counter()
     result = _last_json(_run([
         sys.executable, "-m", "spn_keras.cli.train", f"--zoo={ENTRY}", f"--stage={stage}",
         f"--model_dir={workdir / 'runs'}", f"--pipeline_dir={pipeline_dir}",
-        f"--max_train_seconds={share * seconds}", "--train_steps=1000000000",
-        "--precision=mixed_bfloat16", "--clip_norm=10", "--checkpoint_every=1000000000",
+        f"--train_steps={steps}",
+        f"--learning_rate_boundaries={','.join(str(b) for b in boundaries)}",
+        f"--learning_rate_values={','.join(str(v) for v in values)}",
+        "--precision=mixed_bfloat16", "--clip_norm=10", "--checkpoint_every=250",
         "--log_every=50"], f"spn_train --stage={stage}"))
-    stages[stage] = {"budget_s": share * seconds, "steps": result["step"],
+    stages[stage] = {"steps": result["step"], "train_s": result["train_seconds"],
                      "test_bits_per_dim": result["test_bits_per_dim"],
                      "wall_s": time.perf_counter() - start}
   return pipeline_dir, stages
@@ -162,36 +183,54 @@ def measure_spn(pipeline_dir, num_samples):
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--quick", action="store_true",
-                      help="CI smoke run: 0.2 minutes each and 2 samples (not published).")
-  parser.add_argument("--minutes", type=float, default=None,
-                      help="Training budget of each model (default 20, --quick 0.2).")
-  parser.add_argument("--num_samples", type=int, default=None,
-                      help="Images sampled by each model (default 16, --quick 2).")
+                      help=f"CI smoke run: 1/{QUICK_DIVISOR} of the recipe's steps and 2 "
+                           "samples (not published).")
   parser.add_argument("--shipped", action="store_true",
                       help="Measure the shipped pretrained pipeline instead of training one; "
                            "train only the peer, for --minutes (the shipped pipeline's "
                            "training time, for an equal-time comparison).")
+  parser.add_argument("--minutes", type=float, default=None,
+                      help="With --shipped: the peer's training budget (default 112, the "
+                           "shipped pipeline's; --quick 0.2).")
+  parser.add_argument("--num_samples", type=int, default=None,
+                      help="Images sampled by each model (default 16, --quick 2).")
+  parser.add_argument("--keep_pipeline", type=pathlib.Path, default=None,
+                      help="Without --shipped: copy the trained pipeline folder here (it must "
+                           "not exist yet).")
   parser.add_argument("--peer_env", type=pathlib.Path, default=DEFAULT_PEER_ENV,
                       help="The peer's virtual environment (created when missing).")
   args = parser.parse_args()
-  minutes = args.minutes or (0.2 if args.quick else 20.0)
   num_samples = args.num_samples or (2 if args.quick else 16)
-  if minutes <= 0 or num_samples < 1:
-    parser.error("--minutes and --num_samples must be positive.")
-  seconds = minutes * 60
+  if num_samples < 1:
+    parser.error(f"--num_samples must be positive, got {num_samples}.")
+  if args.shipped and args.keep_pipeline:
+    parser.error("--keep_pipeline keeps a trained pipeline; --shipped trains none.")
+  if not args.shipped and args.minutes is not None:
+    parser.error("--minutes is the peer's budget with --shipped; without it the budget is "
+                 "the measured training time of spn-keras's recipe.")
+  if args.keep_pipeline and args.keep_pipeline.exists():
+    parser.error(f"--keep_pipeline={args.keep_pipeline} exists already; pass a new folder.")
+  minutes = args.minutes or (0.2 if args.quick else 112.0)
+  if minutes <= 0:
+    parser.error(f"--minutes must be positive, got {minutes}.")
   python = peer_python(args.peer_env)
   load = os.getloadavg()[0]
   with tempfile.TemporaryDirectory(prefix="likelihood_vs_peer_") as workdir:
     workdir = pathlib.Path(workdir)
-    peer = run_peer(python, workdir, seconds, num_samples)
     if args.shipped:
+      seconds = minutes * 60
       spn = {"model": f"{ENTRY} as shipped in zoo/ (not trained here)",
              **measure_spn(shipped_folder(ENTRY), num_samples)}
     else:
-      pipeline_dir, stages = train_spn(workdir, seconds)
-      spn = {"model": f"{ENTRY} (zoo entry trained from scratch: spn_train per stage, "
-                      "mixed_bfloat16, batch 32)",
-             "stages": stages, **measure_spn(pipeline_dir, num_samples)}
+      recipe = scaled_recipe(QUICK_DIVISOR if args.quick else 1)
+      pipeline_dir, stages = train_spn(workdir, recipe)
+      seconds = sum(values["train_s"] for values in stages.values())
+      spn = {"model": f"{ENTRY} (zoo entry trained from scratch with the shipped recipe: "
+                      "spn_train per stage, mixed_bfloat16, batch 32)",
+             "recipe": recipe, "stages": stages, **measure_spn(pipeline_dir, num_samples)}
+      if args.keep_pipeline:
+        shutil.copytree(pipeline_dir, args.keep_pipeline)
+    peer = run_peer(python, workdir, seconds, num_samples)
   which = "shipped" if args.shipped else "trained from scratch"
   print(json.dumps({
       "case": f"mnist5k: spn-keras mnist28_mdu ({which}) vs tfp.distributions.PixelCNN",

@@ -162,7 +162,8 @@ def _memory_figures(result):
 def _likelihood_figures(result):
   minutes = f"{result['budget_s'] / 60:g} min"
   if result["spn_steps"]:
-    what = f"after {minutes} of training each"
+    what = (f"both from scratch, {minutes} of training each (spn-keras's recipe, timed; "
+            "the peer for as long)")
     steps = f"steps: spn-keras {sum(result['spn_steps'].values())}, PixelCNN "
   else:  # --shipped: the pretrained pipeline against the peer trained for the budget
     what = f"shipped mnist28_mdu against tfp PixelCNN after {minutes} of training"

@@ -115,7 +115,8 @@ def train(argv_flags):
                     f"{f.stage}_train_steps": int(trainer.step.numpy())})
   keras.config.set_dtype_policy("float32")
   return {"stage": f.stage, "step": int(trainer.step.numpy()),
-          "resumed_from_step": trainer.start_step, "last_train_bits_per_dim": last,
+          "resumed_from_step": trainer.start_step, "train_seconds": trainer.train_seconds,
+          "last_train_bits_per_dim": last,
           "test_bits_per_dim": test_bits if math.isfinite(test_bits) else None}
 
 

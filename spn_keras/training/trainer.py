@@ -159,6 +159,9 @@ class Trainer:
     self.history = []  # (step, training bits/dim) of every step run by `train`
     self.start_step = None  # the step `train` resumed from
     self.eval_results = None  # the latest `eval_fn` results (averaged weights)
+    # Seconds of the latest `train` call from its first step (tracing included) to the end of
+    # its last step: the time that `max_train_seconds` budgets (0.0 when nothing was left).
+    self.train_seconds = None
 
   @property
   def is_chief(self):
@@ -289,6 +292,7 @@ class Trainer:
     config = self.config
     start = self.restore()
     self.start_step = start
+    self.train_seconds = 0.0
     if start >= config.train_steps:
       return None
     dataset = self.strategy.distribute_datasets_from_function(
@@ -313,8 +317,9 @@ class Trainer:
       self.step.assign(step)
       self.history.append((step, bits))
       last = bits
+      self.train_seconds = time.perf_counter() - started
       out_of_time = (config.max_train_seconds is not None
-                     and time.perf_counter() - started >= config.max_train_seconds)
+                     and self.train_seconds >= config.max_train_seconds)
       final = step == config.train_steps or out_of_time
       if step % config.log_every == 0 or final:
         now = time.perf_counter()

@@ -66,6 +66,7 @@ def test_sigkill_mid_training_then_rerun_resumes_and_finishes(tiny_config_folder
                        capture_output=True, text=True, timeout=600, check=True)
   result = _last_json(out.stdout)
   assert result["resumed_from_step"] >= killed_at and result["step"] == killed_at + 10
+  assert result["train_seconds"] > 0  # the steps of this run, timed
   # The trained stage landed in the pipeline folder, and loads (its digest checks out).
   pipeline, metadata = load_pipeline(tmp_path / "pipeline")
   assert list(pipeline.stages) == ["slice_decoder"]

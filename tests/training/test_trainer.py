@@ -134,10 +134,14 @@ def test_time_budget_ends_the_call_like_a_last_step(tmp_path):
   budgeted = _tiny_trainer(tmp_path, 50, checkpoint_every=20, max_train_seconds=1e-9)
   budgeted.train()  # the first step exhausts the budget: it is checkpointed like a last step
   assert [s for s, _ in budgeted.history] == [1]
+  assert budgeted.train_seconds > 0  # the measured time of that one step
   assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-1")
   resumed = _tiny_trainer(tmp_path, 3, checkpoint_every=20)
   resumed.train()
   assert resumed.start_step == 1 and [s for s, _ in resumed.history] == [2, 3]
+  assert resumed.train_seconds > 0
+  resumed.train()  # nothing left to train
+  assert resumed.train_seconds == 0.0
 
 
 def test_nan_loss_stops_with_the_last_checkpoint_intact(tmp_path):
