@@ -23,6 +23,10 @@ to sample `--num_samples` (16) images.
 With `--shipped`, spn-keras is not trained: the shipped pretrained `mnist28_mdu` is measured
 instead, and only the peer trains, for `--minutes` (pass the shipped pipeline's training time).
 
+`--workdir=DIR` keeps the runs in `DIR`, so that an interrupted benchmark resumes: the stages
+and the peer that finished are not trained again (a stage that was cut off starts over, so
+that each stage's time is measured in one piece).
+
 Evaluation and sampling come after the training, outside the time. A peer trained for more
 than `PEER_EVAL_EVERY_S` also reports its test bits/dim every `PEER_EVAL_EVERY_S` of training
 (`peer.test_curve`; its clock stops meanwhile), so a long budget shows whether it had stopped
@@ -39,6 +43,7 @@ Prints one JSON object: `spn_test_bits_per_dim`, `peer_test_bits_per_dim`, `spn_
 """
 
 import argparse
+import functools
 import json
 import os
 import pathlib
@@ -130,11 +135,27 @@ def scaled_recipe(divisor):
           for stage, (steps, boundaries, values) in RECIPE.items()}
 
 
+def _cached(path, compute):
+  """The JSON in `path` if a previous run wrote it; else `compute()`, written to `path`."""
+  if path.exists():
+    return json.loads(path.read_text())
+  result = compute()
+  partial = path.with_suffix(".partial")
+  partial.write_text(json.dumps(result))
+  partial.replace(path)
+  return result
+
+
 def train_spn(workdir, recipe):
   """Trains the three stages of `ENTRY` with `spn_train`, one after the other.
 
+  A stage whose result a previous run of the benchmark left in `workdir/stages/` is not
+  trained again; a stage that a previous run left unfinished starts over from step 0, so that
+  its training time is measured in one piece.
+
   Args:
-    workdir: folder for the checkpoints (`runs/`) and the trained pipeline (`pipeline/`).
+    workdir: folder for the checkpoints (`runs/`), the trained pipeline (`pipeline/`) and the
+      stages' results (`stages/`).
     recipe: stage -> (train steps, learning-rate boundaries, rates), like `RECIPE`.
 
   Returns:
@@ -142,8 +163,10 @@ def train_spn(workdir, recipe):
     `spn_train`'s measured training time of the stage.
   """
   pipeline_dir = workdir / "pipeline"
-  stages = {}
-  for stage, (steps, boundaries, values) in recipe.items():
+  (workdir / "stages").mkdir(exist_ok=True)
+
+  def train_stage(stage, steps, boundaries, values):
+    shutil.rmtree(workdir / "runs" / stage, ignore_errors=True)
     start = time.perf_counter()
     result = _last_json(_run([
         sys.executable, "-m", "spn_keras.cli.train", f"--zoo={ENTRY}", f"--stage={stage}",
@@ -153,10 +176,25 @@ def train_spn(workdir, recipe):
         f"--learning_rate_values={','.join(str(v) for v in values)}",
         "--precision=mixed_bfloat16", "--clip_norm=10", "--checkpoint_every=250",
         "--log_every=50"], f"spn_train --stage={stage}"))
-    stages[stage] = {"steps": result["step"], "train_s": result["train_seconds"],
-                     "test_bits_per_dim": result["test_bits_per_dim"],
-                     "wall_s": time.perf_counter() - start}
+    return {"steps": result["step"], "train_s": result["train_seconds"],
+            "test_bits_per_dim": result["test_bits_per_dim"],
+            "wall_s": time.perf_counter() - start}
+
+  stages = {stage: _cached(workdir / "stages" / f"{stage}.json",
+                           functools.partial(train_stage, stage, *schedule))
+            for stage, schedule in recipe.items()}
   return pipeline_dir, stages
+
+
+def use_workdir(workdir, settings):
+  """Checks that a kept `workdir` was started with the same `settings`; records them if new."""
+  workdir.mkdir(parents=True, exist_ok=True)
+  path = workdir / "settings.json"
+  settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back
+  if path.exists() and json.loads(path.read_text()) != settings:
+    raise SystemExit(f"--workdir={workdir} holds a run with other settings "
+                     f"({path.read_text()}, now {json.dumps(settings)}); pass a new folder.")
+  path.write_text(json.dumps(settings))
 
 
 def measure_spn(pipeline_dir, num_samples):
@@ -197,6 +235,10 @@ def main():
   parser.add_argument("--keep_pipeline", type=pathlib.Path, default=None,
                       help="Without --shipped: copy the trained pipeline folder here (it must "
                            "not exist yet).")
+  parser.add_argument("--workdir", type=pathlib.Path, default=None,
+                      help="Keep the runs, checkpoints and finished results here (default: a "
+                           "temporary folder): rerunning with the same folder and arguments "
+                           "resumes, skipping the stages (and the peer) that finished.")
   parser.add_argument("--peer_env", type=pathlib.Path, default=DEFAULT_PEER_ENV,
                       help="The peer's virtual environment (created when missing).")
   args = parser.parse_args()
@@ -215,14 +257,16 @@ def main():
     parser.error(f"--minutes must be positive, got {minutes}.")
   python = peer_python(args.peer_env)
   load = os.getloadavg()[0]
-  with tempfile.TemporaryDirectory(prefix="likelihood_vs_peer_") as workdir:
-    workdir = pathlib.Path(workdir)
+  with tempfile.TemporaryDirectory(prefix="likelihood_vs_peer_") as scratch:
+    workdir = args.workdir or pathlib.Path(scratch)
     if args.shipped:
+      use_workdir(workdir, {"shipped": True, "minutes": minutes, "num_samples": num_samples})
       seconds = minutes * 60
       spn = {"model": f"{ENTRY} as shipped in zoo/ (not trained here)",
              **measure_spn(shipped_folder(ENTRY), num_samples)}
     else:
       recipe = scaled_recipe(QUICK_DIVISOR if args.quick else 1)
+      use_workdir(workdir, {"recipe": recipe, "num_samples": num_samples})
       pipeline_dir, stages = train_spn(workdir, recipe)
       seconds = sum(values["train_s"] for values in stages.values())
       spn = {"model": f"{ENTRY} (zoo entry trained from scratch with the shipped recipe: "
@@ -230,7 +274,8 @@ def main():
              "recipe": recipe, "stages": stages, **measure_spn(pipeline_dir, num_samples)}
       if args.keep_pipeline:
         shutil.copytree(pipeline_dir, args.keep_pipeline)
-    peer = run_peer(python, workdir, seconds, num_samples)
+    peer = _cached(workdir / "peer.json",
+                   functools.partial(run_peer, python, workdir, seconds, num_samples))
   which = "shipped" if args.shipped else "trained from scratch"
   print(json.dumps({
       "case": f"mnist5k: spn-keras mnist28_mdu ({which}) vs tfp.distributions.PixelCNN",
