@@ -98,8 +98,8 @@ def _shipped():
   return [name for name in SMALL if loading.shipped_folder(name) is not None]
 
 
-def test_mnist_pipeline_is_shipped():
-  assert "mnist28_mdu" in _shipped()
+def test_both_small_pipelines_are_shipped():
+  assert _shipped() == ["mnist28_mdu", "photos32_mdu"]
 
 
 @pytest.mark.parametrize("name", _shipped())
