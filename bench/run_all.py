@@ -21,6 +21,8 @@ with `{` is one JSON result, and each benchmark's results must carry its require
   python bench/run_all.py                          # everything; hours on a 2-core CPU
   python bench/run_all.py --only=memory,likelihood_vs_peer
   python bench/run_all.py --table_only
+  python bench/run_all.py --only=likelihood_vs_peer \
+      --script_args=likelihood_vs_peer:--workdir=/data/lvp   # resumable (see the script)
 """
 
 import argparse
@@ -31,6 +33,7 @@ import os
 import pathlib
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -92,8 +95,13 @@ def machine_label(info):
           f"TF {info['tensorflow']}")
 
 
-def run_script(name, quick):
+def run_script(name, quick, extra_arguments=()):
   """Runs the benchmark `name` (`bench/<name>.py` unless `SCRIPT_RUNS` says otherwise).
+
+  Args:
+    name: a key of `REQUIRED_FIELDS`.
+    quick: run the script's `--quick` mode instead of its full arguments.
+    extra_arguments: more arguments for the script (`--script_args`), recorded in the command.
 
   Returns:
     `(results, run record)`.
@@ -102,7 +110,7 @@ def run_script(name, quick):
     RuntimeError: the script failed, printed no result, or a result lacks a required field.
   """
   script, arguments, full_arguments = SCRIPT_RUNS.get(name, (name, (), ()))
-  arguments = [*arguments, *(["--quick"] if quick else full_arguments)]
+  arguments = [*arguments, *(["--quick"] if quick else full_arguments), *extra_arguments]
   command = [sys.executable, str(BENCH / f"{script}.py"), *arguments]
   shown = " ".join([f"python bench/{script}.py", *arguments])
   print(f"== {shown}", file=sys.stderr, flush=True)
@@ -256,6 +264,9 @@ def main():
                       help="CI smoke run: quick modes, nothing written outside a temp folder.")
   parser.add_argument("--only", default=None,
                       help=f"Comma-separated scripts to run, among {list(REQUIRED_FIELDS)}.")
+  parser.add_argument("--script_args", action="append", default=[], metavar="NAME:ARGS",
+                      help="More arguments for one script, e.g. "
+                           "'likelihood_vs_peer:--workdir=/data/lvp' (repeatable).")
   parser.add_argument("--table_only", action="store_true",
                       help="Run nothing; regenerate the README table from bench/results/.")
   args = parser.parse_args()
@@ -265,6 +276,13 @@ def main():
     parser.error(f"--only names unknown scripts {unknown}; known: {list(REQUIRED_FIELDS)}.")
   if args.table_only and args.quick:
     parser.error("--table_only and --quick exclude each other.")
+  extra_arguments = {}
+  for value in args.script_args:
+    name, _, script_args = value.partition(":")
+    if name not in names or not script_args:
+      parser.error(f"--script_args={value!r}: expected NAME:ARGS with NAME among the scripts "
+                   f"that run, {names}.")
+    extra_arguments[name] = shlex.split(script_args)
   if args.table_only:
     update_readme(render_table(RESULTS))
     return
@@ -273,7 +291,7 @@ def main():
     folder = pathlib.Path(scratch) if args.quick else RESULTS
     for name in names:
       try:
-        results, run = run_script(name, args.quick)
+        results, run = run_script(name, args.quick, extra_arguments.get(name, ()))
       except RuntimeError as error:
         failures.append(str(error))
         print(f"   FAILED: {error}", file=sys.stderr, flush=True)
