@@ -61,6 +61,7 @@ import tensorflow as tf  # noqa: E402
 from spn_keras import zoo  # noqa: E402
 from spn_keras.cli import evaluate  # noqa: E402
 from spn_keras.data import embedded  # noqa: E402
+from spn_keras.pipelines import serialization  # noqa: E402
 from spn_keras.zoo.loading import shipped_folder  # noqa: E402
 
 ENTRY = "mnist28_mdu"
@@ -140,9 +141,7 @@ def _cached(path, compute):
   if path.exists():
     return json.loads(path.read_text())
   result = compute()
-  partial = path.with_suffix(".partial")
-  partial.write_text(json.dumps(result))
-  partial.replace(path)
+  serialization.write_json_atomically(path, result)
   return result
 
 
@@ -194,7 +193,7 @@ def use_workdir(workdir, settings):
   if path.exists() and json.loads(path.read_text()) != settings:
     raise SystemExit(f"--workdir={workdir} holds a run with other settings "
                      f"({path.read_text()}, now {json.dumps(settings)}); pass a new folder.")
-  path.write_text(json.dumps(settings))
+  serialization.write_json_atomically(path, settings)
 
 
 def measure_spn(pipeline_dir, num_samples):

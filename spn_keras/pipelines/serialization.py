@@ -137,13 +137,14 @@ def save_pipeline(pipeline, path, metadata=None, overwrite=False):
     for name, model in pipeline.stages.items():
       digest = _write_stage(model, os.path.join(folder, name))
       stages[name] = {"folder": name, "sha256": digest}
-    _write_json_atomically(os.path.join(folder, "pipeline.json"),
+    write_json_atomically(os.path.join(folder, "pipeline.json"),
                            {"format": FORMAT, "stages": stages, "metadata": metadata or {}})
 
   replace_atomically(write, path, overwrite)
 
 
-def _write_json_atomically(path, value):
+def write_json_atomically(path, value):
+  """Writes `value` as JSON to `path` through a temporary file, so `path` is never partial."""
   tmp = f"{path}.tmp-{os.getpid()}"
   with open(tmp, "w") as f:
     json.dump(value, f, indent=2, sort_keys=True)
@@ -164,14 +165,14 @@ def save_pipeline_stage(path, stage, model, metadata=None):
   digest = save_stage(model, os.path.join(path, stage), overwrite=True)
   spec["stages"][stage] = {"folder": stage, "sha256": digest}
   spec["metadata"].update(metadata or {})
-  _write_json_atomically(json_path, spec)
+  write_json_atomically(json_path, spec)
 
 
 def update_pipeline_metadata(path, metadata):
   """Merges `metadata` into the metadata of the pipeline folder `path` (atomic rewrite)."""
   spec = read_pipeline_json(path)
   spec["metadata"].update(metadata)
-  _write_json_atomically(os.path.join(path, "pipeline.json"), spec)
+  write_json_atomically(os.path.join(path, "pipeline.json"), spec)
 
 
 def read_pipeline_json(path):
