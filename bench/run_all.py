@@ -168,7 +168,7 @@ def _memory_figures(result):
 
 
 def _likelihood_figures(result):
-  minutes = f"{result['budget_s'] / 60:g} min"
+  minutes = f"{round(result['budget_s'] / 60, 1):g} min"
   if result["spn_steps"]:
     what = (f"both from scratch, {minutes} of training each (spn-keras's recipe, timed; "
             "the peer for as long)")
