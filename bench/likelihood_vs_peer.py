@@ -190,10 +190,13 @@ def use_workdir(workdir, settings):
   workdir.mkdir(parents=True, exist_ok=True)
   path = workdir / "settings.json"
   settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back
-  if path.exists() and json.loads(path.read_text()) != settings:
+  if not path.exists():
+    serialization.write_json_atomically(path, settings)
+    return
+  kept = json.loads(path.read_text())
+  if kept != settings:
     raise SystemExit(f"--workdir={workdir} holds a run with other settings "
-                     f"({path.read_text()}, now {json.dumps(settings)}); pass a new folder.")
-  serialization.write_json_atomically(path, settings)
+                     f"({json.dumps(kept)}, now {json.dumps(settings)}); pass a new folder.")
 
 
 def measure_spn(pipeline_dir, num_samples):

@@ -282,7 +282,7 @@ def main():
     if name not in names or not script_args:
       parser.error(f"--script_args={value!r}: expected NAME:ARGS with NAME among the scripts "
                    f"that run, {names}.")
-    extra_arguments[name] = shlex.split(script_args)
+    extra_arguments.setdefault(name, []).extend(shlex.split(script_args))
   if args.table_only:
     update_readme(render_table(RESULTS))
     return

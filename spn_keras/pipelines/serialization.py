@@ -138,7 +138,7 @@ def save_pipeline(pipeline, path, metadata=None, overwrite=False):
       digest = _write_stage(model, os.path.join(folder, name))
       stages[name] = {"folder": name, "sha256": digest}
     write_json_atomically(os.path.join(folder, "pipeline.json"),
-                           {"format": FORMAT, "stages": stages, "metadata": metadata or {}})
+                          {"format": FORMAT, "stages": stages, "metadata": metadata or {}})
 
   replace_atomically(write, path, overwrite)
 
