@@ -33,13 +33,14 @@ setuptools.setup(
     package_dir={"spn_keras._shipped_zoo": "zoo"},
     package_data={"spn_keras._shipped_zoo": ["*/pipeline.json", "*/*/config.json",
                                              "*/*/model.weights.h5", "*/*.png"]},
+    # The launcher sets TensorFlow's log level before a tool imports TensorFlow.
     entry_points={
         "console_scripts": [
-            "spn_train=spn_keras.cli.train:run",
-            "spn_eval=spn_keras.cli.evaluate:run",
-            "spn_sample=spn_keras.cli.sample:run",
-            "spn_export=spn_keras.cli.export:run",
-            "spn_tune=spn_keras.cli.tune:run",
+            "spn_train=spn_keras.cli.launch:train",
+            "spn_eval=spn_keras.cli.launch:evaluate",
+            "spn_sample=spn_keras.cli.launch:sample",
+            "spn_export=spn_keras.cli.launch:export",
+            "spn_tune=spn_keras.cli.launch:tune",
         ],
     },
     python_requires=">=3.10",

@@ -53,7 +53,8 @@ REQUIRED_FIELDS = {
     "memory": ("case", "spn_peak_bytes", "decoder_peak_bytes", "ratio"),
     "likelihood_vs_peer": _LIKELIHOOD_FIELDS,
     "likelihood_vs_peer_shipped": _LIKELIHOOD_FIELDS,
-    "sampling": ("case", "naive_s_per_step", "cached_s_per_step", "speedup"),
+    "sampling": ("case", "batch_size", "naive_s_per_step", "cached_s_per_step", "speedup"),
+    "sample_wait": ("case", "batch_size", "sub_pixels", "first_call_s", "seconds"),
     "train_throughput": ("case", "precision", "examples_per_s", "achieved_flops", "peak_flops",
                          "utilization"),
     "input_pipeline": ("case", "images_per_s"),
@@ -63,6 +64,7 @@ REQUIRED_FIELDS = {
 # mnist28_mdu trained for about 112 minutes (its stages' TensorBoard logs; zoo/README.md).
 SCRIPT_RUNS = {
     "likelihood_vs_peer_shipped": ("likelihood_vs_peer", ("--shipped",), ("--minutes=112",)),
+    "sample_wait": ("sampling", ("--wait",), ()),
 }
 GIB = 1 << 30
 
@@ -196,9 +198,21 @@ def _peer_curve(curve):
 
 
 def _sampling_figures(result):
-  return [(f"cached vs naive sampling, {result['case']}",
-           f"{_times(result['speedup'])} ({result['naive_s_per_step']:.2g} -> "
-           f"{result['cached_s_per_step']:.2g} s per sub-pixel step)")]
+  figure = (f"{_times(result['speedup'])} ({result['naive_s_per_step']:.2g} -> "
+            f"{result['cached_s_per_step']:.2g} s per sub-pixel step")
+  if "cached_graph_s_per_step" in result:
+    figure += (f"; without XLA {result['cached_graph_s_per_step']:.2g} s, XLA "
+               f"{result['xla_over_graph']:.1f}x faster; bfloat16 "
+               f"{result['cached_bfloat16_s_per_step']:.2g} s")
+  return [(f"cached vs naive sampling, {result['case']}, batch {result['batch_size']}",
+           figure + ")")]
+
+
+def _wait_figures(result):
+  return [(f"seconds to sample, {result['case']}, batch {result['batch_size']} "
+           f"({result['sub_pixels']:,} sub-pixels per image)",
+           f"**{result['seconds']:.1f} s** ({result['first_call_s']:.1f} s on the first call, "
+           "with XLA compilation)")]
 
 
 def _throughput_figures(result):
@@ -217,6 +231,7 @@ FIGURES = {
     "likelihood_vs_peer": _likelihood_figures,
     "likelihood_vs_peer_shipped": _likelihood_figures,
     "sampling": _sampling_figures,
+    "sample_wait": _wait_figures,
     "train_throughput": _throughput_figures,
     "input_pipeline": _input_figures,
 }

@@ -4,18 +4,26 @@ Public modules: `spn_keras.layers`, `spn_keras.models`, `spn_keras.pipelines`,
 `spn_keras.sampling`, `spn_keras.data`, `spn_keras.training`, `spn_keras.zoo`,
 `spn_keras.ops`, `spn_keras.export`, and `spn_keras.testing` (imported on demand: it is for
 tests).
+
+The modules are imported on first use (`spn_keras.zoo` imports TensorFlow then), so that the
+command-line tools can set TensorFlow's log level before TensorFlow starts
+(`spn_keras.cli.launch`).
 """
 
-from spn_keras import data
-from spn_keras import export
-from spn_keras import layers
-from spn_keras import models
-from spn_keras import ops
-from spn_keras import pipelines
-from spn_keras import sampling
-from spn_keras import training
-from spn_keras import zoo
+import importlib
+
 from spn_keras.version import __version__
 
 __all__ = ["data", "export", "layers", "models", "ops", "pipelines", "sampling", "training", "zoo",
            "__version__"]
+
+
+def __getattr__(name):
+  """Imports the public module `name` on first access (PEP 562)."""
+  if name in __all__:
+    return importlib.import_module(f"spn_keras.{name}")
+  raise AttributeError(f"module 'spn_keras' has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted(__all__)

@@ -1,2 +1,3 @@
 """Command-line tools (absl flags): `spn_train`, `spn_eval`, `spn_sample`, `spn_tune`,
-installed as console scripts and runnable from `bin/`."""
+`spn_export`, installed as console scripts and runnable from `bin/`; both start them through
+`launch` (TensorFlow's log lines hidden unless `--verbosity=1`)."""

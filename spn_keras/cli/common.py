@@ -6,11 +6,13 @@ import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 import numpy as np
 import tensorflow as tf
 
 from spn_keras import data
 from spn_keras import zoo
+from spn_keras.cli import launch
 from spn_keras.pipelines import serialization
 
 
@@ -18,8 +20,13 @@ def run_tool(main, module):
   """`app.run(main)`, with `--help` describing `module` however the tool was started.
 
   absl's `--help` shows the docstring and key flags of `__main__`, which is a launcher (a
-  console script, a `bin/` wrapper) unless the tool runs with `python -m`; this gives the
-  launcher `module`'s docstring and key flags first.
+  `bin/` wrapper, installed as the command) unless the tool runs with `python -m`; this gives
+  the launcher `module`'s docstring and key flags first, and `--verbosity`, which decides
+  there whether TensorFlow's log lines show (`launch.HELP`).
+
+  Python-side INFO lines (TensorFlow's, through absl logging: e.g. "Function `_log_prob`
+  contains input name(s) ... with unsupported characters" while exporting) are hidden too
+  unless `--verbosity` is 1 or more: absl would show them from 0, its default.
 
   Args:
     main: the tool's `main(argv)`.
@@ -27,10 +34,16 @@ def run_tool(main, module):
   """
   launcher = sys.modules["__main__"]
   if launcher is not module:
-    launcher.__doc__ = module.__doc__
-    for flag in flags.FLAGS.get_key_flags_for_module(module):
+    launcher.__doc__ = module.__doc__ + launch.HELP
+    for flag in flags.FLAGS.get_key_flags_for_module(module) + [flags.FLAGS["verbosity"]]:
       flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(main)
+
+  def quiet_main(argv):
+    if flags.FLAGS.verbosity < 1:
+      logging.set_verbosity(logging.WARNING)
+    return main(argv)
+
+  app.run(quiet_main)
 
 
 def resolve_architecture(zoo_name=None, config=None):

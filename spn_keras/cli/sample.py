@@ -6,9 +6,14 @@
 `--zoo` takes a registered name (pretrained weights: `$SPN_KERAS_HOME/<name>` or the
 pipelines shipped with the package) or a pipeline folder. `--out` and `--temperature` are
 aliases of `--output` and `--temperatures`.
+
+The grid is enlarged by nearest-neighbour zoom, by default the smallest integer factor that
+makes its longer side at least 512 pixels (16 MNIST digits: a 112x112 grid, zoom 5, 560x560);
+`--zoom` sets the factor, and `--zoom=1` writes the images at their own size.
 """
 
 import json
+import math
 import sys
 import time
 
@@ -19,9 +24,12 @@ import numpy as np
 import tensorflow as tf
 
 from spn_keras import zoo
+from spn_keras.argument_checks import check_int
 from spn_keras.cli import common
 from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --seed, --output, ...)
 from spn_keras.training import image_grid
+
+GRID_SIZE = 512  # the default zoom makes the grid's longer side at least this many pixels
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("weights", "pretrained", "'pretrained', 'random' or a pipeline folder.")
@@ -32,6 +40,9 @@ flags.DEFINE_string("upscale", None, "A PNG/JPEG image (or a .npy batch) of slic
                     "size to complete with the later stages instead of sampling.")
 flags.DEFINE_enum("method", "cached", ["cached", "naive"], "Sampler.")
 flags.DEFINE_bool("progress", True, "Show a progress bar per stage.")
+flags.DEFINE_integer("zoom", None, "Nearest-neighbour zoom of the grid (1: none); default: "
+                     f"the smallest that makes its longer side at least {GRID_SIZE} pixels.",
+                     lower_bound=1)
 flags.DEFINE_alias("out", "output")
 flags.DEFINE_alias("temperature", "temperatures")
 
@@ -43,9 +54,36 @@ def _read_images(path):
   return tf.io.decode_image(tf.io.read_file(path), expand_animations=False).numpy()[None]
 
 
+def default_zoom(height, width):
+  """The smallest integer zoom that makes a grid's longer side at least `GRID_SIZE` pixels."""
+  return max(1, math.ceil(GRID_SIZE / max(height, width)))
+
+
 def sample(name_or_folder, weights="pretrained", num_images=16, temperatures=(1.0,), seed=0,
-           output="samples.png", upscale=None, method="cached", progress=False):
-  """Samples (or upscales) with a zoo pipeline and writes a PNG grid; returns a summary."""
+           output="samples.png", upscale=None, method="cached", progress=False, zoom=None):
+  """Samples (or upscales) with a zoo pipeline and writes a PNG grid; returns a summary.
+
+  Args:
+    name_or_folder: a registered zoo name or a pipeline folder.
+    weights: "pretrained", "random" or a pipeline folder.
+    num_images: images to sample (ignored with `upscale`).
+    temperatures: one temperature, or one per stage.
+    seed: the sampling seed.
+    output: the PNG file to write.
+    upscale: an image file (PNG/JPEG, or a .npy batch) to complete with the later stages
+      instead of sampling, or None.
+    method: "cached" or "naive".
+    progress: show a progress bar per stage.
+    zoom: positive int, the nearest-neighbour zoom of the grid (1: none); None: `default_zoom`.
+
+  Returns:
+    dict with `output`, `images` (their number), `stages`, `seconds` (of sampling), `zoom`
+    and the pipeline's `metadata`.
+
+  Raises:
+    ValueError: `zoom` is not a positive int or None.
+  """
+  zoom = check_int("zoom", zoom, allow_none=True)
   pipeline = zoo.load(name_or_folder, weights=None if weights == "random" else weights)
   temperatures = [float(t) for t in temperatures]
   temperatures = temperatures[0] if len(temperatures) == 1 else temperatures
@@ -59,9 +97,12 @@ def sample(name_or_folder, weights="pretrained", num_images=16, temperatures=(1.
                              progress=progress)
   seconds = time.perf_counter() - start
   display = np.asarray(images).astype(np.uint8) << (8 - pipeline.bits)
-  tf.io.write_file(output, tf.io.encode_png(image_grid(display)[0]))
+  grid = image_grid(display)[0]
+  zoom = zoom or default_zoom(*grid.shape[:2])
+  grid = np.repeat(np.repeat(grid, zoom, axis=0), zoom, axis=1)
+  tf.io.write_file(output, tf.io.encode_png(grid))
   return {"output": output, "images": int(images.shape[0]), "stages": stages,
-          "seconds": seconds, "metadata": getattr(pipeline, "metadata", {})}
+          "seconds": seconds, "zoom": zoom, "metadata": getattr(pipeline, "metadata", {})}
 
 
 def main(argv):
@@ -72,7 +113,7 @@ def main(argv):
   keras.utils.set_random_seed(FLAGS.seed)
   print(json.dumps(sample(FLAGS.zoo, FLAGS.weights, FLAGS.num_images, FLAGS.temperatures,
                           FLAGS.seed, FLAGS.output or "samples.png", FLAGS.upscale, FLAGS.method,
-                          FLAGS.progress), default=str))
+                          FLAGS.progress, FLAGS.zoom), default=str))
 
 
 def run():

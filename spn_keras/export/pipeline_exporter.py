@@ -20,17 +20,17 @@ class PipelineExporter:
     `Pipeline.bits_per_dim` and `Pipeline.log_prob` return.
   - `sample`: `num_images` int32 `()`, `temperatures` float32 `(num_stages,)` (one per stage,
     in generation order), `seed` int64 `()` -> `images (num_images, H, W, C)`: the images of
-    `Pipeline.sample(num_images, temperatures, seed, method="cached")`, the same for a seed.
+    `Pipeline.sample(num_images, temperatures, seed)`, the same for a seed.
   - `upscale`: `images` of the first shape of `Pipeline.upscale_shapes` (the slice size when
     the pipeline has a size upscaler, else the full size), `temperatures`, `seed` ->
     `images (B, H, W, C)`: `Pipeline.upscale(images, temperatures=..., seed=...)`.
   - `upscale_depth`: the same for full-size images, when the pipeline upscales both (it has a
     size and a depth upscaler).
 
-  Sampling runs the cached sampler inside the graph: the graph calls each stage's traced
-  row step once per row of every slice, and draws the stateless Gumbel noise of `seed` with
-  the shapes the Python sampler uses, so a served `sample` gives the images of
-  `Pipeline.sample` for the same seed.
+  Sampling runs the cached sampler inside the graph (as a plain graph, not XLA-compiled:
+  `common.SERVED_SAMPLER`): the graph calls each stage's slice program once per slice, and
+  draws the stateless Gumbel noise of `seed` with the shapes the Python sampler uses, so a
+  served `sample` gives the images of `Pipeline.sample` for the same seed.
 
   Assets: `export.json` (format, package, TensorFlow and Keras versions, the zoo name, the
   pipeline's metadata, its stages, image shape, bits and signatures) and `<stage>.config.json`
@@ -61,12 +61,12 @@ class PipelineExporter:
 
   def _sample(self, num_images, temperatures, seed):
     return {"images": self.pipeline.sample(num_images, self._temperatures(temperatures), seed,
-                                           method="cached")}
+                                           **common.SERVED_SAMPLER)}
 
   def _upscale(self, images, temperatures, seed):
     images = common.checked_values("images", images, self.pipeline.bits)
     return {"images": self.pipeline.upscale(images, temperatures=self._temperatures(temperatures),
-                                            seed=seed, method="cached")}
+                                            seed=seed, **common.SERVED_SAMPLER)}
 
   def functions(self):
     """The signatures as `tf.function`s with input signatures (traced on first use).

@@ -19,7 +19,8 @@ class StageExporter:
     `(B,)` `bits_per_dim` (per dimension of the stage's images) and `nats`.
   - `sample`: `num_images` int32 `()` (a depth upscaler: `conditioning` instead, one image per
     conditioning image), `temperature` float32 `()`, `seed` int64 `()` -> uint8
-    `images (B, H, W, C)`: the images of `model.sample(..., method="cached")` for the seed.
+    `images (B, H, W, C)`: the images of `model.sample(...)` for the seed (the cached
+    sampler, run as a plain graph: see `common.SERVED_SAMPLER`).
 
   Assets: `export.json` (as for a pipeline, with `kind` "stage") and `<stage>.config.json`.
 
@@ -64,7 +65,7 @@ class StageExporter:
       def sample(conditioning, temperature, seed):
         return {"images": model.sample(tf.shape(conditioning)[0], temperature, seed,
                                        conditioning=conditioning_of(conditioning),
-                                       method="cached")}
+                                       **common.SERVED_SAMPLER)}
 
       log_prob_specs, sample_specs = [images_spec, conditioning_spec], [conditioning_spec]
     else:
@@ -73,7 +74,7 @@ class StageExporter:
         return self._outputs(model.log_prob(images_of(images)))
 
       def sample(num_images, temperature, seed):
-        return {"images": model.sample(num_images, temperature, seed, method="cached")}
+        return {"images": model.sample(num_images, temperature, seed, **common.SERVED_SAMPLER)}
 
       log_prob_specs = [images_spec]
       sample_specs = [tf.TensorSpec([], tf.int32, name="num_images")]

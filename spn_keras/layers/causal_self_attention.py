@@ -91,8 +91,8 @@ class CausalSelfAttention(keras.layers.Layer):
                                                       (output_dim,))
 
   def _cast(self, weight):
-    # `call_step` runs outside `__call__`, where Keras would autocast weights under a mixed
-    # precision policy; cast explicitly so that both paths compute in `compute_dtype`.
+    # Cast explicitly (`step_weights` runs outside `__call__`, where Keras would not autocast)
+    # so that both paths compute in `compute_dtype` under a mixed precision policy.
     return ops.cast(weight, self.compute_dtype)
 
   def _project(self, inputs, kernel, bias):
@@ -126,34 +126,88 @@ class CausalSelfAttention(keras.layers.Layer):
       allowed = positions[:, None] >= positions[None, :]  # (L, L): query sees key <= itself
     return self._attend(query, key, value, allowed, training)
 
-  def init_cache(self, batch_size, length):
-    """Empty key and value caches for `call_step`: zeros `(B, length, heads, dim)` each."""
-    value_dim = self.value_dim or self.key_dim
-    return (ops.zeros((batch_size, length, self.num_heads, self.key_dim), self.compute_dtype),
-            ops.zeros((batch_size, length, self.num_heads, value_dim), self.compute_dtype))
-
-  def call_step(self, inputs, cache, index):
-    """Causal attention for one new position, with a key/value cache (incremental decoding).
+  # Incremental decoding (`spn_keras.sampling.CachedSliceSampler`).
+  def step_weights(self, dtype=None):
+    """Fused projection weights for `step`, computed once per generated sequence.
 
     Args:
-      inputs: `(B, 1, D)`, the input at position `index`.
-      cache: `(keys, values)` from `init_cache` or the previous step; positions `< index`
-        hold the keys and values of the earlier inputs.
-      index: scalar int, the new position.
+      dtype: compute dtype of the step (default: the layer's).
 
     Returns:
-      `(outputs, cache)`: `(B, 1, output_dim)`, equal to `call`'s output at `index`, and the
+      dict: `query_key_value` `(D, heads * (2 key_dim + value_dim))` (the query columns
+      scaled by `1/sqrt(key_dim)`), its bias, `output` `(heads * value_dim, output_dim)` and
+      its bias (biases are zeros without `use_bias`).
+    """
+    dtype = dtype or self.compute_dtype
+    scale = 1.0 / self.key_dim**0.5
+    depth = self.query_kernel.shape[0]
+
+    def matrix(kernel):
+      return ops.reshape(ops.cast(kernel, dtype), (depth, -1))
+
+    def vector(bias, size):
+      return ops.zeros((size,), dtype) if bias is None else ops.reshape(ops.cast(bias, dtype),
+                                                                         (-1,))
+
+    query_size = self.num_heads * self.key_dim
+    value_size = self.num_heads * (self.value_dim or self.key_dim)
+    output_dim = self.output_kernel.shape[-1]
+    return {
+        "query_key_value": ops.concatenate([matrix(self.query_kernel) * scale,
+                                            matrix(self.key_kernel),
+                                            matrix(self.value_kernel)], axis=-1),
+        "query_key_value_bias": ops.concatenate([vector(self.query_bias, query_size) * scale,
+                                                 vector(self.key_bias, query_size),
+                                                 vector(self.value_bias, value_size)], axis=-1),
+        "output": ops.reshape(ops.cast(self.output_kernel, dtype), (value_size, output_dim)),
+        "output_bias": vector(self.output_bias, output_dim),
+    }
+
+  def init_cache(self, batch_size, length, dtype=None):
+    """Empty key and value caches for `step`: zeros `(B, heads, dim, length)` each.
+
+    Positions are the last axis, so that `step`'s products over the cache run along
+    contiguous memory.
+    """
+    dtype = dtype or self.compute_dtype
+    value_dim = self.value_dim or self.key_dim
+    return (ops.zeros((batch_size, self.num_heads, self.key_dim, length), dtype),
+            ops.zeros((batch_size, self.num_heads, value_dim, length), dtype))
+
+  def step(self, inputs, cache, index, weights):
+    """Causal attention for one new position, with a key/value cache.
+
+    The new key and value are written into the cache in place (`slice_update`); the query
+    attends over the whole cache with an additive mask on the positions after `index`.
+
+    Args:
+      inputs: `(B, D)`, the input at position `index`.
+      cache: `(keys, values)` from `init_cache` or the previous step; positions `< index`
+        hold the keys and values of the earlier inputs.
+      index: scalar int tensor, the new position.
+      weights: `step_weights()`.
+
+    Returns:
+      `(outputs, cache)`: `(B, output_dim)`, equal to `call`'s output at `index`, and the
       cache with position `index` written.
     """
     if not self.causal:
-      raise ValueError("`call_step` needs `causal=True`: full attention has no incremental form.")
+      raise ValueError("`step` needs `causal=True`: full attention has no incremental form.")
     keys, values = cache
-    query = self._project(inputs, self.query_kernel, self.query_bias)  # (B, 1, heads, key_dim)
-    position = ops.one_hot(index, keys.shape[1], dtype=self.compute_dtype)[None, :, None, None]
-    keys = keys + position * self._project(inputs, self.key_kernel, self.key_bias)
-    values = values + position * self._project(inputs, self.value_kernel, self.value_bias)
-    allowed = (ops.arange(keys.shape[1]) <= index)[None, :]  # (1, L)
-    return self._attend(query, keys, values, allowed, training=False), (keys, values)
+    heads, key_dim, value_dim = self.num_heads, self.key_dim, values.shape[2]
+    projected = ops.matmul(inputs, weights["query_key_value"]) + weights["query_key_value_bias"]
+    query, key, value = ops.split(projected, [heads * key_dim, 2 * heads * key_dim], axis=-1)
+    query = ops.reshape(query, (-1, heads, key_dim, 1))
+    keys = ops.slice_update(keys, (0, 0, 0, index), ops.reshape(key, (-1, heads, key_dim, 1)))
+    values = ops.slice_update(values, (0, 0, 0, index),
+                              ops.reshape(value, (-1, heads, value_dim, 1)))
+    scores = ops.cast(ops.sum(query * keys, axis=2), "float32")  # (B, heads, L)
+    positions = ops.arange(keys.shape[-1])
+    scores = scores + ops.where(positions <= index, 0.0, _MASKED_SCORE)
+    attention = ops.cast(tf.nn.softmax(scores, axis=-1), inputs.dtype)
+    attended = ops.sum(attention[:, :, None] * values, axis=-1)  # (B, heads, value_dim)
+    outputs = ops.matmul(ops.reshape(attended, (-1, heads * value_dim)), weights["output"])
+    return outputs + weights["output_bias"], (keys, values)
 
   def compute_output_shape(self, input_shape):
     return tuple(input_shape[:-1]) + (self.output_dim or input_shape[-1],)

@@ -122,13 +122,13 @@ class GatedPixelCNNBlock(keras.layers.Layer):
           name="conditioning_horizontal_kernel", shape=(1, 1, c, f2), initializer=init)
     self._has_conditioning = conditioning_shape is not None
 
-  def _mask(self, array):
-    return ops.convert_to_tensor(array, dtype=self.compute_dtype)
+  def _mask(self, array, dtype=None):
+    return ops.convert_to_tensor(array, dtype=dtype or self.compute_dtype)
 
-  def _cast(self, weight):
-    # `vertical_row` and `horizontal_pixel` run outside `__call__`, where Keras would autocast
-    # weights under a mixed precision policy; cast explicitly so both paths agree.
-    return ops.cast(weight, self.compute_dtype)
+  def _cast(self, weight, dtype=None):
+    # Cast explicitly, as `step_weights` does outside `__call__`, so that both paths agree under
+    # a mixed precision policy.
+    return ops.cast(weight, dtype or self.compute_dtype)
 
   def _vertical_preactivation(self, padded_vertical, conditioning):
     """Vertical stack before the gate; `padded_vertical` is padded so that 'valid' fits."""
@@ -171,82 +171,123 @@ class GatedPixelCNNBlock(keras.layers.Layer):
     horizontal_out = self._horizontal_output(padded, v_shifted, conditioning, horizontal)
     return gated_activation(v), horizontal_out  # (B, H, W, F) each
 
-  def vertical_row(self, vertical_rows, conditioning_row=None):
-    """One output row of the vertical stack, for incremental (cached) generation.
+  # Incremental generation (`spn_keras.sampling.CachedSliceSampler`). The horizontal stack's
+  # preactivation columns are reordered group-major, `[a_0, b_0, a_1, b_1, ...]` (`a_g`, `b_g`
+  # the two gate halves of colour group g), so that each group's slice is contiguous.
+  def horizontal_column_order(self):
+    """Permutation of the `2F` horizontal preactivation columns into group-major order."""
+    f = self.filters
+    return np.concatenate([np.r_[start:end, f + start:f + end]
+                           for start, end in masks.group_bounds(f, self.color_channels)])
+
+  def step_weights(self, dtype=None):
+    """Masked weights of both stacks as matrices, for `vertical_step` and `horizontal_group_step`.
+
+    Computed once per generated slice, so that the per-position work is plain matrix products
+    over exactly the inputs each colour group may see.
+
+    Args:
+      dtype: compute dtype of the step (default: the layer's).
+
+    Returns:
+      dict of tensors (`2F'`: horizontal columns in `horizontal_column_order`):
+      - `vertical_kernel` `(k//2+1, k, C_v, 2F)`, `vertical_bias` `(2F,)` and, when built with
+        conditioning, `conditioning_vertical` `(C_cond, 2F)`;
+      - `previous` `(k//2 * C_h, 2F')`: the taps of the columns left of the current one,
+        rows ordered (column, channel) from the leftmost column;
+      - `horizontal_bias` `(2F',)`, `vertical_to_horizontal` `(2F, 2F')` and
+        `conditioning_horizontal` `(C_cond, 2F')` (with conditioning);
+      - `groups`: one dict per colour group g with `current` `(n_in, 2 n_g)` (the current
+        column's taps from the `n_in` input maps group g may see, or None when it sees none),
+        `output` `(end_g, n_g)` and `output_bias` `(n_g,)`; plus the Python ints `start` and
+        `end` of the group's feature maps.
+    """
+    cast = lambda weight: self._cast(weight, dtype)  # noqa: E731
+    k, f = self.kernel_size, self.filters
+    half = k // 2 + 1
+    order = self.horizontal_column_order()
+    horizontal = cast(self.horizontal_kernel) * self._mask(self._horizontal_mask, dtype)
+    horizontal = ops.take(horizontal[0], order, axis=-1)  # (k//2+1, C_h, 2F')
+    h_in = horizontal.shape[1]
+    output = (cast(self.output_kernel) * self._mask(self._output_mask, dtype))[0, 0]
+    in_bounds = masks.group_bounds(h_in, self.color_channels)
+    groups = []
+    for g, (start, end) in enumerate(masks.group_bounds(f, self.color_channels)):
+      # Mask B: the current column's input groups <= g; mask A: groups < g.
+      seen = in_bounds[g][1] if self.mask_type == "B" else in_bounds[g][0]
+      groups.append({
+          "start": start,
+          "end": end,
+          "current": horizontal[half - 1, :seen, 2 * start:2 * end] if seen else None,
+          "output": output[:end, start:end],
+          "output_bias": cast(self.output_bias)[start:end],
+      })
+    weights = {
+        "vertical_kernel": cast(self.vertical_kernel),
+        "vertical_bias": cast(self.vertical_bias),
+        "previous": ops.reshape(horizontal[:half - 1], ((half - 1) * h_in, 2 * f)),
+        "horizontal_bias": ops.take(cast(self.horizontal_bias), order),
+        "vertical_to_horizontal": ops.take(cast(self.vertical_to_horizontal_kernel)[0, 0],
+                                           order, axis=-1),
+        "groups": groups,
+    }
+    if self._has_conditioning:
+      weights["conditioning_vertical"] = cast(self.conditioning_vertical_kernel)[0, 0]
+      weights["conditioning_horizontal"] = ops.take(
+          cast(self.conditioning_horizontal_kernel)[0, 0], order, axis=-1)
+    return weights
+
+  def vertical_step(self, vertical_rows, conditioning_preactivation, weights):
+    """One output row of the vertical stack.
 
     Args:
       vertical_rows: `(B, k//2 + 1, W + 2*(k//2), C_v)`: input rows `r - k//2 .. r`, zero rows
         above the image and `k//2` zero columns on each side.
-      conditioning_row: `(B, 1, W, C_cond)` conditioning of row `r`, or None.
+      conditioning_preactivation: `(B, W, 2F)`: row `r`'s conditioning times
+        `weights["conditioning_vertical"]`, or None without conditioning.
+      weights: `step_weights()`.
 
     Returns:
-      `(preactivation, output)`: `(B, 1, W, 2F)` (what row `r + 1` of the horizontal stack
-      hears) and `(B, 1, W, F)` (the next layer's vertical input), equal to row `r` of `call`.
+      `(preactivation, output)`: `(B, W, 2F)` (what row `r + 1` of the horizontal stack hears,
+      through `vertical_to_horizontal`) and `(B, W, F)` (the next layer's vertical input),
+      equal to row `r` of `call`.
     """
-    self._check_conditioning(conditioning_row)
-    v = self._vertical_preactivation(vertical_rows, conditioning_row)
+    v = ops.conv(vertical_rows, weights["vertical_kernel"], padding="valid")[:, 0]
+    v = v + weights["vertical_bias"]
+    if conditioning_preactivation is not None:
+      v = v + conditioning_preactivation
     return v, gated_activation(v)
 
-  def pixel_step_weights(self):
-    """Masked, cast weights of the horizontal stack as matrices, for `horizontal_pixel`.
-
-    Computed once per sampling pass: the per-position path then runs on plain matrix
-    products instead of masking kernels and launching convolutions at every sub-pixel.
-
-    Returns:
-      dict of tensors: `horizontal` `((k//2+1) * C_h, 2F)`, `horizontal_bias` `(2F,)`,
-      `vertical_to_horizontal` `(2F, 2F)`, `conditioning` `(C_cond, 2F)` (if built with
-      conditioning), `output` `(F, F)` and `output_bias` `(F,)`.
-    """
-    f2 = 2 * self.filters
-    kernel = self._cast(self.horizontal_kernel) * self._mask(self._horizontal_mask)
-    weights = {
-        "horizontal": ops.reshape(kernel, (-1, f2)),
-        "horizontal_bias": self._cast(self.horizontal_bias),
-        "vertical_to_horizontal": ops.reshape(self._cast(self.vertical_to_horizontal_kernel),
-                                              (f2, f2)),
-        "output": (self._cast(self.output_kernel) * self._mask(self._output_mask))[0, 0],
-        "output_bias": self._cast(self.output_bias),
-    }
-    if self._has_conditioning:
-      weights["conditioning"] = self._cast(self.conditioning_horizontal_kernel)[0, 0]
-    return weights
-
-  def pixel_preactivation(self, vertical_above, conditioning, weights):
-    """The part of the horizontal preactivation at `(r, c)` that row `r` does not change.
+  def horizontal_group_step(self, group, preactivation, current_inputs, gated, weights):
+    """Colour group `group` of the horizontal stack's output at one position.
 
     Args:
-      vertical_above: `(B, 2F)`: the vertical preactivation of row `r - 1` at column `c`
-        (`vertical_row` of the row above; zeros for row 0).
-      conditioning: `(B, C_cond)` conditioning at `(r, c)`, or None.
-      weights: `pixel_step_weights()`.
+      group: the colour group g (a Python int).
+      preactivation: `(B, 2F')` horizontal preactivation at the position without the current
+        column's term: bias, the row above (`vertical_to_horizontal`), conditioning and the
+        columns to the left (`previous`), columns in `horizontal_column_order`.
+      current_inputs: the current column's input groups known so far, `[(B, n_in_0), ...]`:
+        at least `g + 1` of them (mask "B") or `g` (mask "A").
+      gated: this layer's gated units of groups `< g` at the position, `[(B, n_0), ...]`.
+      weights: `step_weights()`.
 
     Returns:
-      `(B, 2F)`, shared by the colour channels of the pixel.
+      `(gated_g, output_g)`, `(B, n_g)` each: the group's gated units (pass them back in
+      `gated` for later groups) and its output, equal to `call`'s horizontal output there.
     """
-    self._check_conditioning(conditioning)
-    pre = weights["horizontal_bias"] + ops.matmul(vertical_above,
-                                                  weights["vertical_to_horizontal"])
-    if conditioning is not None:
-      pre = pre + ops.matmul(conditioning, weights["conditioning"])
-    return pre
-
-  def horizontal_pixel(self, horizontal_columns, preactivation, weights):
-    """The horizontal stack's output at one position, for incremental generation.
-
-    Args:
-      horizontal_columns: `(B, k//2 + 1, C_h)`: the horizontal input at columns
-        `c - k//2 .. c` of row `r` (zeros left of the image).
-      preactivation: `(B, 2F)` from `pixel_preactivation`.
-      weights: `pixel_step_weights()`.
-
-    Returns:
-      `(B, F)`, equal to `call`'s horizontal output at `(r, c)`.
-    """
-    flat = ops.reshape(horizontal_columns, (ops.shape(horizontal_columns)[0], -1))
-    h = preactivation + ops.matmul(flat, weights["horizontal"])
-    out = ops.matmul(gated_activation(h), weights["output"]) + weights["output_bias"]
-    return out + horizontal_columns[:, -1] if self.residual else out
+    group_weights = weights["groups"][group]
+    start, end = group_weights["start"], group_weights["end"]
+    pre = preactivation[:, 2 * start:2 * end]
+    if group_weights["current"] is not None:
+      seen = group + 1 if self.mask_type == "B" else group
+      current = ops.concatenate(current_inputs[:seen], axis=-1)
+      pre = pre + ops.matmul(current, group_weights["current"])
+    a, b = ops.split(pre, 2, axis=-1)
+    gated_group = ops.tanh(a) * ops.sigmoid(b)
+    out = ops.matmul(ops.concatenate(list(gated[:group]) + [gated_group], axis=-1),
+                     group_weights["output"])
+    out = out + group_weights["output_bias"]
+    return gated_group, out + current_inputs[group] if self.residual else out
 
   def compute_output_shape(self, vertical_shape, horizontal_shape, conditioning_shape=None):
     shape = tuple(horizontal_shape[:-1]) + (self.filters,)

@@ -70,10 +70,10 @@ class MaskedConv2D(keras.layers.Layer):
         name="bias", shape=(self.filters,),
         initializer=self.bias_initializer) if self.use_bias else None
 
-  def masked_kernel(self):
-    """The kernel times its mask, in the compute dtype: `(kh, kw, C_in, filters)`."""
-    kernel = ops.cast(self.kernel, self.compute_dtype)
-    return kernel * ops.convert_to_tensor(self._mask, dtype=self.compute_dtype)
+  def masked_kernel(self, dtype=None):
+    """The kernel times its mask: `(kh, kw, C_in, filters)` in `dtype` (default: compute)."""
+    dtype = dtype or self.compute_dtype
+    return ops.cast(self.kernel, dtype) * ops.convert_to_tensor(self._mask, dtype=dtype)
 
   def call(self, inputs):
     outputs = ops.conv(inputs, self.masked_kernel(), strides=1, padding="same")  # (B,H,W,F)

@@ -41,6 +41,17 @@ def channel_groups(channels, color_channels):
   return np.arange(channels) * color_channels // channels
 
 
+def group_bounds(channels, color_channels):
+  """`[(start, end), ...]`: the contiguous feature-map range of each colour group.
+
+  Returns:
+    list of `color_channels` pairs; group `k` is `channels[start:end]` of `channel_groups`.
+  """
+  groups = channel_groups(channels, color_channels)
+  return [(int(np.argmax(groups == k)), int(len(groups) - np.argmax(groups[::-1] == k)))
+          for k in range(color_channels)]
+
+
 def channel_group_mask(in_group, out_group, mask_type):
   """Mask of the centre tap of a kernel over the colour-channel groups.
 

@@ -1,6 +1,7 @@
 """`TransformerLayer`: pre-norm self-attention and feed-forward sublayers with residuals."""
 
 import keras
+from keras import ops
 
 from spn_keras.layers.causal_self_attention import CausalSelfAttention
 
@@ -64,24 +65,42 @@ class TransformerLayer(keras.layers.Layer):
     hidden = self.ffn_output(self.ffn_hidden(self.ffn_norm(x)))
     return x + self.dropout_layer(hidden, training=training)
 
-  def init_cache(self, batch_size, length):
-    """An empty cache for `call_step` (the attention's keys and values)."""
-    return self.attention.init_cache(batch_size, length)
+  # Incremental decoding (`spn_keras.sampling.CachedSliceSampler`).
+  def step_weights(self, dtype=None):
+    """Weights for `step` as matrices: the attention's fused projections and the FFN's."""
+    dtype = dtype or self.compute_dtype
+    cast = lambda weight: ops.cast(weight, dtype)  # noqa: E731
+    return {
+        "attention": self.attention.step_weights(dtype),
+        "ffn_hidden": cast(self.ffn_hidden.kernel),
+        "ffn_hidden_bias": cast(self.ffn_hidden.bias),
+        "ffn_output": cast(self.ffn_output.kernel),
+        "ffn_output_bias": cast(self.ffn_output.bias),
+    }
 
-  def call_step(self, inputs, cache, index):
+  def init_cache(self, batch_size, length, dtype=None):
+    """An empty cache for `step` (the attention's keys and values)."""
+    return self.attention.init_cache(batch_size, length, dtype)
+
+  def step(self, inputs, cache, index, weights):
     """The layer at one new position of a causal sequence (incremental decoding).
 
     Args:
-      inputs: `(B, 1, D)` input at position `index`.
+      inputs: `(B, D)` input at position `index`.
       cache: from `init_cache` or the previous step.
-      index: scalar int position.
+      index: scalar int tensor position.
+      weights: `step_weights()`.
 
     Returns:
-      `(outputs, cache)`: `(B, 1, D)`, equal to `call`'s output at `index`, and the new cache.
+      `(outputs, cache)`: `(B, D)`, equal to `call`'s output at `index`, and the new cache.
     """
-    attended, cache = self.attention.call_step(self.attention_norm(inputs), cache, index)
+    dtype = inputs.dtype
+    normed = ops.cast(self.attention_norm(inputs), dtype)
+    attended, cache = self.attention.step(normed, cache, index, weights["attention"])
     x = inputs + attended
-    return x + self.ffn_output(self.ffn_hidden(self.ffn_norm(x))), cache
+    hidden = ops.cast(self.ffn_norm(x), dtype)
+    hidden = ops.relu(ops.matmul(hidden, weights["ffn_hidden"]) + weights["ffn_hidden_bias"])
+    return x + ops.matmul(hidden, weights["ffn_output"]) + weights["ffn_output_bias"], cache
 
   def compute_output_shape(self, input_shape):
     return input_shape

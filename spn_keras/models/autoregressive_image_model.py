@@ -21,6 +21,7 @@ import tensorflow as tf
 from spn_keras.argument_checks import check_int
 from spn_keras.layers import SubscaleSlicer
 from spn_keras.sampling import CachedSliceSampler
+from spn_keras.sampling import SamplingProgress
 from spn_keras.sampling.sub_pixel_choice import choose_sub_pixel
 from spn_keras.sampling.sub_pixel_choice import gumbel_noise
 
@@ -286,16 +287,37 @@ class AutoregressiveImageModel(keras.Model):
     return state["values"], state["log_prob"], state.get("logits")
 
   def _sample_slice_cached(self, slices, target, conditioning_slices, temperature, noise,
-                           record_logits, progress):
+                           record_logits, jit_compile=True, compute_dtype=None):
     """Generates slice `target` with `CachedSliceSampler`; same returns as the naive one."""
-    if getattr(self, "_cached_sampler", None) is None:
-      self._cached_sampler = CachedSliceSampler(self._slice_decoder())
+    key = (jit_compile, compute_dtype)
+    samplers = self.__dict__.setdefault("_cached_samplers", {})
+    if key not in samplers:
+      samplers[key] = CachedSliceSampler(self._slice_decoder(), jit_compile, compute_dtype)
     batch = tf.shape(slices)[0]
     context = self._slice_context(slices, tf.fill([batch], target), conditioning_slices)
-    return self._cached_sampler.sample(context, noise, temperature, record_logits, progress)
+    return samplers[key].sample(context, noise, temperature, record_logits)
+
+  def slice_sampling_cost(self):
+    """Relative cost of sampling one slice: about the multiply-adds per image.
+
+    Every decoder weight is used once per pixel, the attention stack reads its key/value
+    caches (`2 * h*w * attention_channels` per layer and pixel) and the conditioning
+    network runs once per slice (each weight once per position). Used to weigh slices of
+    different stages in `SamplingProgress`.
+
+    Returns:
+      float.
+    """
+    decoder = self._slice_decoder()
+    c = decoder.config
+    positions = c.height * c.width
+    per_pixel = decoder.count_params() + 2 * c.attention_layers * positions * c.attention_channels
+    embedder = getattr(self, "embedder", None)
+    return float(positions * (per_pixel + (embedder.count_params() if embedder else 0)))
 
   def _sample_slices(self, num_images, temperature, seed, conditioning=None, first_slice=None,
-                     method="cached", record_logits=False, progress=False):
+                     method="cached", record_logits=False, progress=False, jit_compile=True,
+                     compute_dtype=None):
     """Generates the slices of `num_images` images; the work behind `sample`.
 
     Returns:
@@ -337,10 +359,11 @@ class AutoregressiveImageModel(keras.Model):
                          f"got {first_slice.shape[0]}.")
       slices = tf.concat([first_slice[:, None], slices[:, 1:]], axis=1)
       start = 1
-    bar = None
-    if progress:
-      bar = keras.utils.Progbar((s * s - start) * (h if method == "cached" else 1),
-                                unit_name="row" if method == "cached" else "slice")
+    if progress is True:
+      if not self.built:
+        self.build()
+      bar = SamplingProgress([(self.name, s * s - start, self.slice_sampling_cost())])
+      progress = lambda: bar.slice_done(self.name)  # noqa: E731
     temperature = tf.cast(temperature, tf.float32)
     log_prob = tf.zeros([num_images], tf.float32)
     all_logits = [] if record_logits else None
@@ -350,12 +373,13 @@ class AutoregressiveImageModel(keras.Model):
       target = tf.constant(t)
       if method == "cached":
         values, slice_log_prob, logits = self._sample_slice_cached(
-            slices, target, conditioning_slices, temperature, noise, record_logits, bar)
+            slices, target, conditioning_slices, temperature, noise, record_logits,
+            jit_compile, compute_dtype)
       else:
         values, slice_log_prob, logits = self._sample_slice_naive(
             slices, target, conditioning_slices, temperature, noise, record_logits)
-        if bar is not None:
-          bar.add(1)
+      if progress:
+        progress()
       where = tf.stack([batch_index, tf.fill([num_images], t)], axis=1)
       slices = tf.tensor_scatter_nd_update(slices, where, values)
       log_prob += slice_log_prob
@@ -364,7 +388,8 @@ class AutoregressiveImageModel(keras.Model):
     return slices, log_prob, all_logits
 
   def sample(self, num_images, temperature=1.0, seed=None, conditioning=None, first_slice=None,
-             return_log_prob=False, method="cached", progress=False):
+             return_log_prob=False, method="cached", progress=False, jit_compile=True,
+             compute_dtype=None):
     """Draws images from the model, slice by slice, pixel by pixel, R, G, B.
 
     Args:
@@ -381,13 +406,22 @@ class AutoregressiveImageModel(keras.Model):
         (at temperature 1) of the values chosen, in nats.
       method: "cached" (incremental, `CachedSliceSampler`) or "naive" (recomputes the decoder
         for every sub-pixel; the reference).
-      progress: show a `keras.utils.Progbar` (per row, or per slice for "naive").
+      progress: True shows a progress bar over the slices (`SamplingProgress`); a callable is
+        called with no arguments after each slice (a pipeline's bar over all its stages).
+      jit_compile: "cached" only: compile each slice's generation with XLA (the default and,
+        on the CPUs measured, the faster); False runs it as a plain TensorFlow graph. Both
+        give the same images.
+      compute_dtype: "cached" only: the sampler's arithmetic dtype; default the model's
+        compute dtype. "bfloat16" is faster where the hardware has bfloat16 units but not
+        bit-identical to float32: the images of a seed may differ from float32's.
 
     Returns:
       uint8 `(B, H, W, C)` with values in `[0, 2**bits)`; with `return_log_prob`, a pair
       `(images, log_prob)`.
     """
     slices, log_prob, _ = self._sample_slices(num_images, temperature, seed, conditioning,
-                                              first_slice, method, progress=progress)
+                                              first_slice, method, progress=progress,
+                                              jit_compile=jit_compile,
+                                              compute_dtype=compute_dtype)
     images = tf.cast(self.slicer.merge(slices), tf.uint8)
     return (images, log_prob) if return_log_prob else images

@@ -6,6 +6,7 @@ from keras import ops
 from spn_keras.layers import GatedPixelCNNBlock
 from spn_keras.layers import MaskedConv2D
 from spn_keras.layers import TransformerLayer
+from spn_keras.layers import masks
 from spn_keras.models.autoregressive_image_model import AutoregressiveImageModel
 from spn_keras.models.configs import SliceDecoderConfig
 
@@ -137,21 +138,57 @@ class SliceDecoder(AutoregressiveImageModel):
     logits = ops.reshape(logits, tuple(shape[:-1]) + (self.config.channels, 2**self.config.bits))
     return ops.cast(logits, "float32")
 
-  def output_step_weights(self):
-    """Masked 1x1 output kernels as matrices, for `output_logits_at`: computed once per pass."""
-    return {
-        "hidden": self.output_hidden.masked_kernel()[0, 0],
-        "hidden_bias": ops.cast(self.output_hidden.bias, self.compute_dtype),
-        "logits": self.output_logits_layer.masked_kernel()[0, 0],
-        "logits_bias": ops.cast(self.output_logits_layer.bias, self.compute_dtype),
-    }
+  def output_step_weights(self, dtype=None):
+    """The masked 1x1 output layers as per-colour-group matrices, for `output_group_logits`.
 
-  def output_logits_at(self, horizontal, weights):
-    """`output_logits` at one position: `(B, F)` -> float32 `(B, C, 2**bits)`."""
-    hidden = ops.relu(ops.matmul(ops.relu(horizontal), weights["hidden"]) + weights["hidden_bias"])
-    logits = ops.matmul(hidden, weights["logits"]) + weights["logits_bias"]
-    return ops.cast(ops.reshape(logits, (-1, self.config.channels, 2**self.config.bits)),
-                    "float32")
+    Args:
+      dtype: compute dtype of the step (default: the model's).
+
+    Returns:
+      list, one dict per colour channel g: `hidden` `(end_g, n_g)` (the hidden maps of group
+      g from the horizontal stack's groups `<= g`), `hidden_bias` `(n_g,)`, `logits`
+      `(hidden_end_g, 2**bits)` and `logits_bias` `(2**bits,)`.
+    """
+    dtype = dtype or self.compute_dtype
+    c = self.config
+    num_values = 2**c.bits
+    hidden = self.output_hidden.masked_kernel(dtype)[0, 0]  # (F, R)
+    logits = self.output_logits_layer.masked_kernel(dtype)[0, 0]  # (R, C*K)
+    hidden_bias = ops.cast(self.output_hidden.bias, dtype)
+    logits_bias = ops.cast(self.output_logits_layer.bias, dtype)
+    horizontal_bounds = masks.group_bounds(c.pixelcnn_channels, c.channels)
+    hidden_bounds = masks.group_bounds(c.pixelcnn_residual_channels, c.channels)
+    groups = []
+    for g, ((_, end), (start, hidden_end)) in enumerate(zip(horizontal_bounds, hidden_bounds)):
+      values = slice(g * num_values, (g + 1) * num_values)
+      groups.append({
+          "hidden": hidden[:end, start:hidden_end],
+          "hidden_bias": hidden_bias[start:hidden_end],
+          "logits": logits[:hidden_end, values],
+          "logits_bias": logits_bias[values],
+      })
+    return groups
+
+  def output_group_logits(self, channel, horizontal, hidden, weights):
+    """Logits of colour channel `channel` at one position, from its groups of features.
+
+    Args:
+      channel: the colour channel g (a Python int).
+      horizontal: the last horizontal stack's output groups `0 .. g` at the position,
+        `[(B, n_0), ...]`.
+      hidden: the hidden groups `< g` returned by earlier calls at the position.
+      weights: `output_step_weights()`.
+
+    Returns:
+      `(hidden_g, logits)`: `(B, n_g)` and float32 `(B, 2**bits)`, equal to
+      `output_logits(...)[..., channel, :]` there.
+    """
+    group = weights[channel]
+    features = ops.relu(ops.concatenate(horizontal[:channel + 1], axis=-1))
+    hidden_group = ops.relu(ops.matmul(features, group["hidden"]) + group["hidden_bias"])
+    logits = ops.matmul(ops.concatenate(list(hidden[:channel]) + [hidden_group], axis=-1),
+                        group["logits"])
+    return hidden_group, ops.cast(logits + group["logits_bias"], "float32")
 
   def _forward(self, inputs, context, training=False):
     c = self.config

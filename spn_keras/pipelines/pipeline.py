@@ -1,5 +1,6 @@
 """`Pipeline`: multidimensional upscaling, stages chained into one model of an image."""
 
+import functools
 import random
 
 import tensorflow as tf
@@ -12,6 +13,7 @@ from spn_keras.models.slice_decoder import SliceDecoder
 from spn_keras.models.subscale_pixel_network import SubscalePixelNetwork
 from spn_keras.ops import bit_depth
 from spn_keras.pipelines import serialization
+from spn_keras.sampling import SamplingProgress
 
 STAGES = ("slice_decoder", "size_upscaler", "depth_upscaler")
 
@@ -250,35 +252,50 @@ class Pipeline:
       temperatures = dict(zip(names, map(_as_temperature, temperatures)))
     return temperatures
 
-  def _generate(self, num_images, low, temperatures, seed, method, progress=False):
+  def _generate(self, num_images, low, temperatures, seed, method, progress=False,
+                jit_compile=True, compute_dtype=None):
     """Runs the stages after `low` (which may be None, a first slice, or a low-depth image)."""
     if seed is None:
       seed = random.SystemRandom().randrange(2**62)
     seeds = {name: stage_seed(seed, i) for i, name in enumerate(STAGES)}
-    t = temperatures
-    if low is None:
-      if self.slice_decoder is not None:
-        low = self.slice_decoder.sample(num_images, t["slice_decoder"], seeds["slice_decoder"],
-                                        method=method, progress=progress)
-        if self.size_upscaler is not None:
-          low = self.size_upscaler.sample(num_images, t["size_upscaler"],
-                                          seeds["size_upscaler"], first_slice=low,
-                                          method=method, progress=progress)
+    # The stages to run, with the number of slices each generates.
+    plan = []
+    if low is None and self.slice_decoder is not None:
+      plan.append(("slice_decoder", 1))
+    if self.size_upscaler is not None and (low is None or
+                                           tuple(low.shape[1:]) != self.image_shape):
+      first_slice_given = low is not None or self.slice_decoder is not None
+      plan.append(("size_upscaler", self.size_upscaler.scale**2 - int(first_slice_given)))
+    if self.depth_upscaler is not None:
+      plan.append(("depth_upscaler", self.depth_upscaler.scale**2))
+    bar = None
+    if progress:
+      for name, _ in plan:
+        if not self.stages[name].built:
+          self.stages[name].build()
+      bar = SamplingProgress([(name, count, self.stages[name].slice_sampling_cost())
+                              for name, count in plan])
+    lsb = None
+    for name, _ in plan:
+      options = dict(method=method, jit_compile=jit_compile, compute_dtype=compute_dtype,
+                     progress=False if bar is None else functools.partial(bar.slice_done, name))
+      stage = self.stages[name]
+      if name == "slice_decoder":
+        low = stage.sample(num_images, temperatures[name], seeds[name], **options)
+      elif name == "size_upscaler":
+        low = stage.sample(num_images, temperatures[name], seeds[name], first_slice=low,
+                           **options)
       else:
-        low = self.size_upscaler.sample(num_images, t["size_upscaler"], seeds["size_upscaler"],
-                                        method=method, progress=progress)
-    elif tuple(low.shape[1:]) != self.image_shape:
-      low = self.size_upscaler.sample(num_images, t["size_upscaler"], seeds["size_upscaler"],
-                                      first_slice=low, method=method, progress=progress)
-    if self.depth_upscaler is None:
+        lsb = stage.sample(num_images, temperatures[name], seeds[name], conditioning=low,
+                           **options)
+    if lsb is None:
       return tf.cast(low, tf.uint8)
-    lsb = self.depth_upscaler.sample(num_images, t["depth_upscaler"], seeds["depth_upscaler"],
-                                     conditioning=low, method=method, progress=progress)
     joined = bit_depth.join_bits(tf.cast(low, tf.int32), tf.cast(lsb, tf.int32),
                                  self.depth_upscaler.bits)
     return tf.cast(joined, tf.uint8)
 
-  def sample(self, num_images, temperatures=1.0, seed=None, method="cached", progress=False):
+  def sample(self, num_images, temperatures=1.0, seed=None, method="cached", progress=False,
+             jit_compile=True, compute_dtype=None):
     """Draws full images: each stage samples given the outputs of the stages before it.
 
     Args:
@@ -290,16 +307,19 @@ class Pipeline:
       Inside a traced graph (a SavedModel signature, `spn_keras.export`) `num_images` and
       `seed` may be scalar tensors and `temperatures` a sequence or dict of scalar tensors.
       method: "cached" (incremental sampling) or "naive" (the reference; same images).
-      progress: show a progress bar for each stage.
+      progress: show one progress bar over all the stages' slices, with an ETA weighted by
+        each slice's cost (`SamplingProgress`).
+      jit_compile, compute_dtype: options of the cached sampler, as in
+        `SubscalePixelNetwork.sample` (XLA by default; "bfloat16" is not bit-identical).
 
     Returns:
       uint8 `(B, H, W, C)` with values in `[0, 2**bits)`.
     """
     return self._generate(num_images, None, self._temperatures(temperatures), seed, method,
-                          progress)
+                          progress, jit_compile, compute_dtype)
 
   def upscale(self, images, input_bits=None, temperatures=1.0, seed=None, method="cached",
-              progress=False):
+              progress=False, jit_compile=True, compute_dtype=None):
     """Completes real low-resolution and/or low-depth images with the later stages.
 
     Images of the slice size go through size upscaling (they become slice 0) and then depth
@@ -310,7 +330,7 @@ class Pipeline:
     Args:
       images: int `(B, h, w, C)` (slice size) or `(B, H, W, C)` (full size).
       input_bits: bit depth of `images`; defaults to the pipeline's full depth `bits`.
-      temperatures, seed, method, progress: as in `sample`.
+      temperatures, seed, method, progress, jit_compile, compute_dtype: as in `sample`.
 
     Returns:
       uint8 `(B, H, W, C)` full images at `bits` bits.
@@ -325,4 +345,4 @@ class Pipeline:
     low = bit_depth.reduce_bits(images, self.low_bits, from_bits=input_bits)
     num_images = images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
     return self._generate(num_images, low, self._temperatures(temperatures), seed, method,
-                          progress)
+                          progress, jit_compile, compute_dtype)

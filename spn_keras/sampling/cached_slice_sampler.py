@@ -2,46 +2,53 @@
 
 Naive autoregressive sampling runs the whole decoder once per sub-pixel: `h*w*C` passes over
 `h*w` positions. The decoder's structure allows far less (after Ramachandran et al. 2017,
-"Fast Generation for Convolutional Autoregressive Models"):
-- the masked attention stack keeps a key/value cache per layer and computes one new position
-  per pixel (its output at pixel p depends on pixels < p only, so once per pixel, not per
-  channel);
-- each gated PixelCNN layer keeps the rows of its vertical-stack input that its kernel still
-  needs (a queue of `k//2 + 1` rows) and computes the vertical stack once per row, when the
-  row is complete; the horizontal stack keeps the current row of its input and computes only
-  the new position, once per channel;
-- the conditioning network's features are computed by the caller once per slice.
-The logits at every step equal the naive sampler's (up to float rounding) and the same noise
-is used, so both give the same images for a seed.
+"Fast Generation for Convolutional Autoregressive Models"); this sampler does only the work
+that the next sub-pixel needs:
+- *Per slice*: the weights are masked, cast and reshaped into matrices once; the attention
+  stack's position and context terms and the context's share of every gated layer's
+  conditioning are projected for all positions and layers at once.
+- *Per row*: the vertical stacks advance by one row (one convolution per layer, when the row
+  is complete), and what the row above gives each layer's horizontal stack is one batched
+  matrix product for all layers and columns.
+- *Per pixel*: the masked attention stack computes one new position (its output at pixel p
+  depends on pixels < p only) with key/value caches updated in place; the attention
+  output's share of the conditioning of all layers is one matrix product; each horizontal
+  stack's term from the columns to the left is computed once.
+- *Per sub-pixel* (colour channel g): each layer computes only its output group g from the
+  input groups that group may see (`GatedPixelCNNBlock.horizontal_group_step`), and the
+  output layers only the `2**bits` logits of channel g (`SliceDecoder.output_group_logits`).
+The row and pixel loops run inside one `tf.function` per slice, compiled by XLA by default
+(`jit_compile=True`: loop state is updated in place and small ops are fused; on the CPU this
+is several times faster than the plain graph, see `bench/sampling.py`).
+
+The logits at every step equal the naive sampler's up to float rounding (the same sums in
+another order) and the same noise is used, so in float32 both give the same images for a
+seed. `compute_dtype="bfloat16"` samples in bfloat16 instead: faster where the hardware has
+bfloat16 units, but not bit-identical to float32 (the images of a seed may differ).
 """
 
 from keras import ops
 import tensorflow as tf
 
-from spn_keras.sampling.sub_pixel_choice import choose_sub_pixel
+from spn_keras.sampling.sub_pixel_choice import gumbel_max_choice
 
 
-def _set_index(buffer, axis, index, value):
-  """`buffer` with entry `index` along `axis` replaced by `value` (size 1 along `axis`)."""
-  mask = ops.one_hot(index, buffer.shape[axis], dtype=buffer.dtype)
-  shape = [1] * len(buffer.shape)
-  shape[axis] = buffer.shape[axis]
-  mask = ops.reshape(mask, shape)
-  return buffer * (1 - mask) + value * mask
+def _dense(layer, inputs, dtype):
+  """`layer(inputs)` for a `keras.layers.Dense` without activation, computed in `dtype`."""
+  return ops.matmul(inputs, ops.cast(layer.kernel, dtype)) + ops.cast(layer.bias, dtype)
 
 
-def _set_column(buffer, column, value):
-  """Column-major `buffer (W, B, C)` with column `column` replaced by `value (B, C)`."""
-  return tf.tensor_scatter_nd_update(buffer, [[column]], value[None])
+def _keep_shapes(new_state, state):
+  """`new_state` with the static shapes of `state` (a loop's state keeps its shapes)."""
+  for new, old in zip(tf.nest.flatten(new_state), tf.nest.flatten(state)):
+    new.set_shape(old.shape)
+  return new_state
 
 
-def _take(buffer, axis, start, size):
-  """`size` entries of `buffer` along `axis` from the (tensor) index `start`."""
-  starts = [0] * len(buffer.shape)
-  starts[axis] = start
-  shape = [-1 if dim is None else dim for dim in buffer.shape]  # -1: a dynamic batch
-  shape[axis] = size
-  return ops.slice(buffer, starts, shape)
+def _columns(buffer, start, size):
+  """`buffer[start:start + size]` with a static size (XLA needs static shapes)."""
+  return tf.slice(buffer, [start] + [0] * (len(buffer.shape) - 1),
+                  [size] + [-1] * (len(buffer.shape) - 1))
 
 
 class CachedSliceSampler:
@@ -49,31 +56,20 @@ class CachedSliceSampler:
 
   Args:
     decoder: a built `SliceDecoder`.
+    jit_compile: compile each slice's generation with XLA (the default, and the faster on
+      the CPUs measured); False runs the same program as a plain TensorFlow graph.
+    compute_dtype: dtype of the sampler's arithmetic; default: the decoder's compute dtype.
+      Logits are always float32.
   """
 
-  def __init__(self, decoder):
+  def __init__(self, decoder, jit_compile=True, compute_dtype=None):
     self.decoder = decoder
-    self._row_fn = tf.function(self._row, reduce_retracing=True)
+    self.jit_compile = jit_compile
+    self.compute_dtype = compute_dtype or decoder.compute_dtype
+    self._slice_fn = tf.function(self._sample_slice, jit_compile=jit_compile,
+                                 reduce_retracing=True)
 
-  def _initial_state(self, batch):
-    d = self.decoder
-    c = d.config
-    h, w, k = c.height, c.width, c.kernel_size
-    half = k // 2 + 1
-    dtype = d.compute_dtype
-    attention = [layer.init_cache(batch, h * w) for layer in d.attention_stack] if (
-        c.attention_layers) else []
-    vertical_inputs, vertical_above = [], []
-    channels_in = c.channels * c.value_embedding_dim
-    for _ in d.pixelcnn:
-      vertical_inputs.append(ops.zeros((batch, h + half - 1, w + 2 * (k // 2), channels_in),
-                                       dtype))
-      vertical_above.append(ops.zeros((batch, w, 2 * c.pixelcnn_channels), dtype))
-      channels_in = c.pixelcnn_channels
-    return attention, vertical_inputs, vertical_above
-
-  def sample(self, context, noise, temperature, record_logits=False, progress=None,
-             max_rows=None):
+  def sample(self, context, noise, temperature, record_logits=False, max_rows=None):
     """Generates a slice sub-pixel by sub-pixel.
 
     Args:
@@ -81,118 +77,195 @@ class CachedSliceSampler:
       noise: float32 `(B, h, w, C, K)` Gumbel noise (the naive sampler's).
       temperature: float32 scalar.
       record_logits: also return the logits of every step, `(B, h, w, C, K)`.
-      progress: optional `keras.utils.Progbar`, advanced by one per row.
       max_rows: stop after this many rows (for benchmarks); None generates the whole slice.
 
     Returns:
       `(values, log_prob, logits)`: int32 `(B, h, w, C)`, float32 `(B,)` (temperature-1
       log-probabilities of the values chosen) and the step logits or None.
     """
-    c = self.decoder.config
-    batch = tf.shape(noise)[0]  # a tensor: the batch may be dynamic (SavedModel export)
-    state = dict(values=tf.zeros([batch, c.height, c.width, c.channels], tf.int32),
-                 log_prob=tf.zeros([batch], tf.float32), caches=self._initial_state(batch))
+    height = self.decoder.config.height
+    num_rows = height if max_rows is None else min(max_rows, height)
+    if context is not None:
+      context = tf.cast(context, self.compute_dtype)
+    return self._slice_fn(context, noise, tf.cast(temperature, tf.float32),
+                          tf.constant(num_rows, tf.int32), record_logits)
+
+  def _weights(self):
+    """Every layer's step weights in the sampler's dtype, read from the variables now."""
+    d, dtype = self.decoder, self.compute_dtype
+    return {
+        "embedding": ops.cast(d.value_embedding.embeddings, dtype),  # (C*K, E)
+        "attention": [layer.step_weights(dtype) for layer in
+                      (d.attention_stack if d.config.attention_layers else [])],
+        "pixelcnn": [block.step_weights(dtype) for block in d.pixelcnn],
+        "output": d.output_step_weights(dtype),
+    }
+
+  def _sample_slice(self, context, noise, temperature, num_rows, record_logits):
+    d, dtype = self.decoder, self.compute_dtype
+    c = d.config
+    h, w, channels, k = c.height, c.width, c.channels, c.kernel_size
+    half = k // 2 + 1
+    num_values = 2**c.bits
+    layers = len(d.pixelcnn)
+    f2 = 2 * c.pixelcnn_channels
+    batch = tf.shape(noise)[0]
+    weights = self._weights()
+    blocks = weights["pixelcnn"]
+
+    def embed(values, channel):
+      """Value embeddings `(B, ..., E)` of colour channel `channel`'s int values."""
+      return tf.gather(weights["embedding"], values + channel * num_values)
+
+    # Per slice: the attention stack's input terms that do not depend on the pixels, and
+    # every gated layer's conditioning matrices side by side, split into the attention rows
+    # (used per pixel) and the context rows (per row). Weights are never sliced inside the
+    # loops: XLA would fuse the slice into the product and run it as a slow strided loop.
+    attention_rows = c.attention_channels if c.attention_layers else 0
+    conditioning_vertical = attention_conditioning = context_conditioning = None
+    if c.attention_layers or c.context_channels:
+      conditioning_vertical = tf.concat(  # (C_cond, L * 2F)
+          [block["conditioning_vertical"] for block in blocks], axis=-1)
+    if c.attention_layers:  # (A, L * 2F'): all layers side by side
+      attention_conditioning = tf.concat(
+          [block["conditioning_horizontal"][:attention_rows] for block in blocks], axis=-1)
+    if c.context_channels:  # (C_ctx, L * 2F')
+      context_conditioning = tf.concat(
+          [block["conditioning_horizontal"][attention_rows:] for block in blocks], axis=-1)
+    sequence_base = None
+    if c.attention_layers:
+      sequence_base = ops.cast(d.position_embedding, dtype)[None]  # (1, h*w, A)
+      if context is not None:
+        flat_context = tf.reshape(context, [batch, h * w, c.context_channels])
+        sequence_base = sequence_base + _dense(d.context_projection, flat_context, dtype)
+    # The previous columns' taps of layers 1.. stacked for one batched product per pixel.
+    previous_kernels = tf.stack([block["previous"] for block in blocks[1:]]) if (
+        layers > 1 and half > 1) else None  # (L-1, k//2 * F, 2F')
+    vertical_to_horizontal = tf.stack([b["vertical_to_horizontal"] for b in blocks])
+    horizontal_bias = tf.stack([b["horizontal_bias"] for b in blocks])  # (L, 2F')
+
+    def row(r, old_state):
+      state = old_state
+      noise_row = noise[:, r]  # (B, w, C, K)
+      context_row = None if context is None else context[:, r]  # (B, w, C_ctx)
+      # What the row above, the context and the bias give every layer: (w, L, B, 2F').
+      row_terms = tf.einsum("lbwi,lio->wlbo", state["above"], vertical_to_horizontal)
+      row_terms += horizontal_bias[None, :, None]
+      if context_row is not None:
+        context_terms = tf.matmul(context_row, context_conditioning)
+        row_terms += tf.transpose(tf.reshape(context_terms, [batch, w, layers, f2]),
+                                  (1, 2, 0, 3))
+
+      def pixel(col, old_state):
+        state = dict(old_state)
+        p = r * w + col
+        terms = row_terms[col]  # (L, B, 2F')
+        if c.attention_layers:
+          x = _dense(d.pixel_projection, state["previous_pixel"], dtype)
+          x += sequence_base[:, p]
+          caches = []
+          for layer, layer_weights, cache in zip(d.attention_stack, weights["attention"],
+                                                 state["attention"]):
+            x, cache = layer.step(x, cache, p, layer_weights)
+            caches.append(cache)
+          state["attention"] = caches
+          attention = ops.cast(d.attention_norm(x), dtype)  # (B, A)
+          state["attention_row"] = ops.slice_update(state["attention_row"], (0, col, 0),
+                                                    attention[:, None])
+          attention_terms = tf.matmul(attention, attention_conditioning)
+          terms += tf.transpose(tf.reshape(attention_terms, [batch, layers, f2]), (1, 0, 2))
+        # The columns to the left: one product per layer (layers 1.. batched).
+        if half > 1:
+          window = tf.transpose(_columns(state["horizontal_inputs"], col, half - 1), (1, 0, 2))
+          first = terms[0] + tf.matmul(tf.reshape(window, [batch, -1]), blocks[0]["previous"])
+          terms = first[None] if layers == 1 else tf.concat([first[None], terms[1:]], axis=0)
+          if previous_kernels is not None:
+            window = tf.transpose(_columns(state["hidden_inputs"], col, half - 1), (1, 2, 0, 3))
+            window = tf.reshape(window, [layers - 1, batch, -1])  # (L-1, B, k//2 * F)
+            terms = tf.concat([terms[:1], terms[1:] + tf.matmul(window, previous_kernels)],
+                              axis=0)
+        # The sub-pixels of the pixel, channel by channel: only the groups each one needs.
+        inputs = [[] for _ in range(layers + 1)]  # inputs[l]: layer l's current column groups
+        gated = [[] for _ in range(layers)]
+        hidden, chosen, logits, log_probs = [], [], [], []
+        for g in range(channels):
+          for index, block in enumerate(d.pixelcnn):
+            gated_group, out = block.horizontal_group_step(g, terms[index], inputs[index],
+                                                           gated[index], blocks[index])
+            gated[index].append(gated_group)
+            inputs[index + 1].append(out)
+          hidden_group, step_logits = d.output_group_logits(g, inputs[layers], hidden,
+                                                            weights["output"])
+          hidden.append(hidden_group)
+          choice, choice_log_prob = gumbel_max_choice(step_logits, noise_row[:, col, g],
+                                                      temperature)
+          log_probs.append(choice_log_prob)
+          chosen.append(choice)
+          logits.append(step_logits)
+          inputs[0].append(embed(choice, g))
+        state["log_prob"] = state["log_prob"] + tf.reduce_sum(tf.stack(log_probs), axis=0)
+        state["values"] = ops.slice_update(state["values"], (0, r, col, 0),
+                                           tf.stack(chosen, axis=-1)[:, None, None])
+        if record_logits:
+          state["logits"] = ops.slice_update(state["logits"], (0, r, col, 0, 0),
+                                             tf.stack(logits, axis=1)[:, None, None])
+        pixel_embedding = tf.concat(inputs[0], axis=-1)  # (B, C*E)
+        if c.attention_layers:
+          state["previous_pixel"] = pixel_embedding
+        column = col + half - 1
+        state["horizontal_inputs"] = ops.slice_update(state["horizontal_inputs"],
+                                                      (column, 0, 0), pixel_embedding[None])
+        if layers > 1:
+          outputs = tf.stack([tf.concat(groups, axis=-1) for groups in inputs[1:layers]])
+          state["hidden_inputs"] = ops.slice_update(state["hidden_inputs"], (column, 0, 0, 0),
+                                                    outputs[None])
+        return col + 1, _keep_shapes(state, old_state)
+
+      _, state = tf.while_loop(lambda col, _: col < w, pixel, (tf.constant(0), state))
+      state = dict(state)
+      # Row r is complete: push it through the vertical stacks.
+      conditioning_row = [t for t in (state.get("attention_row"), context_row) if t is not None]
+      vertical_terms = None
+      if conditioning_row:
+        vertical_terms = tf.matmul(tf.concat(conditioning_row, axis=-1), conditioning_vertical)
+        vertical_terms = tf.reshape(vertical_terms, [batch, w, layers, f2])
+      new_row = tf.transpose(state["horizontal_inputs"][half - 1:], (1, 0, 2))  # (B, w, C*E)
+      windows, above = [], []
+      for index, block in enumerate(d.pixelcnn):
+        padded = tf.pad(new_row, [[0, 0], [k // 2, k // 2], [0, 0]])
+        window = tf.concat([state["vertical_inputs"][index][:, 1:], padded[:, None]], axis=1)
+        windows.append(window)
+        preactivation, new_row = block.vertical_step(
+            window, None if vertical_terms is None else vertical_terms[:, :, index],
+            blocks[index])
+        above.append(preactivation)
+      state["vertical_inputs"] = windows
+      state["above"] = tf.stack(above)  # (L, B, w, 2F)
+      return r + 1, _keep_shapes(state, old_state)
+
+    state = {
+        "values": tf.zeros([batch, h, w, channels], tf.int32),
+        "log_prob": tf.zeros([batch], tf.float32),
+        "above": tf.zeros([layers, batch, w, f2], dtype),
+        "vertical_inputs": [
+            tf.zeros([batch, half, w + 2 * (k // 2), channels * c.value_embedding_dim
+                      if index == 0 else c.pixelcnn_channels], dtype)
+            for index in range(layers)
+        ],
+        # Each layer's horizontal input along the current row, column-major, with k//2 zero
+        # columns on the left: `(w + k//2, B, C*E)` for layer 0, `(w + k//2, L-1, B, F)` for
+        # the others.
+        "horizontal_inputs": tf.zeros([w + half - 1, batch, channels * c.value_embedding_dim],
+                                      dtype),
+    }
+    if layers > 1:
+      state["hidden_inputs"] = tf.zeros([w + half - 1, layers - 1, batch, c.pixelcnn_channels],
+                                        dtype)
+    if c.attention_layers:
+      state["attention"] = [layer.init_cache(batch, h * w, dtype) for layer in d.attention_stack]
+      state["attention_row"] = tf.zeros([batch, w, c.attention_channels], dtype)
+      state["previous_pixel"] = tf.zeros([batch, channels * c.value_embedding_dim], dtype)
     if record_logits:
-      state["logits"] = tf.zeros(tf.shape(noise), tf.float32)
-
-    def row(r, state):
-      values, log_prob, logits, *caches = self._row_fn(
-          r, state["values"], state["log_prob"], state.get("logits"), *state["caches"],
-          context, noise, temperature)
-      if progress is not None:
-        progress.add(1)
-      new_state = dict(values=values, log_prob=log_prob, caches=tuple(caches))
-      if record_logits:
-        new_state["logits"] = logits
-      return r + 1, new_state
-
-    # Eagerly a Python loop that calls the traced row step once per row; inside a traced
-    # graph (a SavedModel signature) one loop, so the graph holds the row step once, not
-    # once per row.
-    num_rows = c.height if max_rows is None else min(max_rows, c.height)
+      state["logits"] = tf.zeros([batch, h, w, channels, num_values], tf.float32)
     _, state = tf.while_loop(lambda r, _: r < num_rows, row, (tf.constant(0), state))
     return state["values"], state["log_prob"], state.get("logits")
-
-  def _row(self, r, values, log_prob, logits, attention, vertical_inputs, vertical_above,
-           context, noise, temperature):
-    """Generates row `r`, then advances the vertical stacks by that row."""
-    d = self.decoder
-    c = d.config
-    w, k = c.width, c.kernel_size
-    half = k // 2 + 1
-    batch = tf.shape(values)[0]
-    dtype = d.compute_dtype
-    # Loop-invariant weights, masked and cast once for the whole row.
-    block_weights = [block.pixel_step_weights() for block in d.pixelcnn]
-    output_weights = d.output_step_weights()
-    # The current row of each layer's horizontal input, column-major `(w + k//2, B, C_l)` so
-    # that writing a column and reading a window are single ops (this loop is op-bound).
-    horizontal_inputs = [
-        ops.zeros((w + half - 1, batch, c.channels * c.value_embedding_dim), dtype)
-    ] + [ops.zeros((w + half - 1, batch, c.pixelcnn_channels), dtype) for _ in d.pixelcnn[1:]]
-    conditioning_width = (c.attention_channels if c.attention_layers else 0) + c.context_channels
-    conditioning_row = ops.zeros((batch, w, conditioning_width), dtype)
-
-    def pixel(col, state):
-      state = dict(state)
-      p = r * w + col
-      context_here = None if context is None else context[:, r, col]  # (B, context_channels)
-      attention_out = None
-      if c.attention_layers:
-        previous = tf.maximum(p - 1, 0)
-        previous_pixel = d.embed(state["values"][:, previous // w, previous % w])[:, None]
-        previous_pixel = previous_pixel * ops.cast(p > 0, dtype)  # (B, 1, C*E)
-        sequence = d.attention_input(
-            previous_pixel, d.position_embedding[p][None],
-            None if context_here is None else context_here[:, None])
-        caches = []
-        for layer, cache in zip(d.attention_stack, state["attention"]):
-          sequence, cache = layer.call_step(sequence, cache, p)
-          caches.append(cache)
-        state["attention"] = caches
-        attention_out = d.attention_norm(sequence)[:, 0]  # (B, A)
-      conditioning = d.gated_conditioning(attention_out, context_here)  # (B, C_cond) or None
-      if conditioning is not None:
-        state["conditioning_row"] = _set_index(state["conditioning_row"], 1, col,
-                                               conditioning[:, None])
-      # What the row above and the conditioning give each layer: the same for R, G and B.
-      preactivations = [
-          block.pixel_preactivation(vertical_above[index][:, col], conditioning, weights)
-          for index, (block, weights) in enumerate(zip(d.pixelcnn, block_weights))
-      ]
-      column = col + half - 1
-      inputs = list(state["horizontal_inputs"])
-      for ch in range(c.channels):
-        inputs[0] = _set_column(inputs[0], column, d.embed(state["values"][:, r, col]))
-        for index, block in enumerate(d.pixelcnn):
-          window = tf.transpose(inputs[index][col:col + half], (1, 0, 2))  # (B, k//2+1, C_l)
-          out = block.horizontal_pixel(window, preactivations[index],
-                                       block_weights[index])  # (B, F)
-          if index + 1 < len(d.pixelcnn):
-            inputs[index + 1] = _set_column(inputs[index + 1], column, out)
-        step_logits = d.output_logits_at(out, output_weights)[:, ch]  # (B, K)
-        state = choose_sub_pixel(state, step_logits, noise, temperature, r, col, ch)
-      # The first layer's horizontal input at this column must hold the finished pixel.
-      inputs[0] = _set_column(inputs[0], column, d.embed(state["values"][:, r, col]))
-      state["horizontal_inputs"] = inputs
-      return col + 1, state
-
-    state = dict(values=values, log_prob=log_prob, attention=attention,
-                 horizontal_inputs=horizontal_inputs, conditioning_row=conditioning_row)
-    if logits is not None:
-      state["logits"] = logits
-    _, state = tf.while_loop(lambda col, _: col < w, pixel, (tf.constant(0), state))
-    values, log_prob, attention = state["values"], state["log_prob"], state["attention"]
-    logits = state.get("logits")
-    conditioning_row = state["conditioning_row"][:, None] if conditioning_width else None
-
-    # Row r is complete: push it through the vertical stacks.
-    row = ops.pad(d.embed(values[:, r][:, None]), ((0, 0), (0, 0), (k // 2, k // 2), (0, 0)))
-    new_inputs, new_above = [], []
-    for index, block in enumerate(d.pixelcnn):
-      buffer = _set_index(vertical_inputs[index], 1, r + half - 1, row)
-      new_inputs.append(buffer)
-      above, out = block.vertical_row(_take(buffer, 1, r, half), conditioning_row)
-      new_above.append(above[:, 0])  # (B, w, 2F)
-      row = ops.pad(out, ((0, 0), (0, 0), (k // 2, k // 2), (0, 0)))
-    return values, log_prob, logits, attention, new_inputs, new_above

@@ -15,11 +15,26 @@ def gumbel_noise(shape, seed):
   return -tf.math.log(-tf.math.log(uniform))
 
 
+def gumbel_max_choice(logits, noise, temperature):
+  """`argmax(logits / T + noise)`: a draw from `softmax(logits / T)` given Gumbel `noise`.
+
+  Args:
+    logits: float32 `(B, K)`, the model's logits for a sub-pixel (temperature 1).
+    noise: float32 `(B, K)` standard Gumbel noise.
+    temperature: float32 scalar `T > 0`.
+
+  Returns:
+    `(choice, log_prob)`: int32 `(B,)` values and float32 `(B,)` their temperature-1
+    log-probabilities.
+  """
+  choice = tf.argmax(logits / temperature + noise, axis=-1, output_type=tf.int32)
+  return choice, tf.gather(tf.nn.log_softmax(logits), choice, batch_dims=1)
+
+
 def choose_sub_pixel(state, logits, noise, temperature, r, col, ch):
   """Samples sub-pixel `(r, col, ch)` of every image and records it in `state`.
 
-  The value is `argmax(logits / T + g)` with Gumbel noise `g`: a draw from
-  `softmax(logits / T)`.
+  The value is `gumbel_max_choice(logits, noise[:, r, col, ch], temperature)`.
 
   Args:
     state: dict with int32 `values (B, h, w, C)`, float32 `log_prob (B,)` and optionally
@@ -35,9 +50,8 @@ def choose_sub_pixel(state, logits, noise, temperature, r, col, ch):
   """
   state = dict(state)
   batch = tf.shape(logits)[0]
-  choice = tf.argmax(logits / temperature + noise[:, r, col, ch], axis=-1,
-                     output_type=tf.int32)
-  state["log_prob"] += tf.gather(tf.nn.log_softmax(logits), choice, batch_dims=1)
+  choice, log_prob = gumbel_max_choice(logits, noise[:, r, col, ch], temperature)
+  state["log_prob"] += log_prob
   where = tf.stack([tf.range(batch), tf.fill([batch], r), tf.fill([batch], col),
                     tf.fill([batch], ch)], axis=1)
   state["values"] = tf.tensor_scatter_nd_update(state["values"], where, choice)

@@ -1,7 +1,7 @@
 """spn_export: a pipeline folder through the flags, one stage alone, existing versions.
 
-The SavedModels themselves are checked in tests/export; here a one-stage pipeline keeps the
-exports fast.
+The SavedModels themselves are checked in tests/export; here a one-stage pipeline (the
+`pipeline_dir` fixture of conftest.py) keeps the exports fast.
 """
 
 import json
@@ -11,13 +11,9 @@ from absl import app
 from absl import flags
 import pytest
 
-from spn_keras import testing
 from spn_keras.cli import evaluate  # noqa: F401  (the tools' flags must coexist in one process)
 from spn_keras.cli import export
 from spn_keras.cli import sample  # noqa: F401
-from spn_keras.models import SliceDecoder
-from spn_keras.models import SliceDecoderConfig
-from spn_keras.pipelines import Pipeline
 
 FLAGS = flags.FLAGS
 
@@ -29,17 +25,6 @@ def _main(argv):
     export.main(["spn_export"])
   finally:
     FLAGS.unparse_flags()
-
-
-@pytest.fixture(scope="module")
-def pipeline_dir(tmp_path_factory):
-  """A slice decoder of 2x2 gray 2-bit images, random weights, as a pipeline folder."""
-  decoder = SliceDecoder(SliceDecoderConfig.tiny(image_size=2, bits=2))
-  decoder.build()
-  testing.randomize_weights(decoder, 0.5)
-  path = tmp_path_factory.mktemp("pipelines") / "tiny"
-  Pipeline(slice_decoder=decoder).save(str(path), metadata={"name": "tiny"})
-  return str(path)
 
 
 def test_spn_export_writes_a_pipeline_folder_and_refuses_an_existing_version(

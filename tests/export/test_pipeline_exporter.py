@@ -1,12 +1,14 @@
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 from spn_keras import testing
 from spn_keras.export import PipelineExporter
@@ -109,6 +111,18 @@ def test_fresh_process_without_spn_keras_gives_the_same_figures_and_samples(
       outputs["upscale_depth/images"], pipeline.upscale(images, temperatures=TEMPERATURES,
                                                         seed=SEED))
   assert json.loads(str(outputs["export.json"]))["name"] == "tiny_mdu"
+
+
+def test_sample_signature_runs_the_cached_sampler_without_xla(exported):
+  """The served `sample` runs each slice as the cached sampler's program, not compiled by XLA
+  (which TF Serving supports only experimentally)."""
+  saved = saved_model_pb2.SavedModel()
+  saved.ParseFromString(pathlib.Path(exported, "saved_model.pb").read_bytes())
+  library = saved.meta_graphs[0].graph_def.library.function
+  slice_programs = [f for f in library
+                    if re.fullmatch(r"__inference__sample_slice_\d+", f.signature.name)]
+  assert len(slice_programs) >= 3  # one per stage at least
+  assert not any(f.attr["_XlaMustCompile"].b for f in library)
 
 
 @pytest.mark.slow  # two more processes that import TensorFlow: about 20 s

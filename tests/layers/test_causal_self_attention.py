@@ -80,20 +80,33 @@ def test_bad_rank():
     CausalSelfAttention(2, 2)(np.zeros((1, 2, 2, 2), "float32"))
 
 
-def test_call_step_with_cache_matches_the_full_call():
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_step_with_cache_matches_the_full_call(use_bias):
   length = 6
-  layer = CausalSelfAttention(num_heads=2, key_dim=3, value_dim=2, output_dim=5)
+  layer = CausalSelfAttention(num_heads=2, key_dim=3, value_dim=2, output_dim=5,
+                              use_bias=use_bias)
   x = np.random.default_rng(4).normal(size=(2, length, 4)).astype("float32")
   full = np.asarray(layer(x))
+  weights = layer.step_weights()
   cache = layer.init_cache(2, length)
   for p in range(length):
-    out, cache = layer.call_step(x[:, p:p + 1], cache, p)
-    np.testing.assert_allclose(out[:, 0], full[:, p], atol=1e-5)
+    out, cache = layer.step(x[:, p], cache, p, weights)
+    np.testing.assert_allclose(out, full[:, p], atol=1e-5)
 
 
-def test_call_step_needs_causal_attention():
+def test_step_ignores_cache_positions_after_the_current_one():
+  layer = CausalSelfAttention(num_heads=2, key_dim=3)
+  x = np.random.default_rng(5).normal(size=(1, 4, 4)).astype("float32")
+  full = np.asarray(layer(x))
+  keys, values = layer.init_cache(1, 4)
+  garbage = (keys + 1e3, values - 1e3)  # stale entries after position 0
+  out, _ = layer.step(x[:, 0], garbage, 0, layer.step_weights())
+  np.testing.assert_allclose(out, full[:, 0], atol=1e-5)
+
+
+def test_step_needs_causal_attention():
   layer = CausalSelfAttention(num_heads=1, key_dim=2, causal=False)
   x = np.zeros((1, 3, 2), "float32")
   layer(x)
   with pytest.raises(ValueError, match="causal=True"):
-    layer.call_step(x[:, :1], layer.init_cache(1, 3), 0)
+    layer.step(x[:, 0], layer.init_cache(1, 3), 0, layer.step_weights())

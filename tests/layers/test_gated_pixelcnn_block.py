@@ -4,6 +4,7 @@ import pytest
 
 from spn_keras import testing
 from spn_keras.layers import GatedPixelCNNBlock
+from spn_keras.layers import masks
 from spn_keras.layers import MaskedConv2D
 
 
@@ -114,26 +115,44 @@ def test_bad_arguments_and_inputs():
 
 
 @pytest.mark.parametrize("mask_type, residual", [("A", False), ("B", True)])
-@pytest.mark.parametrize("color_channels", [1, 3])
-def test_row_and_pixel_steps_match_the_full_call(mask_type, residual, color_channels):
-  """`vertical_row` and `horizontal_pixel` reproduce `call` one row / one position at a time."""
+@pytest.mark.parametrize("color_channels, filters", [(1, 6), (3, 6), (3, 7)])
+def test_row_and_group_steps_match_the_full_call(mask_type, residual, color_channels, filters):
+  """`vertical_step` and `horizontal_group_step` reproduce `call` one row / one group at a time.
+
+  The current column's input groups that group g must not see (> g for mask B, >= g for mask
+  A) are NaN: the step must not read them.
+  """
   rng = np.random.default_rng(8)
-  height, width, filters, k = 4, 5, 6, 5
+  height, width, k = 4, 5, 5
   half = k // 2 + 1
   block = GatedPixelCNNBlock(filters, k, mask_type, color_channels, residual=residual)
+  in_channels = filters if residual else 3 * color_channels
   vertical = rng.normal(size=(2, height, width, 3)).astype("float32")
-  horizontal = rng.normal(size=(2, height, width, filters)).astype("float32")
+  horizontal = rng.normal(size=(2, height, width, in_channels)).astype("float32")
   conditioning = rng.normal(size=(2, height, width, 2)).astype("float32")
   v_out, h_out = (np.asarray(t) for t in block(vertical, horizontal, conditioning))
   v_padded = np.pad(vertical, ((0, 0), (half - 1, 0), (k // 2, k // 2), (0, 0)))
   h_padded = np.pad(horizontal, ((0, 0), (0, 0), (half - 1, 0), (0, 0)))
-  weights = block.pixel_step_weights()
+  weights = block.step_weights()
+  order = block.horizontal_column_order()
+  in_bounds = masks.group_bounds(in_channels, color_channels)
   above = np.zeros((2, width, 2 * filters), "float32")
   for r in range(height):
     for c in range(width):
-      pre = block.pixel_preactivation(above[:, c], conditioning[:, r, c], weights)
-      out = block.horizontal_pixel(h_padded[:, r, c:c + half], pre, weights)
-      np.testing.assert_allclose(out, h_out[:, r, c], atol=1e-5)
-    pre, row = block.vertical_row(v_padded[:, r:r + half], conditioning[:, r:r + 1])
-    np.testing.assert_allclose(row[:, 0], v_out[:, r], atol=1e-5)
-    above = np.asarray(pre)[:, 0]
+      pre = (weights["horizontal_bias"] + above[:, c] @ weights["vertical_to_horizontal"]
+             + conditioning[:, r, c] @ weights["conditioning_horizontal"]
+             + h_padded[:, r, c:c + half - 1].reshape(2, -1) @ weights["previous"])
+      current = [h_padded[:, r, c + half - 1, start:end] for start, end in in_bounds]
+      gated = []
+      for g, (start, end) in enumerate(masks.group_bounds(filters, color_channels)):
+        seen = g + 1 if mask_type == "B" else g
+        visible = current[:seen] + [np.full_like(x, np.nan) for x in current[seen:]]
+        gated_group, out = block.horizontal_group_step(g, pre, visible, gated, weights)
+        gated.append(gated_group)
+        np.testing.assert_allclose(out, h_out[:, r, c, start:end], atol=1e-5)
+    assert sorted(order) == list(range(2 * filters))
+    conditioning_terms = conditioning[:, r] @ weights["conditioning_vertical"]
+    pre, row = block.vertical_step(v_padded[:, r:r + half], conditioning_terms, weights)
+    np.testing.assert_allclose(row, v_out[:, r], atol=1e-5)
+    above = np.asarray(pre)
+

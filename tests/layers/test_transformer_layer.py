@@ -28,12 +28,13 @@ def test_bad_rank():
     TransformerLayer(1, 2, 4)(np.zeros((1, 2, 2, 2), "float32"))
 
 
-def test_call_step_with_cache_matches_the_full_call():
+def test_step_with_cache_matches_the_full_call():
   length = 5
   layer = TransformerLayer(2, 3, 8)
   x = np.random.default_rng(2).normal(size=(3, length, 4)).astype("float32")
   full = np.asarray(layer(x))
+  weights = layer.step_weights()
   cache = layer.init_cache(3, length)
   for p in range(length):
-    out, cache = layer.call_step(x[:, p:p + 1], cache, p)
-    np.testing.assert_allclose(out[:, 0], full[:, p], atol=1e-5)
+    out, cache = layer.step(x[:, p], cache, p, weights)
+    np.testing.assert_allclose(out, full[:, p], atol=1e-5)
