@@ -58,15 +58,22 @@ def _seconds(fn, repeats=1):
   return min(times)
 
 
-def measure_steps(case, model, batch_size, target, naive_steps, cached_rows, repeats,
-                  variants=False):
-  """Times naive and cached generation of slice `target` of `model`, seconds per step."""
+def _slice_inputs(model, batch_size):
+  """Zero slices `(B, S*S, h, w, C)` and a slice's Gumbel noise for sampling from `model`."""
   height, width, channels = model.image_shape
   s = model.scale
   h, w = height // s, width // s
   slices = tf.zeros([batch_size, s * s, h, w, channels], tf.int32)
   noise = gumbel_noise([batch_size, h, w, channels, 2**model.bits],
                        tf.constant([0, 1], tf.int64))
+  return slices, noise
+
+
+def measure_steps(case, model, batch_size, target, naive_steps, cached_rows, repeats,
+                  variants=False):
+  """Times naive and cached generation of slice `target` of `model`, seconds per step."""
+  slices, noise = _slice_inputs(model, batch_size)
+  w, channels = slices.shape[3], slices.shape[4]
   temperature = tf.constant(1.0)
   context = model._slice_context(slices, tf.fill([batch_size], target), None)
 
@@ -109,15 +116,10 @@ def measure_wait(case, pipeline, batch_size, stage=None):
   else:
     model = pipeline.stages[stage]
     model.build()
-    height, width, channels = model.image_shape
-    s = model.scale
-    h, w = height // s, width // s
-    slices = tf.zeros([batch_size, s * s, h, w, channels], tf.int32)
-    noise = gumbel_noise([batch_size, h, w, channels, 2**model.bits],
-                         tf.constant([0, 1], tf.int64))
+    slices, noise = _slice_inputs(model, batch_size)
     sample = lambda: model._sample_slice_cached(  # noqa: E731
         slices, tf.constant(1), None, tf.constant(1.0), noise, False)
-    sub_pixels = h * w * channels
+    sub_pixels = int(tf.size(slices[0, 0]))
   first = _seconds(sample)
   return {"case": case, "batch_size": batch_size, "sub_pixels": sub_pixels,
           "first_call_s": first, "seconds": _seconds(sample)}
