@@ -105,6 +105,12 @@ def train_dataset_fn(pipeline, stage, spec, global_batch_size, data_dir=None, se
   return dataset_fn
 
 
+def scores_after_first_slice(pipeline, stage):
+  """Whether `stage` of `pipeline` is scored on slices `1 ..` only: a size upscaler that
+  follows a slice decoder (SPN_SPEC section 6). Its training then draws those slices only."""
+  return stage == "size_upscaler" and pipeline.slice_decoder is not None
+
+
 def stage_evaluator(pipeline, stage, dataset):
   """The `Trainer` `eval_fn` of `stage`: exact bits/dim over `dataset` (of the stage's view).
 
@@ -114,7 +120,7 @@ def stage_evaluator(pipeline, stage, dataset):
   Returns:
     `eval_fn(model)` -> `{"bits_per_dim": float}`.
   """
-  first_slice_given = stage == "size_upscaler" and pipeline.slice_decoder is not None
+  first_slice_given = scores_after_first_slice(pipeline, stage)
 
   def eval_fn(model):
     bits, _ = evaluate_stage(model, dataset, pipeline.num_dims, first_slice_given)

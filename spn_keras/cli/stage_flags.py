@@ -26,7 +26,10 @@ flags.DEFINE_float("clip_norm", None, "Global gradient-norm clipping.")
 flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Dtype policy.")
 flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints.")
 flags.DEFINE_integer("log_every", 10, "Steps between training summaries.")
-flags.DEFINE_integer("seed", 0, "Data-order and target-slice seed.")
+flags.DEFINE_integer("seed", 0, "Seed of the initial weights, the data order and the target "
+                     "slices: the same seed, the same run (float32, one device).")
+flags.DEFINE_bool("jit_compile", False, "Compile each training step with XLA (what a TPU "
+                  "does; spn_train, spn_tune).")
 flags.DEFINE_string("pipeline", None, "A pipeline folder (pipeline.json + stages): the one "
                     "spn_eval evaluates, or spn_export exports.")
 flags.DEFINE_string("output", None, "spn_sample: the PNG file for the grid of images (default "

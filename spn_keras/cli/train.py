@@ -18,7 +18,6 @@ import sys
 
 from absl import app
 from absl import flags
-import keras
 
 from spn_keras.cli import common
 from spn_keras.cli import stage_flags
@@ -86,7 +85,9 @@ def train(argv_flags):
                          clip_norm=f.clip_norm, checkpoint_every=f.checkpoint_every,
                          log_every=f.log_every, eval_every=f.eval_every or f.train_steps,
                          sample_every=f.sample_every, seed=f.seed,
-                         max_train_seconds=f.max_train_seconds, **schedule)
+                         first_slice_given=common.scores_after_first_slice(pipeline, f.stage),
+                         jit_compile=f.jit_compile, max_train_seconds=f.max_train_seconds,
+                         **schedule)
   strategy = get_strategy(f.strategy, f.tpu)
   dataset_fn = common.train_dataset_fn(pipeline, f.stage, dataset, batch_size, f.data_dir,
                                        f.seed)
@@ -113,7 +114,6 @@ def train(argv_flags):
           metadata={"name": entry.name, "dataset": dataset,
                     f"{f.stage}_test_bits_per_dim": test_bits,
                     f"{f.stage}_train_steps": int(trainer.step.numpy())})
-  keras.config.set_dtype_policy("float32")
   return {"stage": f.stage, "step": int(trainer.step.numpy()),
           "resumed_from_step": trainer.start_step, "train_seconds": trainer.train_seconds,
           "last_train_bits_per_dim": last,

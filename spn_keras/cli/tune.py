@@ -35,7 +35,6 @@ import sys
 
 from absl import app
 from absl import flags
-import keras
 import keras_tuner
 from keras_tuner.engine import base_tuner
 from keras_tuner.engine.trial import TrialStatus
@@ -129,7 +128,7 @@ class _TrialTuner(base_tuner.BaseTuner):
 def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None,
          max_trials=10, train_steps=1000, eval_examples=512, batch_size=None,
          precision="float32", clip_norm=None, checkpoint_every=100, log_every=10, seed=0,
-         width_scales=WIDTH_SCALES, learning_rate_range=LEARNING_RATE_RANGE):
+         jit_compile=False, width_scales=WIDTH_SCALES, learning_rate_range=LEARNING_RATE_RANGE):
   """Runs (or resumes) the random search of one stage; the work behind `spn_tune`.
 
   Args:
@@ -142,8 +141,9 @@ def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None
     train_steps: optimizer steps per trial.
     eval_examples: the first this many test examples score each trial.
     batch_size: global batch size; None: the entry's.
-    precision, clip_norm, checkpoint_every, log_every, seed: as in `TrainerConfig`; `seed`
-      also seeds the random search. Every trial sees the same data in the same order.
+    precision, clip_norm, checkpoint_every, log_every, seed, jit_compile: as in
+      `TrainerConfig`; `seed` also seeds the random search. Every trial sees the same data in
+      the same order and starts from weights drawn with the same seed.
     width_scales, learning_rate_range: the search space (see `search_space`).
 
   Returns:
@@ -175,7 +175,9 @@ def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None
         model_dir=trial_dir, train_steps=train_steps, global_batch_size=batch_size,
         learning_rate=values["learning_rate"], ema_momentum=None, precision=precision,
         clip_norm=clip_norm, checkpoint_every=checkpoint_every, keep_checkpoints=1,
-        log_every=log_every, eval_every=train_steps, seed=seed)
+        log_every=log_every, eval_every=train_steps, seed=seed,
+        first_slice_given=common.scores_after_first_slice(pipeline, stage),
+        jit_compile=jit_compile)
     scores = {}
 
     def eval_fn(model):
@@ -192,8 +194,6 @@ def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None
       last = trainer.train()
     except FloatingPointError as error:  # diverged: a result of the search, not a crash
       raise keras_tuner.errors.FailedTrialError(str(error)) from error
-    finally:
-      keras.config.set_dtype_policy("float32")
     if not scores:  # resumed after its last step: the trainer had nothing left to evaluate
       eval_fn(trainer.model)
     metrics = {OBJECTIVE: scores["bits_per_dim"]}
@@ -248,7 +248,7 @@ def main(argv):
                  eval_examples=f.eval_examples, batch_size=f.batch_size,
                  precision=f.precision, clip_norm=f.clip_norm,
                  checkpoint_every=f.checkpoint_every, log_every=f.log_every, seed=f.seed,
-                 width_scales=_floats("width_scales", f.width_scales),
+                 jit_compile=f.jit_compile, width_scales=_floats("width_scales", f.width_scales),
                  learning_rate_range=_floats("learning_rate_range", f.learning_rate_range))
   print(json.dumps(summary))
   return 0 if summary["best_trial_id"] is not None else 1  # 1: no trial completed

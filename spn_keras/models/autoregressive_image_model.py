@@ -180,12 +180,10 @@ class AutoregressiveImageModel(keras.Model):
       float32 `(B,)` log-probabilities in nats.
     """
     slices, conditioning_slices = self._prepare(images, conditioning)
-    if first_slice_given and self.scale == 1:
-      raise ValueError("`first_slice_given=True` needs `scale` > 1: with one slice nothing "
-                       "would be left to score.")
+    first = self._first_scored_slice(first_slice_given)
     batch = tf.shape(slices)[0]
     total = tf.zeros([batch], tf.float32)
-    for t in range(1 if first_slice_given else 0, self.scale**2):
+    for t in range(first, self.scale**2):
       total += self._slice_log_prob(slices, tf.fill([batch], t), conditioning_slices)
     return total
 
@@ -219,11 +217,13 @@ class AutoregressiveImageModel(keras.Model):
     return nats_to_bits_per_dim(self.log_prob(images, conditioning, first_slice_given),
                                 self.num_dims)
 
-  def training_loss(self, images, conditioning=None, seed=None, target_slice=None):
+  def training_loss(self, images, conditioning=None, seed=None, target_slice=None,
+                    first_slice_given=False):
     """Unbiased estimate of `-log p(images)` from one random slice per example (nats).
 
-    Each example picks a target slice uniformly at random; its loss is `S*S` times the
-    slice's negative log-likelihood (SPN_SPEC section 5). For `S = 1` it is exact.
+    Each example picks a target slice uniformly at random; its loss is the number of slices it
+    could pick times the slice's negative log-likelihood (SPN_SPEC section 5). For `S = 1` it
+    is exact.
 
     Args:
       images, conditioning: as in `log_prob`.
@@ -231,23 +231,34 @@ class AutoregressiveImageModel(keras.Model):
       target_slice: optional int `(B,)` slices to use instead of a random choice (a
         distributed trainer draws them for the global batch, so that the choice does not
         depend on how the batch is split over replicas).
+      first_slice_given: estimate `-log p(slices >= 1 | slice 0)` instead, the term a size
+        upscaler contributes to a pipeline (`log_prob(..., first_slice_given=True)`): targets
+        are drawn from slices `1 ..` and the loss is `S*S - 1` times the slice's.
 
     Returns:
       float32 `(B,)`.
     """
     slices, conditioning_slices = self._prepare(images, conditioning)
     batch = tf.shape(slices)[0]
+    first = self._first_scored_slice(first_slice_given)
     num_slices = self.scale**2
     if target_slice is not None:
       target = tf.cast(target_slice, tf.int32)
     elif seed is None:
-      target = tf.random.uniform([batch], 0, num_slices, dtype=tf.int32)
+      target = tf.random.uniform([batch], first, num_slices, dtype=tf.int32)
     else:
-      target = tf.random.stateless_uniform([batch], stage_seed(seed, 0), 0, num_slices,
+      target = tf.random.stateless_uniform([batch], stage_seed(seed, 0), first, num_slices,
                                            dtype=tf.int32)
     logits, values = self._target_logits(slices, target, conditioning_slices)
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(values, logits)  # (B, h, w, C)
-    return float(num_slices) * tf.reduce_sum(nll, axis=[1, 2, 3])
+    return float(num_slices - first) * tf.reduce_sum(nll, axis=[1, 2, 3])
+
+  def _first_scored_slice(self, first_slice_given):
+    """1 when slice 0 is given (a pipeline's size upscaler), else 0."""
+    if first_slice_given and self.scale == 1:
+      raise ValueError("`first_slice_given=True` needs `scale` > 1: with one slice nothing "
+                       "would be left to score.")
+    return int(bool(first_slice_given))
 
   # Sampling.
   def _slice_decoder(self):

@@ -44,7 +44,16 @@ class TrainerConfig:
     log_every: steps between training summaries.
     eval_every: steps between evaluations (0: none).
     sample_every: steps between sample grids in TensorBoard (0: none).
-    seed: seed of the choice of target slices.
+    seed: seed of the initial weights (`keras.utils.set_random_seed` before the model is
+      built) and of the choice of target slices: the same seed gives the same run (float32,
+      one device).
+    first_slice_given: train a pipeline's size upscaler on what the pipeline scores: target
+      slices `1 ..` only (slice 0 is the slice decoder's), the loss an unbiased estimate of
+      `-log p(slices >= 1 | slice 0)` (`training_loss(..., first_slice_given=True)`), so
+      that training bits/dim and the pipeline's evaluation measure the same term. False trains
+      on all `S*S` slices (a stage modelling whole images).
+    jit_compile: compile each replica's training step (forward, backward and optimizer
+      update) with XLA, as a TPU does; the losses are those of the plain step.
     max_train_seconds: wall-clock budget of one `Trainer.train` call (None: no limit). The
       step that exhausts it ends the call as if it were the last step (checkpoint,
       evaluation, samples); a rerun resumes towards `train_steps` with a fresh budget.
@@ -65,6 +74,8 @@ class TrainerConfig:
   eval_every: int = 0
   sample_every: int = 0
   seed: int = 0
+  first_slice_given: bool = False
+  jit_compile: bool = False
   max_train_seconds: float = None
 
   def __post_init__(self):
@@ -126,24 +137,15 @@ class Trainer:
     self.strategy = strategy or tf.distribute.get_strategy()
     self.eval_fn = eval_fn
     self.sample_fn = sample_fn
+    # The model is built under the configured precision with the seeded initial weights; the
+    # process-wide dtype policy is put back afterwards (the layers keep theirs).
+    policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
-    with self.strategy.scope():
-      self.model = model_fn()
-      if not self.model.built:
-        self.model.build()
-      # The rate is a variable set from the schedule at every step (rather than a schedule
-      # object inside the optimizer), so a checkpoint holds the same variables whatever the
-      # schedule: a run can resume with a new schedule (e.g. a decay appended to a long run).
-      optimizer = keras.optimizers.RMSprop(
-          learning_rate=config.learning_rate, rho=0.95, momentum=0.9, epsilon=1e-8,
-          use_ema=config.ema_momentum is not None,
-          ema_momentum=config.ema_momentum if config.ema_momentum is not None else 0.99,
-          global_clipnorm=config.clip_norm)
-      if config.precision == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-      self.optimizer = optimizer
-      self.optimizer.build(self.model.trainable_variables)
-      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    keras.utils.set_random_seed(config.seed)
+    try:
+      self._build(model_fn)
+    finally:
+      keras.config.set_dtype_policy(policy)
     self.dims = dims_per_example or self.model.num_dims
     self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                           step=self.step)
@@ -162,6 +164,27 @@ class Trainer:
     # Seconds of the latest `train` call from its first step (tracing included) to the end of
     # its last step: the time that `max_train_seconds` budgets (0.0 when nothing was left).
     self.train_seconds = None
+
+  def _build(self, model_fn):
+    """Builds the model, its optimizer and the step counter inside the strategy's scope."""
+    config = self.config
+    with self.strategy.scope():
+      self.model = model_fn()
+      if not self.model.built:
+        self.model.build()
+      # The rate is a variable set from the schedule at every step (rather than a schedule
+      # object inside the optimizer), so a checkpoint holds the same variables whatever the
+      # schedule: a run can resume with a new schedule (e.g. a decay appended to a long run).
+      optimizer = keras.optimizers.RMSprop(
+          learning_rate=config.learning_rate, rho=0.95, momentum=0.9, epsilon=1e-8,
+          use_ema=config.ema_momentum is not None,
+          ema_momentum=config.ema_momentum if config.ema_momentum is not None else 0.99,
+          global_clipnorm=config.clip_norm)
+      if config.precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+      self.optimizer = optimizer
+      self.optimizer.build(self.model.trainable_variables)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 
   @property
   def is_chief(self):
@@ -226,42 +249,62 @@ class Trainer:
 
     Returns:
       `train_step(iterator, step)`, a `tf.function`: draws the batch's target slices from
-      `(config.seed, step)`, takes the next batch of `iterator` (from
+      `(config.seed, step)` (slices `1 ..` with `config.first_slice_given`), takes the next
+      batch of `iterator` (from
       `strategy.distribute_datasets_from_function(dataset_fn)`), applies one optimizer update
       and returns the batch's training bits/dim (a float32 scalar tensor). It does not advance
-      `self.step`.
+      `self.step`. With `config.jit_compile` each replica's step (one replica), or its
+      forward and backward pass (several: the gradient all-reduce stays outside), is one XLA
+      program.
     """
     strategy, config = self.strategy, self.config
     model, optimizer = self.model, self.optimizer
     scale = 1.0 / (self.dims * math.log(2.0))
 
     num_slices = model.scale**2
+    first = int(config.first_slice_given)
 
-    def replica_step(batch, step):
+    def gradients(batch, step):
+      """This replica's loss and gradients (zeros when the loss is not finite)."""
       # Target slices are drawn for the whole global batch from (seed, step) and each replica
       # takes its share, so the training run does not depend on the number of replicas.
       replica = tf.distribute.get_replica_context().replica_id_in_sync_group
       local = tf.shape(batch["images"])[0]
       targets = tf.random.stateless_uniform(
-          [config.global_batch_size], tf.stack([tf.cast(config.seed, tf.int64), step]), 0,
+          [config.global_batch_size], tf.stack([tf.cast(config.seed, tf.int64), step]), first,
           num_slices, dtype=tf.int32)
       targets = tf.slice(targets, [replica * local], [local])
       with tf.GradientTape() as tape:
         nats = model.training_loss(batch["images"], batch.get("conditioning"),
-                                   target_slice=targets)
+                                   target_slice=targets,
+                                   first_slice_given=config.first_slice_given)
         loss = tf.reduce_sum(nats) / config.global_batch_size
         scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
       grads = tape.gradient(scaled, model.trainable_variables)
       # A non-finite loss must not reach the optimizer (its sparse updates fail on NaN): the
       # step applies zero gradients instead, and `train` stops before the next checkpoint.
       finite = tf.math.is_finite(loss)
-      grads = [tf.where(finite, tf.convert_to_tensor(g), tf.zeros_like(v))
-               for g, v in zip(grads, model.trainable_variables)]
+      return loss, [tf.where(finite, tf.convert_to_tensor(g), tf.zeros_like(v))
+                    for g, v in zip(grads, model.trainable_variables)]
+
+    def update(loss, grads, step):
+      """Applies the gradients (all-reduced over replicas); this replica's bits/dim share."""
       with self._ema_warmup(step):
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-      return loss * scale  # this replica's share of the batch's bits/dim
+      return loss * scale
+
+    def replica_step(batch, step):
+      return update(*gradients(batch, step), step)
 
     schedule = config.learning_rate_schedule()
+    if config.jit_compile:
+      if strategy.num_replicas_in_sync == 1:
+        replica_step = self._on_replica_device(tf.function(replica_step, jit_compile=True))
+      else:
+        # The optimizer all-reduces the gradients over replicas (a `merge_call`), which cannot
+        # run inside an XLA program: each replica compiles its forward and backward pass.
+        compiled_gradients = self._on_replica_device(tf.function(gradients, jit_compile=True))
+        replica_step = lambda batch, step: update(*compiled_gradients(batch, step), step)  # noqa: E731
 
     @tf.function
     def train_step(iterator, step):
@@ -271,6 +314,25 @@ class Trainer:
       return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     return train_step
+
+  def _on_replica_device(self, function):
+    """`function` called on the device of the replica that calls it.
+
+    A compiled function called from a replica runs as one XLA program; under a
+    `MirroredStrategy` of logical CPUs it must be placed on the replica's device explicitly,
+    or XLA runs it on the first device, away from that replica's variables.
+    """
+    devices = self.strategy.extended.worker_devices
+
+    def on_device(*args):
+      replica = tf.get_static_value(
+          tf.distribute.get_replica_context().replica_id_in_sync_group)
+      if replica is None:  # a TPU replica: the TPU program places itself
+        return function(*args)
+      with tf.device(devices[replica]):
+        return function(*args)
+
+    return on_device
 
   def _learning_rate(self):
     return float(keras.ops.convert_to_numpy(self._base_optimizer.learning_rate))

@@ -73,6 +73,17 @@ def test_sigkill_mid_training_then_rerun_resumes_and_finishes(tiny_config_folder
   assert metadata["slice_decoder_train_steps"] == killed_at + 10
 
 
+def test_jit_compile_flag_trains_the_size_upscaler_on_slices_after_the_first(
+    tiny_config_folder, tmp_path):
+  command = _train_command(tiny_config_folder, tmp_path / "run", 2, stage="size_upscaler")
+  out = subprocess.run(command + ["--jit_compile", "--eval_every=2"], capture_output=True,
+                       text=True, timeout=600, check=True)
+  result = _last_json(out.stdout)
+  assert result["step"] == 2 and result["test_bits_per_dim"] > 0
+  assert train.common.scores_after_first_slice(load_pipeline(tiny_config_folder)[0],
+                                               "size_upscaler")
+
+
 def _schedule_flags(**values):
   fields = dict(learning_rate=None, learning_rate_boundaries=None, learning_rate_values=None)
   fields.update(values)

@@ -164,6 +164,23 @@ def test_training_loss_is_unbiased_and_call_returns_target_logits():
       assert any(abs(loss[b] - 4 * p[b]) < 1e-3 for p in per_target)
 
 
+def test_training_loss_after_the_first_slice_is_unbiased():
+  """With slice 0 given, targets are slices 1.. and E_t[(S*S - 1) NLL_t] = -log p(rest | 0)."""
+  model = _model(stddev=0.5, image_size=4, scale=2, bits=2)
+  images = np.random.default_rng(4).integers(0, 4, (2, 4, 4, 1), np.uint8)
+  per_target = [model.training_loss(images, target_slice=np.full([2], t),
+                                    first_slice_given=True) for t in (1, 2, 3)]
+  np.testing.assert_allclose(np.mean(per_target, axis=0),
+                             -model.log_prob(images, first_slice_given=True), rtol=1e-5)
+  for seed in range(8):  # random draws pick one of slices 1..3, never slice 0
+    loss = model.training_loss(images, seed=seed, first_slice_given=True)
+    for b in range(2):
+      assert any(abs(loss[b] - p[b]) < 1e-3 for p in per_target)
+  with pytest.raises(ValueError, match="needs `scale` > 1"):
+    baseline = _model(stddev=0.5, image_size=2, scale=1, bits=2)
+    baseline.training_loss(images[:, :2, :2], first_slice_given=True)
+
+
 def test_bits_per_dim():
   model = _model(stddev=0.5, image_size=4, scale=2, channels=3)
   images = np.random.default_rng(3).integers(0, 2, (2, 4, 4, 3), np.uint8)

@@ -3,7 +3,8 @@
 Run as a script (the strategy tests need a fresh process: logical CPU devices and TF_CONFIG
 must be set before TensorFlow starts):
 
-  python tests/training/distributed_run.py --strategy=mirrored --cpus=2 --steps=3 --model_dir=D
+  python tests/training/distributed_run.py --strategy=mirrored --cpus=2 --steps=3 --model_dir=D \
+      [--jit_compile]
 """
 
 import argparse
@@ -20,6 +21,7 @@ def main():
   parser.add_argument("--steps", type=int, default=3)
   parser.add_argument("--batch_size", type=int, default=8)
   parser.add_argument("--model_dir", required=True)
+  parser.add_argument("--jit_compile", action="store_true")
   args = parser.parse_args()
 
   import tensorflow as tf
@@ -38,8 +40,7 @@ def main():
   keras.utils.set_random_seed(0)
   config = SPNConfig.tiny(image_size=28, scale=2, bits=3)
 
-  def model_fn():
-    keras.utils.set_random_seed(0)  # the same initial weights under every strategy
+  def model_fn():  # the Trainer seeds the initial weights: the same under every strategy
     return SubscalePixelNetwork(config)
 
   def dataset_fn(context):
@@ -51,7 +52,8 @@ def main():
   trainer = Trainer(model_fn, dataset_fn,
                     TrainerConfig(model_dir=args.model_dir, train_steps=args.steps,
                                   global_batch_size=args.batch_size, learning_rate=1e-3,
-                                  ema_momentum=None, checkpoint_every=args.steps),
+                                  ema_momentum=None, checkpoint_every=args.steps,
+                                  jit_compile=args.jit_compile),
                     get_strategy(args.strategy))
   trainer.train()
   print(json.dumps({"replicas": trainer.strategy.num_replicas_in_sync,

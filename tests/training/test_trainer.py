@@ -9,8 +9,11 @@ import pytest
 import tensorflow as tf
 
 from spn_keras import data
+from spn_keras.models import SliceDecoder
+from spn_keras.models import SliceDecoderConfig
 from spn_keras.models import SPNConfig
 from spn_keras.models import SubscalePixelNetwork
+from spn_keras.pipelines import Pipeline
 from spn_keras.training import Trainer
 from spn_keras.training import TrainerConfig
 from spn_keras.training import get_strategy
@@ -30,6 +33,12 @@ def test_mirrored_on_two_devices_matches_one_device(tmp_path):
   mirrored = _run_distributed(["--strategy=mirrored", "--cpus=2", f"--model_dir={tmp_path}/m"])
   assert single["replicas"] == 1 and mirrored["replicas"] == 2
   np.testing.assert_allclose([b for _, b in mirrored["history"]],
+                             [b for _, b in single["history"]], rtol=1e-4)
+  # Under XLA too: each replica's forward and backward pass is one compiled program.
+  compiled = _run_distributed(["--strategy=mirrored", "--cpus=2", "--jit_compile",
+                               f"--model_dir={tmp_path}/mx"])
+  assert compiled["replicas"] == 2
+  np.testing.assert_allclose([b for _, b in compiled["history"]],
                              [b for _, b in single["history"]], rtol=1e-4)
 
 
@@ -70,11 +79,7 @@ def _tiny_trainer(model_dir, steps, **config):
         input_context=context, transform=lambda x: {"images": data.reduce_depth(3)(x)},
         autotune=False)
 
-  def model_fn():
-    keras.utils.set_random_seed(0)  # the same initial weights in every run
-    return SubscalePixelNetwork(model_config)
-
-  return Trainer(model_fn, dataset_fn,
+  return Trainer(lambda: SubscalePixelNetwork(model_config), dataset_fn,
                  TrainerConfig(model_dir=str(model_dir), train_steps=steps, global_batch_size=8,
                                learning_rate=1e-3, **config),
                  get_strategy("one_device"),
@@ -209,10 +214,100 @@ def test_bad_config():
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_training_steps(tmp_path, precision):
+def test_mixed_precision_training_leaves_the_dtype_policy_as_it_was(tmp_path, precision):
+  assert keras.config.dtype_policy().name == "float32"
   trainer = _tiny_trainer(tmp_path, 2, precision=precision)
-  try:
-    assert np.isfinite(trainer.train())
-    assert all(v.dtype == "float32" for v in trainer.model.weights)
-  finally:
-    keras.config.set_dtype_policy("float32")
+  assert keras.config.dtype_policy().name == "float32"  # the process-wide policy
+  assert trainer.model.dtype_policy.name == precision  # the model's own
+  assert np.isfinite(trainer.train())
+  assert all(v.dtype == "float32" for v in trainer.model.weights)
+  assert keras.config.dtype_policy().name == "float32"
+
+
+def test_the_same_seed_gives_the_same_run(tmp_path):
+  runs = [_tiny_trainer(tmp_path / name, 3, seed=seed) for name, seed in
+          (("a", 7), ("b", 7), ("c", 8))]
+  for trainer in runs:
+    trainer.train()
+  first, again, other = ([bits for _, bits in trainer.history] for trainer in runs)
+  assert first == again  # initial weights, data order and target slices all seeded
+  assert not np.allclose(runs[0].model.trainable_variables[0].numpy(),
+                         runs[2].model.trainable_variables[0].numpy())
+  assert first != other
+
+
+@pytest.mark.parametrize("first_slice_given", [True, False])
+def test_first_slice_given_trains_on_slices_after_the_first(tmp_path, first_slice_given):
+  trainer = _tiny_trainer(tmp_path, 5, first_slice_given=first_slice_given)
+  original = trainer.model.training_loss
+
+  def checked(*args, **kwargs):
+    assert kwargs["first_slice_given"] == first_slice_given
+    with tf.control_dependencies([tf.debugging.assert_greater_equal(
+        kwargs["target_slice"], 1, message="slice 0 drawn")]):
+      return original(*args, **kwargs)
+
+  trainer.model.training_loss = checked
+  if first_slice_given:
+    trainer.train()  # 40 draws, none of slice 0
+  else:  # all four slices: slice 0 among 40 draws (all but certain), and the check sees it
+    with pytest.raises(tf.errors.InvalidArgumentError, match="slice 0 drawn"):
+      trainer.train()
+
+
+def _stage_trainer(model_dir, stage, channels, jit_compile, steps=3):
+  """A tiny stage of a 4x4 MDU pipeline on random images, plain or XLA-compiled."""
+  shapes = dict(channels=channels)
+  pipeline = Pipeline(
+      slice_decoder=SliceDecoder(SliceDecoderConfig.tiny(image_size=2, bits=3, **shapes)),
+      size_upscaler=SubscalePixelNetwork(SPNConfig.tiny(image_size=4, bits=3, **shapes)),
+      depth_upscaler=SubscalePixelNetwork(SPNConfig.tiny(image_size=4, bits=5,
+                                                         conditioning_bits=3, **shapes)))
+  images = np.random.default_rng(0).integers(0, 256, (16, 4, 4, channels), np.uint8)
+  view = pipeline.stage_view(stage)
+
+  def dataset_fn(context):
+    return tf.data.Dataset.from_tensor_slices(images).map(view).repeat().batch(
+        context.get_per_replica_batch_size(4))
+
+  stage_model = pipeline.stages[stage]
+  return Trainer(lambda: type(stage_model)(stage_model.config), dataset_fn,
+                 TrainerConfig(model_dir=str(model_dir), train_steps=steps, global_batch_size=4,
+                               learning_rate=1e-3, ema_momentum=0.9, jit_compile=jit_compile,
+                               first_slice_given=stage == "size_upscaler"),
+                 get_strategy("one_device"), dims_per_example=pipeline.num_dims)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("stage", ["slice_decoder", "size_upscaler", "depth_upscaler"])
+def test_xla_compiled_steps_train_like_plain_steps(tmp_path, stage, channels):
+  runs = {}
+  for jit_compile in (False, True):
+    trainer = _stage_trainer(tmp_path / str(jit_compile), stage, channels, jit_compile)
+    trainer.train()
+    runs[jit_compile] = trainer
+  np.testing.assert_allclose([b for _, b in runs[True].history],
+                             [b for _, b in runs[False].history], rtol=1e-5)
+  for plain, compiled in zip(runs[False].model.trainable_variables,
+                             runs[True].model.trainable_variables):
+    np.testing.assert_allclose(compiled.numpy(), plain.numpy(), atol=1e-5)
+
+
+def test_jit_compile_really_compiles_the_step(tmp_path):
+  """An op that XLA cannot compile fails the compiled step, and only the compiled step."""
+  for jit_compile in (False, True):
+    trainer = _stage_trainer(tmp_path / str(jit_compile), "slice_decoder", 1, jit_compile,
+                             steps=1)
+    original = trainer.model.training_loss
+
+    def with_a_string_op(*args, **kwargs):
+      nats = original(*args, **kwargs)
+      length = tf.strings.length(tf.strings.as_string(nats))  # no XLA kernel
+      return nats + 0.0 * tf.cast(length, nats.dtype)
+
+    trainer.model.training_loss = with_a_string_op
+    if jit_compile:
+      with pytest.raises(tf.errors.InvalidArgumentError, match="XLA|compile"):
+        trainer.train()
+    else:
+      assert np.isfinite(trainer.train())
