@@ -55,8 +55,9 @@ REQUIRED_FIELDS = {
     "likelihood_vs_peer_shipped": _LIKELIHOOD_FIELDS,
     "sampling": ("case", "batch_size", "naive_s_per_step", "cached_s_per_step", "speedup"),
     "sample_wait": ("case", "batch_size", "sub_pixels", "first_call_s", "seconds"),
-    "train_throughput": ("case", "precision", "examples_per_s", "achieved_flops", "peak_flops",
-                         "utilization"),
+    "train_throughput": ("case", "precision", "batch_size", "jit_compile", "examples_per_s",
+                         "achieved_flops", "peak_flops", "utilization", "model_peak_flops",
+                         "model_utilization"),
     "input_pipeline": ("case", "images_per_s"),
 }
 # Benchmarks that run a script other than `bench/<name>.py`, or with arguments:
@@ -216,10 +217,13 @@ def _wait_figures(result):
 
 
 def _throughput_figures(result):
-  return [(f"training utilization, {result['case']}, {result['precision']}",
-           f"**{result['utilization']:.2f}** ({result['achieved_flops'] / 1e9:.0f} of "
-           f"{result['peak_flops'] / 1e9:.0f} GFLOP/s, {result['examples_per_s']:.2f} "
-           "examples/s)")]
+  step = "XLA" if result["jit_compile"] else "plain"
+  return [(f"training throughput, {result['case']}, batch {result['batch_size']}, "
+           f"{result['precision']}, {step} step",
+           f"**{result['examples_per_s']:.2f} examples/s**; utilization "
+           f"{result['utilization']:.2f} ({result['achieved_flops'] / 1e9:.0f} of "
+           f"{result['peak_flops'] / 1e9:.0f} GFLOP/s), {result['model_utilization']:.2f} of "
+           f"the model's own shapes' {result['model_peak_flops'] / 1e9:.0f} GFLOP/s")]
 
 
 def _input_figures(result):

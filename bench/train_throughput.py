@@ -1,14 +1,17 @@
 """Benchmark: training throughput and FLOP utilization of one SPN stage, float32 and bfloat16.
 
-Prints one JSON object per line and precision, with `case`, `precision` ("float32" or
-"bfloat16"), `examples_per_s`, `achieved_flops`, `peak_flops` and `utilization` (= achieved /
-peak), plus the measurements behind them and where the time goes.
+Prints one JSON object per line: one per batch size, precision and step kind, with `case`,
+`precision` ("float32" or "bfloat16"), `batch_size`, `jit_compile` (whether the step is
+XLA-compiled, `TrainerConfig.jit_compile`), `examples_per_s`, `achieved_flops`, `peak_flops`
+and `utilization` (= achieved / peak), `model_peak_flops` and `model_utilization` (against the
+best rate of the model's own largest convolution and matrix-product shapes), plus the
+measurements behind them and where the time goes.
 
 Case: the paper-shaped ImageNet 64 stage (`zoo.get("imagenet64").stages["size_upscaler"]`,
-Table 4: 64x64 RGB 8 bit, S = 2, 32x32 slices) at batch `--batch_size` (default 1), under the
-"float32" and "mixed_bfloat16" dtype policies. `--quick` (CI smoke test): an
-`SPNConfig.tiny()`-sized RGB 8-bit stage of 8x8 images at batch 2, 1 warm-up and 2 timed steps,
-and a small peak measurement.
+Table 4: 64x64 RGB 8 bit, S = 2, 32x32 slices) at batches `--batch_sizes` (default 1 and 8),
+under the "float32" and "mixed_bfloat16" dtype policies, each with the plain and the
+XLA-compiled step. `--quick` (CI smoke test): an `SPNConfig.tiny()`-sized RGB 8-bit stage of
+8x8 images at batch 2, 1 warm-up and 2 timed steps, and small peak measurements.
 
 What is measured, in one run:
 - The training step is `Trainer.make_train_step()` of a `Trainer` built exactly as
@@ -31,6 +34,12 @@ What is measured, in one run:
 - `peak_flops` is the best rate of a large square matmul and of a large 3x3 convolution,
   measured in the same run, in the precision of the policy's compute dtype (float32, or
   bfloat16 for mixed_bfloat16), each timed `--peak_repeats` times after a warm-up.
+  `model_peak_flops` is the best rate, measured the same way, of the stage's own largest
+  shapes at the row's batch: the conditioning network's 3x3 convolution, a PixelCNN layer's
+  vertical-stack convolution and the output layers' 1x1 product.
+- XLA rows (`jit_compile`) count the FLOPs of the plain step of the same precision (the same
+  computation; the profiler cannot look inside a compiled function) and have no op-time
+  breakdown.
 - Where the time goes: `forward_s` (the `training_loss` forward alone, in a `tf.function`),
   `forward_backward_s` (forward and gradient), the rest of `step_s` being the optimizer
   update; `matmul_conv_flops_share` (the share of the counted FLOPs in convolutions and
@@ -42,17 +51,7 @@ What is measured, in one run:
 - `load_avg_1m`: the machine's 1-minute load average when the case started (other jobs share
   the CPUs and depress the step and peak rates alike).
 
-Where the time goes, as measured in two runs at batch 1 on the 2-core development machine (no
-GPU; load average 3.7-4.3 from other jobs, which slow the step and the peak kernels alike):
-utilization 0.51-0.56 in float32 (57-64 of 112-115 GFLOP/s) and 0.38 in bfloat16 (88-89 of
-228-231 GFLOP/s; the peak is the 3x3 convolution every time). 99% of the counted FLOPs are in
-convolutions and matrix products, yet these take only 65-78% of the op time: most of the rest
-goes to element-wise ops that count almost no FLOPs (Mul 8-13%, SelectV2 3-4%, and Cast 5%
-under bfloat16). The backward pass takes 2.1-2.4x the forward time for 2.0x its FLOPs; the rest
-of the step (the optimizer update and fetching the batch) is 0-6% of it in float32 and 8-9% in
-bfloat16. Run-to-run differences under this load are about 10%.
-
-Usage: python bench/train_throughput.py [--quick] [--batch_size=1] [--warmup=2] [--steps=5]
+Usage: python bench/train_throughput.py [--quick] [--batch_sizes=1,8] [--warmup=2] [--steps=5]
 """
 
 import argparse
@@ -154,6 +153,42 @@ def measure_peak(dtype, quick, repeats):
   return rates[best], best
 
 
+def measure_model_peak(config, batch_size, dtype, repeats):
+  """Best FLOP/s of the stage's own largest convolution and matrix-product shapes.
+
+  Returns:
+    `(flops_per_s, description of the winning kernel)`.
+  """
+  h, w = config.slice_size
+  k, f = config.kernel_size, config.pixelcnn_channels
+  half = k // 2 + 1
+  positions = batch_size * h * w
+  shapes = {  # name: (input shape, kernel shape, FLOPs)
+      f"embedder conv3x3 {batch_size}x{h}x{w}x{config.embedder_conv_channels}"
+      f"->{config.embedder_residual_channels}":
+          ((batch_size, h, w, config.embedder_conv_channels),
+           (3, 3, config.embedder_conv_channels, config.embedder_residual_channels), 9),
+      f"vertical conv{half}x{k} {batch_size}x{h}x{w}x{f}->{2 * f}":
+          ((batch_size, h, w, f), (half, k, f, 2 * f), half * k),
+  }
+  rates = {}
+  for name, (image_shape, kernel_shape, taps) in shapes.items():
+    images = tf.cast(tf.random.normal(image_shape), dtype)
+    kernel = tf.cast(tf.random.normal(kernel_shape), dtype)
+    conv = tf.function(lambda images=images, kernel=kernel: tf.reduce_sum(
+        tf.nn.conv2d(images, kernel, 1, "SAME")))
+    flops = 2 * positions * taps * kernel_shape[2] * kernel_shape[3]
+    rates[name] = flops / _best_seconds(lambda conv=conv: conv().numpy(), repeats)
+  residual, outputs = config.pixelcnn_residual_channels, config.channels * 2**config.bits
+  hidden = tf.cast(tf.random.normal([positions, residual]), dtype)
+  weights = tf.cast(tf.random.normal([residual, outputs]), dtype)
+  matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(hidden, weights)))
+  rates[f"output matmul {positions}x{residual}x{outputs}"] = (
+      2 * positions * residual * outputs / _best_seconds(lambda: matmul().numpy(), repeats))
+  best = max(rates, key=rates.get)
+  return rates[best], best
+
+
 def _op_time_profile(run_steps, num_steps, logdir):
   """Op executions and durations of `run_steps()` from a TensorFlow profiler trace in `logdir`."""
   tf.profiler.experimental.start(logdir)
@@ -184,10 +219,13 @@ def _op_time_profile(run_steps, num_steps, logdir):
   }
 
 
-def measure(case, config, batch_size, precision, args, ema_momentum, workdir):
+def measure(case, config, batch_size, precision, jit_compile, args, ema_momentum, workdir,
+            plain_flops=None):
   """Times and counts the training step of the stage `config`; returns the JSON record.
 
-  `workdir` receives the trainer's (empty) model folder and the profiler trace.
+  `workdir` receives the trainer's (empty) model folder and the profiler trace. An XLA step
+  (`jit_compile`) takes `plain_flops`, the FLOP counts of the plain step's record
+  (`flops_per_step`, `forward_flops`, `forward_backward_flops`, `matmul_conv_flops_share`).
   """
   load = os.getloadavg()[0]
   policy = POLICIES[precision]
@@ -202,7 +240,8 @@ def measure(case, config, batch_size, precision, args, ema_momentum, workdir):
   trainer = Trainer(lambda: SubscalePixelNetwork(config), dataset_fn,
                     TrainerConfig(model_dir=os.path.join(workdir, f"{precision}_model"),
                                   train_steps=1, global_batch_size=batch_size,
-                                  ema_momentum=ema_momentum, precision=policy),
+                                  ema_momentum=ema_momentum, precision=policy,
+                                  jit_compile=jit_compile),
                     strategy)
   try:
     train_step = trainer.make_train_step()
@@ -216,11 +255,11 @@ def measure(case, config, batch_size, precision, args, ema_momentum, workdir):
     model = trainer.model
     seed = tf.constant([0, 1], tf.int64)
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def forward(images):
       return tf.reduce_sum(model.training_loss(images, seed=seed))
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def forward_backward(images):
       with tf.GradientTape() as tape:
         loss = tf.reduce_sum(model.training_loss(images, seed=seed))
@@ -240,37 +279,50 @@ def measure(case, config, batch_size, precision, args, ema_momentum, workdir):
     forward_s = mean_seconds(lambda: forward(images), args.steps)
     forward_backward_s = mean_seconds(lambda: forward_backward(images), 1)  # traces
     forward_backward_s = mean_seconds(lambda: forward_backward(images), args.steps)
-    step_flops, by_type = count_flops(
-        train_step.get_concrete_function(iterator, tf.constant(1, tf.int64)).graph)
-    forward_flops, _ = count_flops(forward.get_concrete_function(images).graph)
-    backward_flops, _ = count_flops(forward_backward.get_concrete_function(images).graph)
-    profile = _op_time_profile(lambda: steps(args.profile_steps), args.profile_steps,
-                               os.path.join(workdir, f"{precision}_profile"))
+    if jit_compile:
+      counts = {name: plain_flops[name] for name in (
+          "flops_per_step", "forward_flops", "forward_backward_flops",
+          "matmul_conv_flops_share")}
+      profile = {}
+    else:
+      step_flops, by_type = count_flops(
+          train_step.get_concrete_function(iterator, tf.constant(1, tf.int64)).graph)
+      counts = {
+          "flops_per_step": step_flops,
+          "forward_flops": count_flops(forward.get_concrete_function(images).graph)[0],
+          "forward_backward_flops": count_flops(
+              forward_backward.get_concrete_function(images).graph)[0],
+          "matmul_conv_flops_share": sum(f for t, f in by_type.items()
+                                         if _DENSE_OP.search(t)) / step_flops,
+      }
+      profile = _op_time_profile(lambda: steps(args.profile_steps), args.profile_steps,
+                                 os.path.join(workdir, f"{precision}_profile"))
   finally:
     keras.config.set_dtype_policy("float32")
-  peak, peak_from = measure_peak(tf.bfloat16 if precision == "bfloat16" else tf.float32,
-                                 args.quick, args.peak_repeats)
-  achieved = step_flops / step_s
+  dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
+  peak, peak_from = measure_peak(dtype, args.quick, args.peak_repeats)
+  model_peak, model_peak_from = measure_model_peak(config, batch_size, dtype, args.peak_repeats)
+  achieved = counts["flops_per_step"] / step_s
   return {
       "case": case,
       "precision": precision,
       "dtype_policy": policy,
-      "device": strategy.extended.worker_devices[0],
       "batch_size": batch_size,
+      "jit_compile": jit_compile,
+      "device": strategy.extended.worker_devices[0],
       "timed_steps": args.steps,
       "step_s": step_s,
       "examples_per_s": batch_size / step_s,
-      "flops_per_step": step_flops,
       "achieved_flops": achieved,
       "peak_flops": peak,
       "peak_from": peak_from,
       "utilization": achieved / peak,
+      "model_peak_flops": model_peak,
+      "model_peak_from": model_peak_from,
+      "model_utilization": achieved / model_peak,
       "forward_s": forward_s,
       "forward_backward_s": forward_backward_s,
-      "forward_flops": forward_flops,
-      "forward_backward_flops": backward_flops,
-      "matmul_conv_flops_share": sum(f for t, f in by_type.items()
-                                     if _DENSE_OP.search(t)) / step_flops,
+      **counts,
       **profile,
       "load_avg_1m": load,
   }
@@ -280,8 +332,10 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--quick", action="store_true",
                       help="CI smoke test: a tiny stage, 2 timed steps, a small peak test.")
-  parser.add_argument("--batch_size", type=int, default=None,
-                      help="Examples per step (default 1, or 2 with --quick).")
+  parser.add_argument("--batch_sizes", default=None,
+                      help="Comma-separated examples per step (default 1,8, or 2 with --quick).")
+  parser.add_argument("--step_kinds", default="plain,xla",
+                      help="Comma-separated subset of plain,xla (XLA-compiled steps).")
   parser.add_argument("--warmup", type=int, default=None, help="Untimed steps (default 2).")
   parser.add_argument("--steps", type=int, default=None, help="Timed steps (default 5).")
   parser.add_argument("--profile_steps", type=int, default=1,
@@ -292,10 +346,19 @@ def main():
                       help="Comma-separated subset of float32,bfloat16.")
   args = parser.parse_args()
   quick = args.quick
-  args.batch_size = args.batch_size or (2 if quick else 1)
+  try:
+    batch_sizes = [int(b) for b in (args.batch_sizes or ("2" if quick else "1,8")).split(",")]
+  except ValueError:
+    parser.error(f"--batch_sizes must be comma-separated ints, got {args.batch_sizes!r}.")
+  if any(b < 1 for b in batch_sizes):
+    parser.error(f"--batch_sizes must be >= 1, got {batch_sizes}.")
+  kinds = args.step_kinds.split(",")
+  if not kinds or any(kind not in ("plain", "xla") for kind in kinds):
+    parser.error(f"--step_kinds must be a comma-separated subset of plain,xla, "
+                 f"got {args.step_kinds!r}.")
   args.warmup = args.warmup if args.warmup is not None else (1 if quick else 2)
   args.steps = args.steps or (2 if quick else 5)
-  for name in ("batch_size", "steps", "profile_steps", "peak_repeats"):
+  for name in ("steps", "profile_steps", "peak_repeats"):
     if getattr(args, name) < 1:
       parser.error(f"--{name} must be >= 1, got {getattr(args, name)}.")
   if args.warmup < 0:
@@ -311,9 +374,20 @@ def main():
   else:
     case, config = "imagenet64_size_upscaler", entry.stages["size_upscaler"]
   with tempfile.TemporaryDirectory(prefix="train_throughput_") as workdir:
-    for precision in precisions:
-      print(json.dumps(measure(f"{case}_b{args.batch_size}", config, args.batch_size,
-                               precision, args, entry.ema_momentum, workdir)), flush=True)
+    for batch_size in batch_sizes:
+      for precision in precisions:
+        plain = None
+        for kind in ("plain", "xla"):
+          if kind not in kinds:
+            continue
+          if kind == "xla" and plain is None:  # the FLOP counts come from the plain step
+            plain = measure(case, config, batch_size, precision, False, args,
+                            entry.ema_momentum, workdir)
+          record = measure(case, config, batch_size, precision, kind == "xla", args,
+                           entry.ema_momentum, workdir, plain)
+          if kind == "plain":
+            plain = record
+          print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":

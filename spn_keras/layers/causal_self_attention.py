@@ -7,7 +7,8 @@ import tensorflow as tf
 from spn_keras.argument_checks import check_int
 
 # Added to the scores of masked positions. Large enough that exp() underflows to exactly 0 in
-# float32, so masked positions contribute nothing at all (not merely little).
+# float32, so masked positions contribute nothing at all (not merely little); representable
+# in bfloat16 and float16 too (as about -1e9 and -inf).
 _MASKED_SCORE = -1e9
 
 
@@ -99,16 +100,19 @@ class CausalSelfAttention(keras.layers.Layer):
     out = ops.einsum("bld,dhk->blhk", inputs, self._cast(kernel))  # (B, L, heads, dim)
     return out + self._cast(bias) if bias is not None else out
 
-  def _attend(self, query, key, value, allowed, training):
+  def _attend(self, query, key, value, mask, training):
     """Attention of `query (B, Q, heads, k)` over `key`, `value (B, S, heads, .)`.
 
-    `allowed` is a bool `(Q, S)` mask or None (all allowed). Returns `(B, Q, output_dim)`.
+    `mask` is an additive `(Q, S)` score bias in the compute dtype (0 allowed, `_MASKED_SCORE`
+    masked) or None. The query is scaled by `1/sqrt(key_dim)` before the product and the mask
+    added before the float32 cast, so that the `(B, heads, Q, S)` scores get no extra
+    element-wise passes. Returns `(B, Q, output_dim)`.
     """
+    query = query * ops.cast(1.0 / self.key_dim**0.5, query.dtype)
     scores = ops.einsum("bqhk,bshk->bhqs", query, key)  # (B, heads, Q, S)
-    scores = ops.cast(scores, "float32") * (1.0 / self.key_dim**0.5)
-    if allowed is not None:
-      scores = ops.where(allowed[None, None], scores, _MASKED_SCORE)
-    weights = ops.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
+    if mask is not None:
+      scores = scores + mask
+    weights = ops.cast(tf.nn.softmax(ops.cast(scores, "float32"), axis=-1), self.compute_dtype)
     weights = self._dropout_layer(weights, training=training)
     attended = ops.einsum("bhqs,bshv->bqhv", weights, value)  # (B, Q, heads, value_dim)
     outputs = ops.einsum("blhv,hvo->blo", attended, self._cast(self.output_kernel))
@@ -120,11 +124,13 @@ class CausalSelfAttention(keras.layers.Layer):
     query = self._project(inputs, self.query_kernel, self.query_bias)  # (B, L, heads, key_dim)
     key = self._project(inputs, self.key_kernel, self.key_bias)  # (B, L, heads, key_dim)
     value = self._project(inputs, self.value_kernel, self.value_bias)  # (B, L, heads, v_dim)
-    allowed = None
+    mask = None
     if self.causal:
       positions = ops.arange(ops.shape(inputs)[1])
-      allowed = positions[:, None] >= positions[None, :]  # (L, L): query sees key <= itself
-    return self._attend(query, key, value, allowed, training)
+      # (L, L): a query sees keys at or before its own position.
+      mask = ops.where(positions[:, None] >= positions[None, :], 0.0, _MASKED_SCORE)
+      mask = ops.cast(mask, self.compute_dtype)
+    return self._attend(query, key, value, mask, training)
 
   # Incremental decoding (`spn_keras.sampling.CachedSliceSampler`).
   def step_weights(self, dtype=None):

@@ -164,8 +164,11 @@ class GatedPixelCNNBlock(keras.layers.Layer):
     # Vertical stack: output row r sees input rows r - k//2 .. r.
     padded = ops.pad(vertical, ((0, 0), (half - 1, 0), (k // 2, k // 2), (0, 0)))
     v = self._vertical_preactivation(padded, conditioning)  # (B, H, W, 2F)
-    # Shift the vertical stack down one row so that row r only hears rows < r.
-    v_shifted = ops.pad(v, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
+    # Shift the vertical stack down one row so that row r only hears rows < r. (`slice`, not
+    # `[:, :-1]`: its gradient is a pad, far cheaper than the generic strided-slice gradient.)
+    height = ops.shape(v)[1]
+    v_shifted = ops.pad(ops.slice(v, (0, 0, 0, 0), (-1, height - 1, -1, -1)),
+                        ((0, 0), (1, 0), (0, 0), (0, 0)))
     # Horizontal stack: output column c sees input columns c - k//2 .. c (masked at c).
     padded = ops.pad(horizontal, ((0, 0), (0, 0), (half - 1, 0), (0, 0)))
     horizontal_out = self._horizontal_output(padded, v_shifted, conditioning, horizontal)
