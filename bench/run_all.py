@@ -217,13 +217,16 @@ def _wait_figures(result):
 
 
 def _throughput_figures(result):
-  step = "XLA" if result["jit_compile"] else "plain"
+  # Results recorded before the XLA and model-shape columns existed are plain steps.
+  step = "XLA" if result.get("jit_compile") else "plain"
+  figure = (f"**{result['examples_per_s']:.2f} examples/s**; utilization "
+            f"{result['utilization']:.2f} ({result['achieved_flops'] / 1e9:.0f} of "
+            f"{result['peak_flops'] / 1e9:.0f} GFLOP/s)")
+  if "model_utilization" in result:
+    figure += (f", {result['model_utilization']:.2f} of the model's own shapes' "
+               f"{result['model_peak_flops'] / 1e9:.0f} GFLOP/s")
   return [(f"training throughput, {result['case']}, batch {result['batch_size']}, "
-           f"{result['precision']}, {step} step",
-           f"**{result['examples_per_s']:.2f} examples/s**; utilization "
-           f"{result['utilization']:.2f} ({result['achieved_flops'] / 1e9:.0f} of "
-           f"{result['peak_flops'] / 1e9:.0f} GFLOP/s), {result['model_utilization']:.2f} of "
-           f"the model's own shapes' {result['model_peak_flops'] / 1e9:.0f} GFLOP/s")]
+           f"{result['precision']}, {step} step", figure)]
 
 
 def _input_figures(result):

@@ -60,6 +60,8 @@ import glob
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -344,6 +346,8 @@ def main():
                       help="Timed repetitions of each peak kernel.")
   parser.add_argument("--precisions", default="float32,bfloat16",
                       help="Comma-separated subset of float32,bfloat16.")
+  parser.add_argument("--case", default=None, help=argparse.SUPPRESS)  # one case: child mode
+  parser.add_argument("--plain_flops", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args()
   quick = args.quick
   try:
@@ -373,22 +377,38 @@ def main():
     case, config = "tiny_spn_8x8_rgb", SPNConfig.tiny(image_size=8, channels=3, bits=8)
   else:
     case, config = "imagenet64_size_upscaler", entry.stages["size_upscaler"]
-  with tempfile.TemporaryDirectory(prefix="train_throughput_") as workdir:
-    for batch_size in batch_sizes:
-      for precision in precisions:
-        plain = None
-        for kind in ("plain", "xla"):
-          if kind not in kinds:
-            continue
-          if kind == "xla" and plain is None:  # the FLOP counts come from the plain step
-            plain = measure(case, config, batch_size, precision, False, args,
-                            entry.ema_momentum, workdir)
-          record = measure(case, config, batch_size, precision, kind == "xla", args,
-                           entry.ema_momentum, workdir, plain)
-          if kind == "plain":
-            plain = record
-          print(json.dumps(record), flush=True)
+  if args.case:  # child mode: one case, in a process of its own
+    batch_size, precision, kind = args.case.split(",")
+    plain = json.loads(args.plain_flops) if args.plain_flops else None
+    with tempfile.TemporaryDirectory(prefix="train_throughput_") as workdir:
+      print(json.dumps(measure(case, config, int(batch_size), precision, kind == "xla", args,
+                               entry.ema_momentum, workdir, plain)), flush=True)
+    return
+  # Each case runs in a fresh process: memory a case leaves behind (graphs, compiled programs)
+  # must not starve the next one (the XLA step at batch 8 needs 8+ GiB of its own).
+  forwarded = [f"--warmup={args.warmup}", f"--steps={args.steps}",
+               f"--profile_steps={args.profile_steps}", f"--peak_repeats={args.peak_repeats}"]
+  forwarded += ["--quick"] if quick else []
 
+  def run_case(batch_size, precision, kind, plain=None):
+    command = [sys.executable, __file__, *forwarded, f"--case={batch_size},{precision},{kind}"]
+    if plain is not None:
+      command.append(f"--plain_flops={json.dumps(plain)}")
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+
+  for batch_size in batch_sizes:
+    for precision in precisions:
+      plain = None
+      for kind in ("plain", "xla"):
+        if kind not in kinds:
+          continue
+        if kind == "xla" and plain is None:  # the FLOP counts come from the plain step
+          plain = run_case(batch_size, precision, "plain")
+        record = run_case(batch_size, precision, kind, plain)
+        if kind == "plain":
+          plain = record
+        print(json.dumps(record), flush=True)
 
 if __name__ == "__main__":
   main()

@@ -69,8 +69,11 @@ class SliceDecoder(AutoregressiveImageModel):
     ]
     self.output_hidden = MaskedConv2D(c.pixelcnn_residual_channels, 1, "B", c.channels,
                                       dtype=policy, name="output_hidden")
+    # The logits are computed in float32 under any policy (its variable dtype): a bfloat16
+    # last product would round them (8 bits of mantissa), and training bits/dim would then
+    # differ from the exact evaluation's.
     self.output_logits_layer = MaskedConv2D(c.channels * 2**c.bits, 1, "B", c.channels,
-                                            dtype=policy, name="output_logits")
+                                            dtype=policy.variable_dtype, name="output_logits")
 
   def build(self, inputs_shape=None, context_shape=None):
     c = self.config
@@ -152,10 +155,11 @@ class SliceDecoder(AutoregressiveImageModel):
     dtype = dtype or self.compute_dtype
     c = self.config
     num_values = 2**c.bits
+    logits_dtype = self.output_logits_layer.compute_dtype  # float32, as in `output_logits`
     hidden = self.output_hidden.masked_kernel(dtype)[0, 0]  # (F, R)
-    logits = self.output_logits_layer.masked_kernel(dtype)[0, 0]  # (R, C*K)
+    logits = self.output_logits_layer.masked_kernel(logits_dtype)[0, 0]  # (R, C*K)
     hidden_bias = ops.cast(self.output_hidden.bias, dtype)
-    logits_bias = ops.cast(self.output_logits_layer.bias, dtype)
+    logits_bias = ops.cast(self.output_logits_layer.bias, logits_dtype)
     horizontal_bounds = masks.group_bounds(c.pixelcnn_channels, c.channels)
     hidden_bounds = masks.group_bounds(c.pixelcnn_residual_channels, c.channels)
     groups = []
@@ -186,8 +190,8 @@ class SliceDecoder(AutoregressiveImageModel):
     group = weights[channel]
     features = ops.relu(ops.concatenate(horizontal[:channel + 1], axis=-1))
     hidden_group = ops.relu(ops.matmul(features, group["hidden"]) + group["hidden_bias"])
-    logits = ops.matmul(ops.concatenate(list(hidden[:channel]) + [hidden_group], axis=-1),
-                        group["logits"])
+    hidden_so_far = ops.concatenate(list(hidden[:channel]) + [hidden_group], axis=-1)
+    logits = ops.matmul(ops.cast(hidden_so_far, group["logits"].dtype), group["logits"])
     return hidden_group, ops.cast(logits + group["logits_bias"], "float32")
 
   def _forward(self, inputs, context, training=False):

@@ -102,6 +102,13 @@ class CachedSliceSampler:
     }
 
   def _sample_slice(self, context, noise, temperature, num_rows, record_logits):
+    """The slice program (traced once per input signature; see `sample` for the arguments).
+
+    Loop state: the slice's values, log-probabilities and optionally logits; per attention
+    layer its key/value caches; per gated layer its vertical input rows (`k//2 + 1`, zero rows
+    above the image) and, from the row above, its vertical preactivation; along the current
+    row each layer's horizontal input (column-major, `k//2` zero columns on the left).
+    """
     d, dtype = self.decoder, self.compute_dtype
     c = d.config
     h, w, channels, k = c.height, c.width, c.channels, c.kernel_size

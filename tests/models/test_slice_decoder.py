@@ -1,6 +1,7 @@
 import math
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -98,3 +99,23 @@ def test_weights_round_trip(tmp_path):
 def test_bad_config_type():
   with pytest.raises(TypeError, match="SliceDecoderConfig"):
     SliceDecoder(3)
+
+
+def test_logits_are_float32_under_mixed_precision():
+  """The last product runs in float32 under `mixed_bfloat16`: logits are not rounded to bf16."""
+  keras.config.set_dtype_policy("mixed_bfloat16")
+  try:
+    model = SliceDecoder(SliceDecoderConfig.tiny(image_size=3, channels=3, bits=3))
+  finally:
+    keras.config.set_dtype_policy("float32")
+  model.build()
+  assert model.pixelcnn[0].compute_dtype == "bfloat16"
+  assert model.output_logits_layer.compute_dtype == "float32"
+  hidden = tf.random.normal([2, 3, 3, model.config.pixelcnn_residual_channels])
+  hidden = tf.cast(tf.cast(hidden, tf.bfloat16), tf.float32)  # what the bf16 layers hand over
+  expected = tf.einsum("bhwr,ro->bhwo", hidden, model.output_logits_layer.masked_kernel()[0, 0])
+  np.testing.assert_allclose(model.output_logits_layer(hidden),
+                             expected + model.output_logits_layer.bias, rtol=1e-5, atol=1e-5)
+  images = np.random.default_rng(0).integers(0, 8, (2, 3, 3, 3), np.uint8)
+  assert model.sample(2, seed=0, return_log_prob=True)[1].dtype == tf.float32
+  assert np.all(np.isfinite(model.log_prob(images)))
