@@ -319,6 +319,8 @@ class AutoregressiveImageModel(keras.Model):
     Returns:
       float.
     """
+    if not self.built:  # the parameters must exist to be counted
+      self.build()
     decoder = self._slice_decoder()
     c = decoder.config
     positions = c.height * c.width
@@ -371,8 +373,6 @@ class AutoregressiveImageModel(keras.Model):
       slices = tf.concat([first_slice[:, None], slices[:, 1:]], axis=1)
       start = 1
     if progress is True:
-      if not self.built:
-        self.build()
       bar = SamplingProgress([(self.name, s * s - start, self.slice_sampling_cost())])
       progress = lambda: bar.slice_done(self.name)  # noqa: E731
     temperature = tf.cast(temperature, tf.float32)

@@ -270,9 +270,6 @@ class Pipeline:
       plan.append(("depth_upscaler", self.depth_upscaler.scale**2))
     bar = None
     if progress:
-      for name, _ in plan:
-        if not self.stages[name].built:
-          self.stages[name].build()
       bar = SamplingProgress([(name, count, self.stages[name].slice_sampling_cost())
                               for name, count in plan])
     lsb = None

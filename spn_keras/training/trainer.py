@@ -304,7 +304,9 @@ class Trainer:
         # The optimizer all-reduces the gradients over replicas (a `merge_call`), which cannot
         # run inside an XLA program: each replica compiles its forward and backward pass.
         compiled_gradients = self._on_replica_device(tf.function(gradients, jit_compile=True))
-        replica_step = lambda batch, step: update(*compiled_gradients(batch, step), step)  # noqa: E731
+
+        def replica_step(batch, step):  # noqa: F811
+          return update(*compiled_gradients(batch, step), step)
 
     @tf.function
     def train_step(iterator, step):
