@@ -6,8 +6,9 @@ decoder). Subclasses provide two pieces:
   target slice, computed from the slices before it (and the low-depth image), or None;
 - `_decode(target_values, context)`: float32 logits `(B, h, w, C, 2**D)` of the target slice
   under teacher forcing.
-Everything else (exact `log_prob`, `bits_per_dim`, the unbiased training loss and the sampler)
-is defined here once, from the chain rule over slices, pixels and channels.
+Everything else (exact `log_prob`, `bits_per_dim`, the unbiased training loss, Keras's
+`compile` / `fit` / `evaluate` on that loss, and the sampler) is defined here once, from the
+chain rule over slices, pixels and channels.
 """
 
 import math
@@ -26,12 +27,37 @@ from spn_keras.sampling.sub_pixel_choice import choose_sub_pixel
 from spn_keras.sampling.sub_pixel_choice import gumbel_noise
 
 _INTEGER_DTYPES = (tf.uint8, tf.int8, tf.uint16, tf.int16, tf.int32, tf.int64)
+# `keras.Model.compile` arguments a stage sets itself (its loss is its likelihood).
+_COMPILE_ARGUMENTS_NOT_ACCEPTED = ("loss", "loss_weights", "metrics", "weighted_metrics")
 
 
 def stage_seed(seed, stream):
   """The stateless seed `(2,)` of random stream `stream` (a stage, a slice) under `seed`."""
   return tf.random.experimental.stateless_fold_in(
       tf.constant([0, 0], tf.int64) + tf.cast(seed, tf.int64), stream)
+
+
+def replica_target_slices(seed, step, global_batch_size, local_batch_size, first, num_slices):
+  """This replica's target slices for training step `step`: int32 `(local_batch_size,)`.
+
+  The slices are drawn for the whole global batch from `(seed, step)`, uniformly in
+  `[first, num_slices)`, and replica `r` takes entries `[r * local, (r + 1) * local)`, so that
+  a training run does not depend on how the batch is split over replicas. `spn_train` and
+  `fit` both draw their slices here.
+
+  Args:
+    seed: int (or int tensor) seed of the run.
+    step: int64 scalar tensor, the training step (the first is 1).
+    global_batch_size: examples per step over all replicas.
+    local_batch_size: this replica's examples (int or int32 scalar tensor).
+    first: the first slice that may be drawn (1 for a pipeline's size upscaler).
+    num_slices: `S*S`.
+  """
+  replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+  targets = tf.random.stateless_uniform(
+      [global_batch_size], tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)]), first,
+      num_slices, dtype=tf.int32)
+  return tf.slice(targets, [replica * local_batch_size], [local_batch_size])
 
 
 def nats_to_bits_per_dim(nats, num_dims):
@@ -259,6 +285,129 @@ class AutoregressiveImageModel(keras.Model):
       raise ValueError("`first_slice_given=True` needs `scale` > 1: with one slice nothing "
                        "would be left to score.")
     return int(bool(first_slice_given))
+
+  # Keras training: `compile`, `fit`, `evaluate`.
+  def compile(self, optimizer="rmsprop", first_slice_given=False, seed=None, **kwargs):
+    """Configures `fit` and `evaluate` for this stage's own likelihood.
+
+    `fit` minimizes the unbiased loss of `training_loss` (SPN_SPEC section 5): one target
+    slice per example, drawn from `(seed, step)` exactly as `spn_train` draws them, times the
+    number of slices it could be. `evaluate` reports the exact negative log-likelihood
+    (`log_prob`, every slice). Both log `loss` (nats per image) and `bits_per_dim`. A batch is
+    an integer image batch `(B, H, W, C)` or, for a depth upscaler, a dict
+    `{"images": ..., "conditioning": ...}`; targets and sample weights are refused (the
+    images are their own targets).
+
+    Args:
+      optimizer: as in `keras.Model.compile` (Table 4's is RMSprop with Polyak averaging:
+        `keras.optimizers.RMSprop(1e-4, rho=0.95, momentum=0.9, use_ema=True,
+        ema_momentum=0.9999)`).
+      first_slice_given: train and evaluate `log p(slices >= 1 | slice 0)`, the term a size
+        upscaler contributes to a multidimensional-upscaling pipeline (its slice 0 is the
+        slice decoder's); needs `scale > 1`.
+      seed: int seed of the target slices; None draws one (`fit` is then not repeatable).
+      **kwargs: the other `keras.Model.compile` arguments (`run_eagerly`, `jit_compile`,
+        `steps_per_execution`, ...). `loss`, `loss_weights`, `metrics` and
+        `weighted_metrics` are not accepted: the loss is the model's likelihood.
+
+    Raises:
+      ValueError: a loss or metrics were given; `first_slice_given` with `scale = 1`.
+    """
+    fixed = [name for name in _COMPILE_ARGUMENTS_NOT_ACCEPTED if kwargs.get(name) is not None]
+    if fixed:
+      raise ValueError(f"{type(self).__name__}.compile does not take {', '.join(fixed)}: the "
+                       f"loss is the model's negative log-likelihood, logged with "
+                       f"`bits_per_dim`.")
+    for name in _COMPILE_ARGUMENTS_NOT_ACCEPTED:
+      kwargs.pop(name, None)
+    self._first_scored_slice(first_slice_given)
+    if seed is None:
+      seed = random.SystemRandom().randrange(2**31)
+    check_int("seed", seed, minimum=0)
+    if not self.built:
+      self.build()
+    super().compile(optimizer=optimizer, **kwargs)
+    # Stored outside Keras's attribute tracking: the metrics are not weights of the stage and
+    # must not enter its checkpoints.
+    self.__dict__["_fit_settings"] = {"first_slice_given": bool(first_slice_given),
+                                      "seed": int(seed)}
+    self.__dict__["_fit_metrics"] = (keras.metrics.Mean(name="loss"),
+                                     keras.metrics.Mean(name="bits_per_dim"))
+
+  @property
+  def metrics(self):
+    """After `compile`: the `loss` (nats per image) and `bits_per_dim` means."""
+    fit_metrics = self.__dict__.get("_fit_metrics")
+    return list(fit_metrics) if fit_metrics else super().metrics
+
+  def get_compile_config(self):
+    config = super().get_compile_config()
+    if config and "_fit_settings" in self.__dict__:
+      config.update(self.__dict__["_fit_settings"])
+    return config
+
+  def compile_from_config(self, config):
+    config = keras.saving.deserialize_keras_object(dict(config))
+    self.compile(**config)
+    if self.built:  # create the optimizer's variables, so that its saved state loads
+      self.optimizer.build(self.trainable_variables)
+
+  def _fit_batch(self, data):
+    """`(images, conditioning or None)` of a batch given to `fit` or `evaluate`."""
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    if y is not None or sample_weight is not None:
+      raise ValueError(f"{type(self).__name__} models images: `fit` and `evaluate` take image "
+                       f"batches (or dicts with 'images' and 'conditioning'), without "
+                       f"targets or sample weights.")
+    if isinstance(x, dict):
+      unknown = set(x) - {"images", "conditioning"}
+      if "images" not in x or unknown:
+        raise ValueError(f"A batch dict must have the key 'images' and, for a depth upscaler, "
+                         f"'conditioning'; got keys {sorted(x)}.")
+      return x["images"], x.get("conditioning")
+    return x, None
+
+  def _update_fit_metrics(self, nats):
+    """Adds a batch's negative log-likelihoods `(B,)` (nats) to the metrics; their values."""
+    loss_metric, bits_metric = self.__dict__["_fit_metrics"]
+    loss_metric.update_state(nats)
+    bits_metric.update_state(nats_to_bits_per_dim(-nats, self.num_dims))
+    return {metric.name: metric.result() for metric in (loss_metric, bits_metric)}
+
+  def train_step(self, data):
+    """One optimizer step on the unbiased loss (see `compile`); Keras calls it per replica."""
+    images, conditioning = self._fit_batch(data)
+    settings = self.__dict__["_fit_settings"]
+    first_slice_given = settings["first_slice_given"]
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    local_batch = tf.shape(images)[0]
+    step = self.optimizer.iterations + 1  # counted from 1, as `spn_train` counts
+    targets = replica_target_slices(
+        settings["seed"], step, local_batch * num_replicas, local_batch,
+        self._first_scored_slice(first_slice_given), self.scale**2)
+    with tf.GradientTape() as tape:
+      nats = self.training_loss(images, conditioning, target_slice=targets,
+                                first_slice_given=first_slice_given)
+      # The optimizer sums the replicas' gradients: each replica gives its share of the mean.
+      loss = self.optimizer.scale_loss(tf.reduce_mean(nats) / num_replicas)
+    # Dense gradients, as `spn_train` applies them: the embeddings' gradients come as
+    # `IndexedSlices` (a row per use), on which Keras's RMSprop takes a different step.
+    gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, self.trainable_variables)]
+    self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+    return self._update_fit_metrics(nats)
+
+  def test_step(self, data):
+    """The exact negative log-likelihood of a batch (every scored slice)."""
+    images, conditioning = self._fit_batch(data)
+    first_slice_given = self.__dict__["_fit_settings"]["first_slice_given"]
+    return self._update_fit_metrics(-self.log_prob(images, conditioning, first_slice_given))
+
+  def get_build_config(self):
+    return {"built": True} if self.built else {}
+
+  def build_from_config(self, config):
+    if config.get("built"):
+      self.build()
 
   # Sampling.
   def _slice_decoder(self):

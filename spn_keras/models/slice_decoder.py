@@ -78,6 +78,7 @@ class SliceDecoder(AutoregressiveImageModel):
   def build(self, inputs_shape=None, context_shape=None):
     c = self.config
     h, w = c.height, c.width
+    self.slicer.build((None, h, w, c.channels))
     if c.attention_layers:
       self.position_embedding = self.add_weight(
           name="position_embedding", shape=(h * w, c.attention_channels),

@@ -69,6 +69,7 @@ class SubscalePixelNetwork(AutoregressiveImageModel):
 
   def build(self, inputs_shape=None):
     c = self.config
+    self.slicer.build((None, *self.image_shape))
     h, w = c.slice_size
     slices = ops.zeros((1, c.scale**2, h, w, c.channels), "int32")
     conditioning = slices if c.conditioning_bits else None

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from spn_keras.argument_checks import check_int
+from spn_keras.models.autoregressive_image_model import replica_target_slices
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -266,14 +267,8 @@ class Trainer:
 
     def gradients(batch, step):
       """This replica's loss and gradients (zeros when the loss is not finite)."""
-      # Target slices are drawn for the whole global batch from (seed, step) and each replica
-      # takes its share, so the training run does not depend on the number of replicas.
-      replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-      local = tf.shape(batch["images"])[0]
-      targets = tf.random.stateless_uniform(
-          [config.global_batch_size], tf.stack([tf.cast(config.seed, tf.int64), step]), first,
-          num_slices, dtype=tf.int32)
-      targets = tf.slice(targets, [replica * local], [local])
+      targets = replica_target_slices(config.seed, step, config.global_batch_size,
+                                      tf.shape(batch["images"])[0], first, num_slices)
       with tf.GradientTape() as tape:
         nats = model.training_loss(batch["images"], batch.get("conditioning"),
                                    target_slice=targets,
