@@ -15,6 +15,7 @@ from absl import flags
 from spn_keras import data
 from spn_keras.cli import common
 from spn_keras.cli import stage_flags  # noqa: F401  (defines --pipeline, --dataset, ...)
+from spn_keras.pipelines import load_pipeline
 from spn_keras.pipelines import serialization
 
 FLAGS = flags.FLAGS
@@ -41,7 +42,7 @@ def evaluate(pipeline_dir, dataset=None, split="test", data_dir=None, batch_size
     dict with `dataset`, `split`, `num_examples` and `bits_per_dim` (`{stage: value}`, plus
     `"total"` when the whole pipeline is evaluated).
   """
-  pipeline, metadata = serialization.load_pipeline(pipeline_dir)
+  pipeline, metadata = load_pipeline(pipeline_dir)
   dataset = dataset or metadata.get("dataset")
   if not dataset:
     raise ValueError("`dataset` is required: the pipeline's metadata names none.")

@@ -2,7 +2,7 @@
 
 TF Serving watches a model's base folder and serves its numbered version folders,
 `<base>/<version>/saved_model.pb` plus `variables/` and `assets/`. A version folder is written
-to a temporary sibling and renamed into place (`serialization.replace_atomically`), so the
+to a temporary sibling and renamed into place (`preset_folders.replace_atomically`), so the
 server never sees a half-written version, and a failed export never destroys the version it
 was to replace. The variables are tracked the way `keras.export.ExportArchive` tracks them (a
 plain trackable root holding the TensorFlow variables that the traced signatures read), so
@@ -19,7 +19,8 @@ import keras
 import tensorflow as tf
 
 from spn_keras.argument_checks import check_int
-from spn_keras.pipelines import serialization
+from spn_keras.presets.preset_folders import replace_atomically
+from spn_keras.presets.preset_folders import stage_spec
 from spn_keras.version import __version__
 
 FORMAT = "spn_keras.export/1"
@@ -74,7 +75,7 @@ def export_assets(kind, stages, metadata, signatures, **fields):
           "spn_keras_version": __version__, "tensorflow_version": tf.__version__,
           "keras_version": keras.__version__, "stages": list(stages), **fields,
           "signatures": signatures, "metadata": metadata}
-  return {METADATA_ASSET: info, **{f"{name}.config.json": serialization.stage_spec(model)
+  return {METADATA_ASSET: info, **{f"{name}.config.json": stage_spec(model)
                                    for name, model in stages.items()}}
 
 
@@ -123,5 +124,5 @@ def write_saved_model(path, version, functions, default, assets, overwrite=False
       # saving context, which doubles the export's time.
       tf.saved_model.save(root, tmp_folder, signatures=signatures)
 
-  serialization.replace_atomically(write, folder, overwrite)
+  replace_atomically(write, folder, overwrite)
   return folder

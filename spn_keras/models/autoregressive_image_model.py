@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from spn_keras.argument_checks import check_int
 from spn_keras.layers import SubscaleSlicer
+from spn_keras.presets import preset_folders
 from spn_keras.sampling import CachedSliceSampler
 from spn_keras.sampling import SamplingProgress
 from spn_keras.sampling.sub_pixel_choice import choose_sub_pixel
@@ -124,6 +125,41 @@ class AutoregressiveImageModel(keras.Model):
   def from_config(cls, config):
     config = dict(config)
     return cls(cls.config_class.from_dict(config.pop("config")), **config)
+
+  @classmethod
+  def from_preset(cls, preset):
+    """A stage with its trained weights, by preset name or folder (keras-hub style).
+
+    Args:
+      preset: `"<pipeline>/<stage>"`, e.g. `"mnist28_mdu/depth_upscaler"`: that stage of the
+        pretrained pipeline `spn_keras.zoo.load("<pipeline>")` loads (from
+        `$SPN_KERAS_HOME/<pipeline>`, else the one shipped with the package);
+        `"<pipeline>"` alone when that pipeline has exactly one stage of this class
+        (`SliceDecoder.from_preset("mnist28_mdu")`); a stage folder (`config.json` and
+        `model.weights.h5`); or a pipeline folder with one stage of this class.
+
+    Returns:
+      The stage, an instance of this class (of any stage class when called on
+      `AutoregressiveImageModel`), built, its weights checked against the sha256 that its
+      pipeline recorded.
+
+    Raises:
+      ValueError: an unknown preset; a stage of another class (the message names the class
+        to load it with); a corrupt weights file.
+      FileNotFoundError: a stage folder without its files.
+    """
+    classes = {}
+    pending = [cls]
+    while pending:
+      stage_class = pending.pop()
+      classes[stage_class.__name__] = stage_class
+      pending.extend(stage_class.__subclasses__())
+    folder, expected_sha256 = preset_folders.resolve_stage_preset(preset, classes)
+    found = preset_folders.stage_class_name(str(folder))
+    if found not in classes:
+      raise ValueError(f"Preset {preset!r} is a {found} stage, not a {cls.__name__}: load it "
+                       f"with `{found}.from_preset({str(preset)!r})`.")
+    return preset_folders.load_stage(str(folder), classes, expected_sha256)
 
   @property
   def image_shape(self):

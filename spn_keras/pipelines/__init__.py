@@ -1,7 +1,7 @@
 """Pipelines of SPN stages (multidimensional upscaling)."""
 
 from spn_keras.pipelines.pipeline import Pipeline
-from spn_keras.pipelines.serialization import load_pipeline
+from spn_keras.pipelines.pipeline import load_pipeline
 from spn_keras.pipelines.serialization import load_stage
 from spn_keras.pipelines.serialization import save_pipeline
 from spn_keras.pipelines.serialization import save_stage

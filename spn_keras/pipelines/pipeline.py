@@ -1,11 +1,13 @@
 """`Pipeline`: multidimensional upscaling, stages chained into one model of an image."""
 
 import functools
+import pathlib
 import random
 
 import tensorflow as tf
 
 from spn_keras.argument_checks import check_int
+from spn_keras.export.pipeline_exporter import PipelineExporter
 from spn_keras.models.autoregressive_image_model import check_images
 from spn_keras.models.autoregressive_image_model import nats_to_bits_per_dim
 from spn_keras.models.autoregressive_image_model import stage_seed
@@ -13,6 +15,9 @@ from spn_keras.models.slice_decoder import SliceDecoder
 from spn_keras.models.subscale_pixel_network import SubscalePixelNetwork
 from spn_keras.ops import bit_depth
 from spn_keras.pipelines import serialization
+from spn_keras.presets import pretrained_folder
+from spn_keras.presets import spn_keras_home
+from spn_keras.presets.preset_folders import PIPELINE_FILE
 from spn_keras.sampling import SamplingProgress
 
 STAGES = ("slice_decoder", "size_upscaler", "depth_upscaler")
@@ -181,15 +186,41 @@ class Pipeline:
     Returns:
       The version folder written, `<path>/<version>`.
     """
-    from spn_keras.export.pipeline_exporter import PipelineExporter  # it imports this package
-
     return PipelineExporter(self).export(path, version, overwrite, metadata)
 
   @classmethod
   def load(cls, path, weights=True):
     """Loads a pipeline folder (checking weight digests); returns the `Pipeline`."""
-    pipeline, metadata = serialization.load_pipeline(path, weights)
+    pipeline, metadata = load_pipeline(path, weights)
     pipeline.metadata = metadata
+    return pipeline
+
+  @classmethod
+  def from_preset(cls, preset):
+    """A pretrained pipeline by name, or a pipeline folder (keras-hub style).
+
+    The same folder and weights as `spn_keras.zoo.load(preset)`: a name is looked for in
+    `$SPN_KERAS_HOME/<name>`, then among the pipelines shipped with the package. (`zoo.load`
+    also checks a registered name's architecture, and can build one with random weights.)
+
+    Args:
+      preset: a pipeline name (e.g. "mnist28_mdu") or folder.
+
+    Returns:
+      The `Pipeline`, with `metadata` (name, dataset, recorded test bits/dim, ...).
+
+    Raises:
+      ValueError: no pipeline by that name or in that folder; a corrupt weights file.
+    """
+    folder = pathlib.Path(str(preset)).expanduser()
+    if not (folder / PIPELINE_FILE).is_file():
+      folder = pretrained_folder(str(preset))
+    if folder is None:
+      raise ValueError(f"Unknown preset {preset!r}: not a pipeline folder, and no pipeline of "
+                       f"that name in {spn_keras_home()} ($SPN_KERAS_HOME) or among the "
+                       f"pipelines shipped with spn-keras.")
+    pipeline = cls.load(str(folder))
+    pipeline.metadata = {"name": folder.name, **pipeline.metadata, "weights": str(folder)}
     return pipeline
 
   def _split(self, images):
@@ -343,3 +374,17 @@ class Pipeline:
     num_images = images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
     return self._generate(num_images, low, self._temperatures(temperatures), seed, method,
                           progress, jit_compile, compute_dtype)
+
+
+def load_pipeline(path, weights=True):
+  """Loads a pipeline folder saved by `Pipeline.save` (`spn_keras.pipelines.save_pipeline`).
+
+  Args:
+    path: the folder.
+    weights: load (and sha256-check) the weights; False builds the stages with random ones.
+
+  Returns:
+    `(pipeline, metadata)`.
+  """
+  stages, metadata = serialization.load_stages(path, weights)
+  return Pipeline(**stages), metadata

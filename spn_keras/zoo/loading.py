@@ -1,37 +1,13 @@
 """`load`: a zoo pipeline by name (with pretrained weights when they exist) or from a folder."""
 
-import importlib.resources
 import os
 import pathlib
 
-from spn_keras.pipelines import serialization
+from spn_keras.pipelines import load_pipeline
+from spn_keras.presets import pretrained_folder
+from spn_keras.presets import spn_keras_home
+from spn_keras.presets.preset_folders import HOME_VARIABLE
 from spn_keras.zoo import registry
-
-HOME_VARIABLE = "SPN_KERAS_HOME"
-
-
-def spn_keras_home():
-  """`$SPN_KERAS_HOME`, default `~/.spn_keras`: where user-trained pipelines are looked for."""
-  return pathlib.Path(os.environ.get(HOME_VARIABLE, "~/.spn_keras")).expanduser()
-
-
-def shipped_folder(name):
-  """The pipeline folder shipped with the package for `name`, or None.
-
-  Shipped pipelines live in the repository's top-level `zoo/`, installed as the package data
-  `spn_keras._shipped_zoo` (so they load from a wheel as well as from a source checkout).
-  """
-  candidates = []
-  try:
-    candidates.append(pathlib.Path(str(importlib.resources.files("spn_keras._shipped_zoo"))))
-  except ModuleNotFoundError:
-    pass
-  candidates.append(pathlib.Path(__file__).resolve().parents[2] / "zoo")
-  for base in candidates:
-    if (base / name / "pipeline.json").is_file():
-      return base / name
-  return None
-
 
 def _check_architecture(entry, pipeline, folder):
   for stage, config in entry.stages.items():
@@ -65,7 +41,7 @@ def load(name_or_folder, weights="pretrained"):
       where, and how to train or place them).
   """
   if name_or_folder not in registry.list_models() and os.path.isdir(name_or_folder):
-    pipeline, metadata = serialization.load_pipeline(name_or_folder)
+    pipeline, metadata = load_pipeline(name_or_folder)
     pipeline.metadata = metadata
     return pipeline
   entry = registry.get(name_or_folder)
@@ -74,19 +50,18 @@ def load(name_or_folder, weights="pretrained"):
     pipeline.metadata = {"name": entry.name, "dataset": entry.dataset, "weights": "random"}
     return pipeline
   if weights == "pretrained":
-    looked = [spn_keras_home() / entry.name]
-    folder = looked[0] if (looked[0] / "pipeline.json").is_file() else shipped_folder(entry.name)
+    folder = pretrained_folder(entry.name)
     if folder is None:
       raise FileNotFoundError(
-          f"No pretrained weights for {entry.name!r}: looked in {looked[0]} "
+          f"No pretrained weights for {entry.name!r}: looked in {spn_keras_home() / entry.name} "
           f"(${HOME_VARIABLE}/{entry.name}) and among the pipelines shipped with spn-keras. "
           f"Train them with `spn_train --zoo={entry.name} --stage=<stage> "
-          f"--model_dir=<dir> --pipeline_dir={looked[0]}` for each stage "
+          f"--model_dir=<dir> --pipeline_dir={spn_keras_home() / entry.name}` for each stage "
           f"({', '.join(entry.stages)}) on {entry.dataset}, or place a pipeline folder there, "
           f"or pass weights=None for random weights.")
   else:
     folder = pathlib.Path(weights)
-  pipeline, metadata = serialization.load_pipeline(str(folder))
+  pipeline, metadata = load_pipeline(str(folder))
   _check_architecture(entry, pipeline, folder)
   pipeline.metadata = {"name": entry.name, "dataset": entry.dataset, **metadata,
                        "weights": str(folder)}

@@ -4,6 +4,7 @@ Built-in entries (`entries.builtin_entries`) are added the first time the regist
 importing a module registers nothing. Users add their own with `register`.
 """
 
+from spn_keras.presets import pretrained_folder
 from spn_keras.zoo import entries
 from spn_keras.zoo.zoo_entry import ZooEntry
 
@@ -28,9 +29,15 @@ def register(entry, overwrite=False):
   return entry
 
 
-def list_models():
-  """Names of all registered entries, in registration order."""
-  return list(_registry())
+def list_models(pretrained=False):
+  """Names of the registered entries, in registration order.
+
+  Args:
+    pretrained: only the names with trained weights (in `$SPN_KERAS_HOME/<name>` or shipped
+      with the package): those `load(name)` and `from_preset` load.
+  """
+  names = list(_registry())
+  return [name for name in names if pretrained_folder(name) is not None] if pretrained else names
 
 
 def get(name):

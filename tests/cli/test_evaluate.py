@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,9 @@ from spn_keras.models import SliceDecoderConfig
 from spn_keras.models import SPNConfig
 from spn_keras.models import SubscalePixelNetwork
 from spn_keras.pipelines import Pipeline
+from spn_keras.pipelines import load_pipeline
+from spn_keras.pipelines import serialization
+from spn_keras.presets.preset_folders import read_pipeline_json
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +55,6 @@ def test_one_stage_matches_its_pipeline_term(tiny_mnist_pipeline, stage):
 
 
 def test_corrupt_weights_are_refused(tiny_mnist_pipeline, tmp_path):
-  import shutil
   _, path = tiny_mnist_pipeline
   copy = tmp_path / "copy"
   shutil.copytree(path, copy)
@@ -63,15 +67,13 @@ def test_corrupt_weights_are_refused(tiny_mnist_pipeline, tmp_path):
 
 
 def test_record_writes_the_figures_into_the_metadata(tiny_mnist_pipeline, tmp_path):
-  import shutil
-  from spn_keras.pipelines import serialization
   _, path = tiny_mnist_pipeline
   copy = tmp_path / "recorded"
   shutil.copytree(path, copy)
   result = evaluate.evaluate(str(copy), max_examples=4, batch_size=4)
   serialization.update_pipeline_metadata(str(copy), evaluate.recorded_figures(result))
-  metadata = serialization.read_pipeline_json(str(copy))["metadata"]
+  metadata = read_pipeline_json(str(copy))["metadata"]
   assert metadata["test_num_examples"] == 4 and metadata["dataset"] == "mnist5k"
   assert metadata["test_bits_per_dim"] == result["bits_per_dim"]["total"]
   assert metadata["depth_upscaler_test_bits_per_dim"] == result["bits_per_dim"]["depth_upscaler"]
-  serialization.load_pipeline(str(copy))  # digests still check out
+  load_pipeline(str(copy))  # digests still check out

@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from spn_keras.models import AutoregressiveImageModel
 from spn_keras.models import SliceDecoder
 from spn_keras.models import SliceDecoderConfig
 from spn_keras.models import SPNConfig
 from spn_keras.models import SubscalePixelNetwork
+from spn_keras.pipelines import Pipeline
+from spn_keras.pipelines import save_stage
 from spn_keras.training import Trainer
 from spn_keras.training import TrainerConfig
 from spn_keras.training import get_strategy
@@ -225,3 +228,48 @@ def test_fit_refuses_targets():
     model.fit(images, images, verbose=0)
   with pytest.raises(ValueError, match="'images'"):
     model.fit(tf.data.Dataset.from_tensors({"pixels": images}), verbose=0)
+
+
+def test_from_preset_loads_a_stage_of_a_shipped_pipeline(monkeypatch, tmp_path):
+  monkeypatch.setenv("SPN_KERAS_HOME", str(tmp_path))  # no user copy shadows the shipped one
+  from spn_keras import zoo
+  pipeline = zoo.load("mnist28_mdu")
+  depth = SubscalePixelNetwork.from_preset("mnist28_mdu/depth_upscaler")
+  decoder = SliceDecoder.from_preset("mnist28_mdu")  # its only SliceDecoder stage
+  for stage, model in (("depth_upscaler", depth), ("slice_decoder", decoder)):
+    for loaded, shipped in zip(model.get_weights(), pipeline.stages[stage].get_weights()):
+      np.testing.assert_array_equal(loaded, shipped)
+  assert type(AutoregressiveImageModel.from_preset("mnist28_mdu/size_upscaler")) is (
+      SubscalePixelNetwork)
+
+
+def test_from_preset_reads_stage_and_pipeline_folders(tmp_path):
+  model = _model("size_upscaler")
+  pipeline = Pipeline(size_upscaler=model)
+  pipeline.save(str(tmp_path / "pipeline"))
+  batch = _batch("size_upscaler", seed=3)
+  for preset in (tmp_path / "pipeline", tmp_path / "pipeline" / "size_upscaler"):
+    loaded = SubscalePixelNetwork.from_preset(str(preset))
+    np.testing.assert_array_equal(loaded.log_prob(batch), model.log_prob(batch))
+  save_stage(model, str(tmp_path / "alone"))
+  np.testing.assert_array_equal(
+      SubscalePixelNetwork.from_preset(str(tmp_path / "alone")).log_prob(batch),
+      model.log_prob(batch))
+  # The sha256 recorded by the pipeline is checked.
+  weights = tmp_path / "pipeline" / "size_upscaler" / "model.weights.h5"
+  weights.write_bytes(weights.read_bytes()[:-8] + bytes(8))
+  with pytest.raises(ValueError, match="corrupt or not the one recorded"):
+    SubscalePixelNetwork.from_preset(str(tmp_path / "pipeline" / "size_upscaler"))
+
+
+def test_from_preset_errors_name_what_to_do():
+  with pytest.raises(ValueError, match=r"is a SubscalePixelNetwork stage, not a SliceDecoder: "
+                                       r"load it with `SubscalePixelNetwork.from_preset"):
+    SliceDecoder.from_preset("mnist28_mdu/depth_upscaler")
+  with pytest.raises(ValueError, match="2 of them .* name the stage, e.g. "
+                                       "'mnist28_mdu/depth_upscaler'"):
+    SubscalePixelNetwork.from_preset("mnist28_mdu")
+  with pytest.raises(ValueError, match="has no stage 'upscaler'; its stages are"):
+    SubscalePixelNetwork.from_preset("mnist28_mdu/upscaler")
+  with pytest.raises(ValueError, match="Unknown preset 'no_such_pipeline/slice_decoder'"):
+    SliceDecoder.from_preset("no_such_pipeline/slice_decoder")

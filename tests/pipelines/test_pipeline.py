@@ -170,3 +170,18 @@ def test_bad_images():
     pipeline.log_prob(np.full((1, 2, 2, 1), 16, np.uint8))
   with pytest.raises(ValueError, match="rank 4"):
     pipeline.log_prob(np.zeros((2, 2, 1), np.uint8))
+
+
+def test_from_preset_is_the_zoo_pipeline(tmp_path, monkeypatch):
+  monkeypatch.setenv("SPN_KERAS_HOME", str(tmp_path))
+  from spn_keras import zoo
+  preset = Pipeline.from_preset("mnist28_mdu")
+  loaded = zoo.load("mnist28_mdu")
+  assert preset.metadata == loaded.metadata
+  for stage, model in loaded.stages.items():
+    for a, b in zip(preset.stages[stage].get_weights(), model.get_weights()):
+      np.testing.assert_array_equal(a, b)
+  preset.save(str(tmp_path / "saved"))
+  assert Pipeline.from_preset(str(tmp_path / "saved")).metadata["name"] == "saved"
+  with pytest.raises(ValueError, match="Unknown preset 'imagenet128_mdu'"):
+    Pipeline.from_preset("imagenet128_mdu")  # registered, but no weights anywhere

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spn_keras import zoo
-from spn_keras.zoo import loading
+from spn_keras.presets import shipped_folder
 
 # Pinned so that an accidental change of an architecture is noticed (timm-style).
 PARAMETERS = {
@@ -55,6 +55,15 @@ def test_paper_entries_build_with_pinned_parameter_counts(name):
   assert {s: entry.build_stage(s).count_params() for s in entry.stages} == PARAMETERS[name]
 
 
+def test_list_pretrained_models(tmp_path, monkeypatch):
+  monkeypatch.setenv("SPN_KERAS_HOME", str(tmp_path))
+  assert zoo.list_models(pretrained=True) == [name for name in zoo.list_models()
+                                              if name in _shipped()]
+  (tmp_path / "imagenet32").mkdir()  # weights placed in the home folder count too
+  (tmp_path / "imagenet32" / "pipeline.json").write_text("{}")
+  assert "imagenet32" in zoo.list_models(pretrained=True)
+
+
 def test_missing_pretrained_weights_say_where_and_how(tmp_path, monkeypatch):
   monkeypatch.setenv("SPN_KERAS_HOME", str(tmp_path))
   with pytest.raises(FileNotFoundError) as error:
@@ -95,7 +104,7 @@ def test_load_from_home_folder_and_architecture_check(tmp_path, monkeypatch):
 
 
 def _shipped():
-  return [name for name in SMALL if loading.shipped_folder(name) is not None]
+  return [name for name in SMALL if shipped_folder(name) is not None]
 
 
 def test_both_small_pipelines_are_shipped():
@@ -114,7 +123,7 @@ def test_shipped_pipeline_samples_reproducibly(name, tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", _shipped())
 def test_shipped_pipeline_matches_its_recorded_test_bits_per_dim(name, tmp_path, monkeypatch):
   from spn_keras.cli import evaluate
-  folder = loading.shipped_folder(name)
+  folder = shipped_folder(name)
   recorded = json.loads((folder / "pipeline.json").read_text())["metadata"]
   result = evaluate.evaluate(str(folder), split="test")
   assert result["num_examples"] == recorded["test_num_examples"]

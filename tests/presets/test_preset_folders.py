@@ -1,10 +1,11 @@
+import os
 import pathlib
 import shutil
 import subprocess
 import sys
 import zipfile
 
-from spn_keras.zoo import loading
+from spn_keras.presets import preset_folders
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -28,10 +29,10 @@ def test_shipped_pipelines_load_from_a_built_wheel(tmp_path, repo_zoo):
     assert (site / "spn_keras" / "_shipped_zoo" / name / "pipeline.json").is_file()
   # A fresh interpreter that sees the unpacked wheel first, outside the checkout.
   script = (
-      "import spn_keras; from spn_keras import zoo; from spn_keras.zoo import loading\n"
+      "import spn_keras; from spn_keras import zoo; from spn_keras.presets import shipped_folder\n"
       "print(spn_keras.__file__)\n"
       f"for name in {shipped!r}:\n"
-      "  print(loading.shipped_folder(name))\n"
+      "  print(shipped_folder(name))\n"
       "  zoo.load(name)\n")
   done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                         cwd=tmp_path, env={"PYTHONPATH": str(site), "HOME": str(tmp_path),
@@ -42,4 +43,40 @@ def test_shipped_pipelines_load_from_a_built_wheel(tmp_path, repo_zoo):
 
 
 def test_shipped_folder_is_none_for_an_unshipped_name():
-  assert loading.shipped_folder("imagenet128_mdu") is None
+  assert preset_folders.shipped_folder("imagenet128_mdu") is None
+
+
+def test_a_home_copy_shadows_the_shipped_pipeline(tmp_path, monkeypatch):
+  monkeypatch.setenv("SPN_KERAS_HOME", str(tmp_path))
+  shipped = preset_folders.shipped_folder("mnist28_mdu")
+  assert preset_folders.pretrained_folder("mnist28_mdu") == shipped
+  shutil.copytree(shipped, tmp_path / "mnist28_mdu")
+  assert preset_folders.pretrained_folder("mnist28_mdu") == tmp_path / "mnist28_mdu"
+  folder, sha256 = preset_folders.resolve_stage_preset("mnist28_mdu/size_upscaler", {})
+  assert folder == tmp_path / "mnist28_mdu" / "size_upscaler"
+  assert sha256 == preset_folders.sha256_of(folder / preset_folders.WEIGHTS_FILE)
+  assert preset_folders.pretrained_folder("imagenet128_mdu") is None
+
+
+def test_a_stage_folder_outside_a_pipeline_has_no_recorded_digest(tmp_path):
+  (tmp_path / "stage").mkdir()
+  (tmp_path / "stage" / "config.json").write_text("{}")
+  assert preset_folders.resolve_stage_preset(str(tmp_path / "stage"), {}) == (
+      tmp_path / "stage", None)
+
+
+def test_replace_atomically_keeps_the_old_folder_when_writing_fails(tmp_path):
+  target = tmp_path / "target"
+  target.mkdir()
+  (target / "kept").write_text("old")
+
+  def failing_write(folder):
+    os.makedirs(folder)
+    pathlib.Path(folder, "half").write_text("new")
+    raise RuntimeError("disk full")
+
+  try:
+    preset_folders.replace_atomically(failing_write, str(target), overwrite=True)
+  except RuntimeError:
+    pass
+  assert sorted(os.listdir(target)) == ["kept"] and os.listdir(tmp_path) == ["target"]

@@ -1,0 +1,228 @@
+"""Where pipelines and stages are stored, and how a stage is read back from its folder.
+
+A pipeline folder holds `pipeline.json` (`FORMAT`: its stages, with the sha256 of each weights
+file, and metadata) and one sub-folder per stage with `config.json` (the stage class and its
+config) and `model.weights.h5`. Pretrained pipelines are looked for in `$SPN_KERAS_HOME/<name>`
+and then among the pipelines shipped with the package.
+
+Folders are written to a temporary sibling and renamed into place (`replace_atomically`), so
+a failure (or a kill) never leaves a half-written folder.
+
+This module knows folders, not model classes: a caller passes the stage classes it accepts.
+It sits below the models (their `from_preset` reads presets through it), the pipelines
+(`spn_keras.pipelines.serialization` writes their folders) and the exporters.
+"""
+
+import hashlib
+import importlib.resources
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+
+FORMAT = "spn_keras.pipeline/1"
+WEIGHTS_FILE = "model.weights.h5"
+CONFIG_FILE = "config.json"
+PIPELINE_FILE = "pipeline.json"
+HOME_VARIABLE = "SPN_KERAS_HOME"
+
+
+def spn_keras_home():
+  """`$SPN_KERAS_HOME`, default `~/.spn_keras`: where user-trained pipelines are looked for."""
+  return pathlib.Path(os.environ.get(HOME_VARIABLE, "~/.spn_keras")).expanduser()
+
+
+def shipped_folder(name):
+  """The pipeline folder shipped with the package for `name`, or None.
+
+  Shipped pipelines live in the repository's top-level `zoo/`, installed as the package data
+  `spn_keras._shipped_zoo` (so they load from a wheel as well as from a source checkout).
+  """
+  candidates = []
+  try:
+    candidates.append(pathlib.Path(str(importlib.resources.files("spn_keras._shipped_zoo"))))
+  except ModuleNotFoundError:
+    pass
+  candidates.append(pathlib.Path(__file__).resolve().parents[2] / "zoo")
+  for base in candidates:
+    if (base / name / PIPELINE_FILE).is_file():
+      return base / name
+  return None
+
+
+def pretrained_folder(name):
+  """The pipeline folder with `name`'s trained weights: `$SPN_KERAS_HOME/<name>` first, then
+  the shipped one; None when neither exists."""
+  home = spn_keras_home() / name
+  return home if (home / PIPELINE_FILE).is_file() else shipped_folder(name)
+
+
+def replace_atomically(write, path, overwrite):
+  """Calls `write(tmp_folder)`, then moves the folder to `path` (replacing it if allowed)."""
+  path = os.path.abspath(path)
+  if os.path.exists(path) and not overwrite:
+    raise FileExistsError(f"`{path}` exists; pass overwrite=True to replace it.")
+  parent = os.path.dirname(path)
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+  try:
+    write(os.path.join(tmp, "new"))
+    if os.path.exists(path):
+      old = os.path.join(tmp, "old")
+      os.rename(path, old)
+    os.rename(os.path.join(tmp, "new"), path)
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json_atomically(path, value):
+  """Writes `value` as JSON to `path` through a temporary file, so `path` is never partial."""
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "w") as f:
+    json.dump(value, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def sha256_of(path):
+  """Hex sha256 of a file."""
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def read_json(path, what):
+  """The parsed JSON file `path`; `what` names it in errors."""
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except FileNotFoundError:
+    raise FileNotFoundError(f"No {what} at `{path}`.") from None
+  except json.JSONDecodeError as e:
+    raise ValueError(f"`{path}` is not valid JSON: {e}") from None
+
+
+def read_pipeline_json(path):
+  """The parsed `pipeline.json` of a pipeline folder, validated."""
+  spec = read_json(os.path.join(path, PIPELINE_FILE), PIPELINE_FILE)
+  if spec.get("format") != FORMAT or not isinstance(spec.get("stages"), dict):
+    raise ValueError(f"`{path}/{PIPELINE_FILE}` is not a {FORMAT} file.")
+  return spec
+
+
+def stage_spec(model):
+  """What a stage's `config.json` holds: `{"class": class name, "config": config dict}`."""
+  return {"class": type(model).__name__, "config": model.config.to_dict()}
+
+
+def build_stage(folder, stage_classes):
+  """Builds the stage described by `folder/config.json`, with fresh random weights.
+
+  Args:
+    folder: a stage folder.
+    stage_classes: `{class name: class}` of the stages the caller accepts.
+
+  Raises:
+    ValueError: the config names a class not in `stage_classes`.
+  """
+  spec = read_json(os.path.join(folder, CONFIG_FILE), "stage config")
+  cls = stage_classes.get(spec.get("class"))
+  if cls is None:
+    raise ValueError(f"`{folder}/{CONFIG_FILE}` is a {spec.get('class')!r} stage; expected "
+                     f"one of {sorted(stage_classes)}.")
+  model = cls(cls.config_class.from_dict(spec["config"]))
+  model.build()
+  return model
+
+
+def load_stage(folder, stage_classes, expected_sha256=None):
+  """Loads a stage folder, checking the weights' sha256 when given.
+
+  Args:
+    folder: a stage folder (`config.json`, `model.weights.h5`).
+    stage_classes: as in `build_stage`.
+    expected_sha256: the digest recorded in the pipeline's `pipeline.json`, or None.
+
+  Raises:
+    FileNotFoundError: no config or weights file.
+    ValueError: a stage class not accepted; the weights file's sha256 differs from
+      `expected_sha256`, or the file cannot be read as the stage's weights.
+  """
+  model = build_stage(folder, stage_classes)
+  weights = os.path.join(folder, WEIGHTS_FILE)
+  if not os.path.exists(weights):
+    raise FileNotFoundError(f"No weights file at `{weights}`.")
+  if expected_sha256 is not None:
+    actual = sha256_of(weights)
+    if actual != expected_sha256:
+      raise ValueError(f"Weights file `{weights}` is corrupt or not the one recorded: sha256 "
+                       f"{actual}, expected {expected_sha256}.")
+  try:
+    model.load_weights(weights)
+  except Exception as e:  # h5py and Keras raise many types for a bad file
+    raise ValueError(f"Cannot load weights from `{weights}`: {e}") from e
+  return model
+
+
+def stage_class_name(folder):
+  """The class named by a stage folder's `config.json`."""
+  return read_json(os.path.join(folder, CONFIG_FILE), "stage config").get("class")
+
+
+def resolve_stage_preset(preset, stage_classes):
+  """The stage folder a preset names, and the sha256 recorded for its weights.
+
+  Args:
+    preset: `"<name>/<stage>"`, a stage of the pretrained pipeline `<name>` (a zoo name, or
+      any pipeline folder name under `$SPN_KERAS_HOME`); `"<name>"` alone, when that pipeline
+      has exactly one stage of the classes in `stage_classes`; a stage folder; or a pipeline
+      folder (with one stage of those classes).
+    stage_classes: `{class name: class}` of the stages the caller accepts.
+
+  Returns:
+    `(stage folder, expected sha256 or None)`.
+
+  Raises:
+    ValueError: nothing is known by that name; the name leaves the stage ambiguous.
+    FileNotFoundError: a folder lacks its files.
+  """
+  path = pathlib.Path(str(preset)).expanduser()
+  if (path / CONFIG_FILE).is_file():  # a stage folder, perhaps inside a pipeline folder
+    parent = path.parent
+    if (parent / PIPELINE_FILE).is_file():
+      for entry in read_pipeline_json(str(parent))["stages"].values():
+        if entry["folder"] == path.name:
+          return path, entry["sha256"]
+    return path, None
+  if (path / PIPELINE_FILE).is_file():
+    return _only_stage(path, preset, stage_classes)
+  name, _, stage = str(preset).partition("/")
+  folder = pretrained_folder(name)
+  if folder is None:
+    raise ValueError(
+        f"Unknown preset {preset!r}: neither a stage or pipeline folder nor "
+        f"'<pipeline>/<stage>' of a pretrained pipeline (looked for {name!r} in "
+        f"{spn_keras_home()} (${HOME_VARIABLE}) and among the pipelines shipped with "
+        f"spn-keras).")
+  if not stage:
+    return _only_stage(folder, preset, stage_classes)
+  stages = read_pipeline_json(str(folder))["stages"]
+  if stage not in stages:
+    raise ValueError(f"Preset {preset!r}: the pipeline {name!r} has no stage {stage!r}; its "
+                     f"stages are {sorted(stages)}.")
+  return folder / stages[stage]["folder"], stages[stage]["sha256"]
+
+
+def _only_stage(folder, preset, stage_classes):
+  """The one stage of a pipeline folder whose class is in `stage_classes`."""
+  stages = read_pipeline_json(str(folder))["stages"]
+  matching = [stage for stage, entry in stages.items()
+              if stage_class_name(folder / entry["folder"]) in stage_classes]
+  if len(matching) != 1:
+    raise ValueError(f"Preset {preset!r} names a pipeline with stages {sorted(stages)}, "
+                     f"{len(matching)} of them of the classes {sorted(stage_classes)}: "
+                     f"name the stage, e.g. '{preset}/{(matching or sorted(stages))[0]}'.")
+  entry = stages[matching[0]]
+  return folder / entry["folder"], entry["sha256"]
