@@ -32,7 +32,8 @@ setuptools.setup(
     # `spn_keras.zoo.load` finds them from a wheel as well as from a source checkout.
     package_dir={"spn_keras._shipped_zoo": "zoo"},
     package_data={"spn_keras._shipped_zoo": ["*/pipeline.json", "*/*/config.json",
-                                             "*/*/model.weights.h5", "*/*.png"]},
+                                             "*/*/model.weights.h5", "*/*.png",
+                                             "*/README.md"]},
     # The launcher sets TensorFlow's log level before a tool imports TensorFlow.
     entry_points={
         "console_scripts": [

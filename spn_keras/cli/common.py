@@ -1,6 +1,5 @@
 """Pieces shared by the command-line tools: resolving a pipeline and a stage's data."""
 
-import math
 import os
 import sys
 
@@ -13,6 +12,7 @@ import tensorflow as tf
 from spn_keras import data
 from spn_keras import zoo
 from spn_keras.cli import launch
+from spn_keras.ops.likelihood import nats_to_bits_per_dim
 from spn_keras.pipelines import serialization
 
 
@@ -162,7 +162,7 @@ def evaluate_stage(model, dataset, full_dims, first_slice_given=False):
                           first_slice_given=first_slice_given)
     total += float(tf.reduce_sum(nats))
     count += int(nats.shape[0])
-  return -total / (count * full_dims * math.log(2.0)), count
+  return nats_to_bits_per_dim(total / count, full_dims), count
 
 
 def evaluate_pipeline(pipeline, dataset):

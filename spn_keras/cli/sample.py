@@ -27,7 +27,7 @@ from spn_keras import zoo
 from spn_keras.argument_checks import check_int
 from spn_keras.cli import common
 from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --seed, --output, ...)
-from spn_keras.training import image_grid
+from spn_keras.visualization import image_grid
 
 GRID_SIZE = 512  # the default zoom makes the grid's longer side at least this many pixels
 

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from spn_keras.export import common
-from spn_keras.models.autoregressive_image_model import nats_to_bits_per_dim
+from spn_keras.ops.likelihood import nats_to_bits_per_dim
 
 
 class StageExporter:

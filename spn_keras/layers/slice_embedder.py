@@ -5,6 +5,7 @@ from keras import ops
 import numpy as np
 
 from spn_keras.layers.transformer_layer import TransformerLayer
+from spn_keras.layers.transformer_layer import head_width
 
 
 def preceding_offsets(scale):
@@ -136,7 +137,7 @@ class SliceEmbedder(keras.layers.Layer):
     self.attention_projection = keras.layers.Dense(attention_channels, dtype=policy,
                                                    name="attention_projection")
     self.attention_stack = [
-        TransformerLayer(attention_heads, max(1, attention_channels // attention_heads),
+        TransformerLayer(attention_heads, head_width(attention_channels, attention_heads),
                          attention_ffn_channels, causal=False, dtype=policy,
                          name=f"attention_{i}") for i in range(attention_layers)
     ]

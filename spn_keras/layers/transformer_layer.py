@@ -1,9 +1,33 @@
 """`TransformerLayer`: pre-norm self-attention and feed-forward sublayers with residuals."""
 
+import warnings
+
 import keras
 from keras import ops
 
 from spn_keras.layers.causal_self_attention import CausalSelfAttention
+
+
+def head_width(channels, num_heads):
+  """Channels per attention head: `channels // num_heads` (at least 1).
+
+  The heads' outputs, `num_heads * head_width` channels in all, are projected back to
+  `channels`. Table 4's decoder has 10 heads over 128 attention channels: 12 channels per
+  head, 120 in all. Warns when `num_heads` does not divide `channels`.
+
+  Args:
+    channels: width of the attention stack.
+    num_heads: attention heads.
+
+  Returns:
+    int.
+  """
+  width = max(1, channels // num_heads)
+  if channels % num_heads:
+    warnings.warn(f"{num_heads} attention heads do not divide {channels} attention channels: "
+                  f"each head gets {width} channels, {width * num_heads} in all (Table 4's "
+                  f"10 heads over 128 channels get 12 each).", stacklevel=3)
+  return width
 
 
 @keras.saving.register_keras_serializable(package="spn_keras")

@@ -11,7 +11,6 @@ Everything else (exact `log_prob`, `bits_per_dim`, the unbiased training loss, K
 chain rule over slices, pixels and channels.
 """
 
-import math
 import random
 
 import keras
@@ -21,13 +20,14 @@ import tensorflow as tf
 
 from spn_keras.argument_checks import check_int
 from spn_keras.layers import SubscaleSlicer
+from spn_keras.ops.likelihood import check_images
+from spn_keras.ops.likelihood import nats_to_bits_per_dim
 from spn_keras.presets import preset_folders
 from spn_keras.sampling import CachedSliceSampler
 from spn_keras.sampling import SamplingProgress
 from spn_keras.sampling.sub_pixel_choice import choose_sub_pixel
 from spn_keras.sampling.sub_pixel_choice import gumbel_noise
 
-_INTEGER_DTYPES = (tf.uint8, tf.int8, tf.uint16, tf.int16, tf.int32, tf.int64)
 # `keras.Model.compile` arguments a stage sets itself (its loss is its likelihood).
 _COMPILE_ARGUMENTS_NOT_ACCEPTED = ("loss", "loss_weights", "metrics", "weighted_metrics")
 
@@ -59,43 +59,6 @@ def replica_target_slices(seed, step, global_batch_size, local_batch_size, first
       [global_batch_size], tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)]), first,
       num_slices, dtype=tf.int32)
   return tf.slice(targets, [replica * local_batch_size], [local_batch_size])
-
-
-def nats_to_bits_per_dim(nats, num_dims):
-  """`-nats / (num_dims * ln 2)`: a log-likelihood in nats as bits per dimension."""
-  return -nats / (num_dims * math.log(2.0))
-
-
-def check_images(name, images, bits, shape=None):
-  """Validates an integer image batch and returns it as int32.
-
-  Args:
-    name: argument name for error messages.
-    images: `(B, H, W, C)` integer array or tensor.
-    bits: values must lie in `[0, 2**bits)`.
-    shape: expected `(H, W, C)`, or None.
-
-  Returns:
-    int32 tensor `(B, H, W, C)`.
-
-  Raises:
-    ValueError / TypeError naming `name` and what was expected.
-  """
-  images = tf.convert_to_tensor(images)
-  if images.dtype not in _INTEGER_DTYPES:
-    raise TypeError(f"`{name}` must have an integer dtype (uint8 values), "
-                    f"got {images.dtype.name}.")
-  if images.shape.rank != 4:
-    raise ValueError(f"`{name}` must have rank 4 (B, H, W, C), got shape {images.shape}.")
-  if shape is not None and tuple(images.shape[1:]) != tuple(shape):
-    raise ValueError(f"`{name}` must have shape (B, {', '.join(map(str, shape))}), "
-                     f"got {tuple(images.shape)}.")
-  if tf.executing_eagerly() and tf.size(images) > 0:
-    low, high = int(tf.reduce_min(images)), int(tf.reduce_max(images))
-    if low < 0 or high >= 2**bits:
-      raise ValueError(f"`{name}` values must be in [0, {2**bits}) ({bits} bits), "
-                       f"got values in [{low}, {high}].")
-  return tf.cast(images, tf.int32)
 
 
 class AutoregressiveImageModel(keras.Model):

@@ -70,7 +70,9 @@ class SliceDecoderConfig(_ConfigMixin):
   bits: int = 8  # bits per sub-pixel value; logits over 2**bits values.
   value_embedding_dim: int = 8  # units per sub-pixel value entering the decoder.
   attention_layers: int = 8  # masked 1D self-attention layers (Table 4: 8 ImageNet, 5 CelebA).
-  attention_heads: int = 10  # heads of each attention layer.
+  # Heads of each attention layer; each is attention_channels // attention_heads wide (Table
+  # 4's 10 heads over 128 channels: 12 each, 120 in all; `head_width` warns when not exact).
+  attention_heads: int = 10
   attention_channels: int = 128  # width of the attention stack.
   attention_ffn_channels: int = 512  # hidden width of its position-wise feed-forward layers.
   pixelcnn_layers: int = 15  # gated PixelCNN layers, the first with mask A.

@@ -7,6 +7,7 @@ from spn_keras.layers import GatedPixelCNNBlock
 from spn_keras.layers import MaskedConv2D
 from spn_keras.layers import TransformerLayer
 from spn_keras.layers import masks
+from spn_keras.layers.transformer_layer import head_width
 from spn_keras.models.autoregressive_image_model import AutoregressiveImageModel
 from spn_keras.models.configs import SliceDecoderConfig
 
@@ -57,7 +58,7 @@ class SliceDecoder(AutoregressiveImageModel):
           c.attention_channels, dtype=policy,
           name="context_projection") if c.context_channels else None
       self.attention_stack = [
-          TransformerLayer(c.attention_heads, max(1, c.attention_channels // c.attention_heads),
+          TransformerLayer(c.attention_heads, head_width(c.attention_channels, c.attention_heads),
                            c.attention_ffn_channels, causal=True, dtype=policy,
                            name=f"attention_{i}") for i in range(c.attention_layers)
       ]
@@ -87,6 +88,11 @@ class SliceDecoder(AutoregressiveImageModel):
     dummy = ops.zeros((1, h, w, c.channels), "int32")
     context = ops.zeros((1, h, w, c.context_channels)) if c.context_channels else None
     self._forward(dummy, context)
+
+  def compute_output_shape(self, inputs_shape=None, context_shape=None):
+    c = self.config
+    batch = None if inputs_shape is None else inputs_shape[0]
+    return (batch, c.height, c.width, c.channels, 2**c.bits)
 
   def call(self, inputs, context=None, training=False):
     c = self.config

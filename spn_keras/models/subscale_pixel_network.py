@@ -75,6 +75,11 @@ class SubscalePixelNetwork(AutoregressiveImageModel):
     conditioning = slices if c.conditioning_bits else None
     self._target_logits(slices, ops.zeros((1,), "int32"), conditioning)
 
+  def compute_output_shape(self, inputs_shape=None):
+    c = self.config
+    h, w = c.slice_size
+    return (None, h, w, c.channels, 2**c.bits)
+
   def call(self, inputs, training=False):
     if not isinstance(inputs, dict) or "images" not in inputs or "target_slice" not in inputs:
       raise ValueError("SubscalePixelNetwork expects a dict with 'images', 'target_slice' "

@@ -12,7 +12,7 @@ of the input's dtype.
 import numpy as np
 import tensorflow as tf
 
-_INTEGER_DTYPES = (tf.uint8, tf.int8, tf.uint16, tf.int16, tf.int32, tf.int64)
+from spn_keras.ops.likelihood import check_integer_dtype
 
 
 def _check_bits(name, value, low, high):
@@ -20,14 +20,6 @@ def _check_bits(name, value, low, high):
     raise TypeError(f"`{name}` must be an int in [{low}, {high}], got {value!r}.")
   if not low <= value <= high:
     raise ValueError(f"`{name}` must be in [{low}, {high}], got {value}.")
-
-
-def _as_integer_tensor(name, x):
-  x = tf.convert_to_tensor(x)
-  if x.dtype not in _INTEGER_DTYPES:
-    raise TypeError(
-        f"`{name}` must have an integer dtype (e.g. uint8), got {x.dtype.name}.")
-  return x
 
 
 def reduce_bits(images, bits, from_bits=8):
@@ -43,7 +35,7 @@ def reduce_bits(images, bits, from_bits=8):
   """
   _check_bits("from_bits", from_bits, 1, 8)
   _check_bits("bits", bits, 1, from_bits)
-  images = _as_integer_tensor("images", images)
+  images = check_integer_dtype("images", images)
   return tf.bitwise.right_shift(images, tf.cast(from_bits - bits, images.dtype))
 
 
@@ -61,7 +53,7 @@ def split_bits(images, msb_bits, total_bits=8):
   """
   _check_bits("total_bits", total_bits, 2, 8)
   _check_bits("msb_bits", msb_bits, 1, total_bits - 1)
-  images = _as_integer_tensor("images", images)
+  images = check_integer_dtype("images", images)
   lsb_bits = total_bits - msb_bits
   msb = tf.bitwise.right_shift(images, tf.cast(lsb_bits, images.dtype))
   lsb = tf.bitwise.bitwise_and(images, tf.cast(2**lsb_bits - 1, images.dtype))
@@ -80,8 +72,8 @@ def join_bits(msb, lsb, lsb_bits):
     A tensor of the shape and dtype of `msb` holding the joined values.
   """
   _check_bits("lsb_bits", lsb_bits, 1, 7)
-  msb = _as_integer_tensor("msb", msb)
-  lsb = _as_integer_tensor("lsb", lsb)
+  msb = check_integer_dtype("msb", msb)
+  lsb = check_integer_dtype("lsb", lsb)
   if msb.dtype != lsb.dtype:
     raise TypeError(
         f"`msb` and `lsb` must have the same dtype, got {msb.dtype.name} and "

@@ -8,12 +8,12 @@ import tensorflow as tf
 
 from spn_keras.argument_checks import check_int
 from spn_keras.export.pipeline_exporter import PipelineExporter
-from spn_keras.models.autoregressive_image_model import check_images
-from spn_keras.models.autoregressive_image_model import nats_to_bits_per_dim
 from spn_keras.models.autoregressive_image_model import stage_seed
 from spn_keras.models.slice_decoder import SliceDecoder
 from spn_keras.models.subscale_pixel_network import SubscalePixelNetwork
 from spn_keras.ops import bit_depth
+from spn_keras.ops.likelihood import check_images
+from spn_keras.ops.likelihood import nats_to_bits_per_dim
 from spn_keras.pipelines import serialization
 from spn_keras.presets import pretrained_folder
 from spn_keras.presets import spn_keras_home
@@ -96,6 +96,47 @@ class Pipeline:
     self.depth_upscaler = depth_upscaler
     self._low = low
     self.metadata = {}  # filled by `zoo.load` (name, dataset, recorded figures)
+
+  def __repr__(self):
+    name = self.metadata.get("name")
+    height, width, channels = self.image_shape
+    stages = ", ".join(f"{stage}={_describe_stage(model)}" for stage, model in self.stages.items())
+    named = f"{name!r}, " if name else ""
+    return f"Pipeline({named}{height}x{width}x{channels} at {self.bits} bits: {stages})"
+
+  def summary(self, print_fn=print):
+    """Prints a table of the stages: class, image shape, bits, scale, parameters, and the
+    test bits/dim recorded in `metadata` (by `spn_eval --record`), with their total.
+
+    Args:
+      print_fn: called with each line (default `print`).
+    """
+    height, width, channels = self.image_shape
+    name = self.metadata.get("name", "unnamed")
+    dataset = f" on {self.metadata['dataset']}" if "dataset" in self.metadata else ""
+    print_fn(f"Pipeline {name!r}: {height}x{width}x{channels} images at {self.bits} bits"
+             f"{dataset}")
+    rows = [("stage", "class", "image", "bits", "scale", "parameters", "test bits/dim")]
+    total_parameters = 0
+    for stage, model in self.stages.items():
+      if not model.built:
+        model.build()
+      parameters = model.count_params()
+      total_parameters += parameters
+      stage_height, stage_width, stage_channels = model.image_shape
+      bits = str(model.bits)
+      if model.conditioning_bits:
+        bits += f" given {model.conditioning_bits}"
+      figure = self.metadata.get(f"{stage}_test_bits_per_dim")
+      rows.append((stage, type(model).__name__, f"{stage_height}x{stage_width}x{stage_channels}",
+                   bits, str(model.scale), f"{parameters:,}",
+                   "-" if figure is None else f"{figure:.4f}"))
+    figure = self.metadata.get("test_bits_per_dim")
+    rows.append(("total", "", "", "", "", f"{total_parameters:,}",
+                 "-" if figure is None else f"{figure:.4f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+      print_fn("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
   @property
   def stages(self):
@@ -374,6 +415,16 @@ class Pipeline:
     num_images = images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
     return self._generate(num_images, low, self._temperatures(temperatures), seed, method,
                           progress, jit_compile, compute_dtype)
+
+
+def _describe_stage(model):
+  """One line: `SubscalePixelNetwork(28x28x1, 5 bits given 3, S=2, 977,280 parameters)`."""
+  height, width, channels = model.image_shape
+  bits = f"{model.bits} bits" + (f" given {model.conditioning_bits}"
+                                 if model.conditioning_bits else "")
+  scale = f", S={model.scale}" if model.scale > 1 else ""
+  parameters = f", {model.count_params():,} parameters" if model.built else ""
+  return f"{type(model).__name__}({height}x{width}x{channels}, {bits}{scale}{parameters})"
 
 
 def load_pipeline(path, weights=True):

@@ -2,8 +2,7 @@
 
 from spn_keras.training.strategies import get_strategy
 from spn_keras.training.strategies import STRATEGIES
-from spn_keras.training.trainer import image_grid
 from spn_keras.training.trainer import Trainer
 from spn_keras.training.trainer import TrainerConfig
 
-__all__ = ["STRATEGIES", "Trainer", "TrainerConfig", "get_strategy", "image_grid"]
+__all__ = ["STRATEGIES", "Trainer", "TrainerConfig", "get_strategy"]

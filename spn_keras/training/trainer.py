@@ -12,11 +12,12 @@ import os
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from spn_keras.argument_checks import check_int
 from spn_keras.models.autoregressive_image_model import replica_target_slices
+from spn_keras.ops.likelihood import nats_to_bits_per_dim
+from spn_keras.visualization import image_grid
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -97,19 +98,6 @@ class TrainerConfig:
     return keras.optimizers.schedules.PiecewiseConstantDecay(
         list(self.learning_rate_boundaries),
         [self.learning_rate] + list(self.learning_rate_values))
-
-
-def image_grid(images, columns=None):
-  """Tiles uint8 images `(N, H, W, C)` into one `(1, rows*H, columns*W, C)` image."""
-  images = np.asarray(images)
-  n, h, w, c = images.shape
-  columns = columns or int(math.ceil(math.sqrt(n)))
-  rows = int(math.ceil(n / columns))
-  grid = np.zeros((rows * h, columns * w, c), images.dtype)
-  for i, image in enumerate(images):
-    r, col = divmod(i, columns)
-    grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = image
-  return grid[None]
 
 
 class Trainer:
@@ -215,11 +203,9 @@ class Trainer:
     if not optimizer.use_ema:
       yield
       return
-    variables = optimizer._trainable_variables  # pylint: disable=protected-access
-    averages = optimizer._model_variables_moving_average  # pylint: disable=protected-access
+    variables = self.model.trainable_variables
     backup = [v.numpy() for v in variables]
-    for variable, average in zip(variables, averages):
-      variable.assign(average)
+    optimizer.finalize_variable_values(variables)  # Keras's public swap-in of the averages
     try:
       yield
     finally:
@@ -260,7 +246,6 @@ class Trainer:
     """
     strategy, config = self.strategy, self.config
     model, optimizer = self.model, self.optimizer
-    scale = 1.0 / (self.dims * math.log(2.0))
 
     num_slices = model.scale**2
     first = int(config.first_slice_given)
@@ -286,7 +271,7 @@ class Trainer:
       """Applies the gradients (all-reduced over replicas); this replica's bits/dim share."""
       with self._ema_warmup(step):
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-      return loss * scale
+      return nats_to_bits_per_dim(-loss, self.dims)
 
     def replica_step(batch, step):
       return update(*gradients(batch, step), step)

@@ -6,6 +6,7 @@ from spn_keras.models import SliceDecoder
 from spn_keras.models import SliceDecoderConfig
 from spn_keras.models import SubscalePixelNetwork
 from spn_keras.pipelines import Pipeline
+from spn_keras.presets import shipped_folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,25 @@ class ZooEntry:
   learning_rate_values: tuple = ()
   ema_momentum: float = 0.9999
   reference: str = ""
+
+  def __repr__(self):
+    stages = ", ".join(self.stages)
+    return f"ZooEntry({self.name!r}: {self.description} Stages: {stages}; data: {self.dataset})"
+
+  @property
+  def card(self):
+    """The model card (Markdown): data and licences, recipe, figures, intended use and
+    limitations. A shipped pipeline's is its folder's `README.md`; an entry without shipped
+    weights gets a short card built from its fields."""
+    folder = shipped_folder(self.name)
+    if folder is not None and (folder / "README.md").is_file():
+      return (folder / "README.md").read_text()
+    weights = ("shipped with spn-keras (no card)" if folder is not None else
+               f"none shipped with spn-keras; train them with `spn_train --zoo={self.name}` "
+               f"(see the README)")
+    return (f"# {self.name}\n\n{self.description}\n\n- Stages: {', '.join(self.stages)}\n"
+            f"- Data: {self.dataset}\n- Reference: {self.reference or 'spn-keras'}\n"
+            f"- Weights: {weights}.\n")
 
   def build_stage(self, stage):
     """The stage `stage` with fresh random weights."""

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from spn_keras import testing
 from spn_keras.layers import TransformerLayer
+from spn_keras.layers.transformer_layer import head_width
 
 
 @pytest.mark.parametrize("causal", [True, False])
@@ -38,3 +39,10 @@ def test_step_with_cache_matches_the_full_call():
   for p in range(length):
     out, cache = layer.step(x[:, p], cache, p, weights)
     np.testing.assert_allclose(out, full[:, p], atol=1e-5)
+
+
+def test_head_width_divides_the_channels_and_warns_when_it_cannot():
+  assert head_width(64, 4) == 16
+  with pytest.warns(UserWarning, match="10 attention heads do not divide 128 attention "
+                                       "channels: each head gets 12 channels, 120 in all"):
+    assert head_width(128, 10) == 12

@@ -275,3 +275,13 @@ def test_every_weight_gets_a_gradient_from_the_training_loss(fields):
     loss = tf.reduce_mean(model.training_loss(images, _conditioning(model, 2), seed=0))
   grads = tape.gradient(loss, model.trainable_variables)
   assert [v.path for v, g in zip(model.trainable_variables, grads) if g is None] == []
+
+
+def test_summary_shows_output_shapes_and_parameters():
+  model = _model(image_size=4, scale=2, bits=2)
+  lines = []
+  model.summary(print_fn=lambda line, line_break=False: lines.append(line))
+  text = "\n".join(lines)
+  assert "?" not in text and "unbuilt" not in text
+  assert "(None, 4, 2, 2, 1)" in text  # the slicer: S*S slices of 2 x 2
+  assert "(1, 2, 2, 1, 4)" in text  # the decoder's logits over 2**2 values

@@ -185,3 +185,26 @@ def test_from_preset_is_the_zoo_pipeline(tmp_path, monkeypatch):
   assert Pipeline.from_preset(str(tmp_path / "saved")).metadata["name"] == "saved"
   with pytest.raises(ValueError, match="Unknown preset 'imagenet128_mdu'"):
     Pipeline.from_preset("imagenet128_mdu")  # registered, but no weights anywhere
+
+
+def test_pipeline_describes_itself():
+  pipeline = _mdu(size=4, low_bits=2, high_bits=3)
+  assert repr(pipeline) == (
+      "Pipeline(4x4x1 at 5 bits: slice_decoder=SliceDecoder(2x2x1, 2 bits, "
+      f"{pipeline.slice_decoder.count_params():,} parameters), "
+      "size_upscaler=SubscalePixelNetwork(4x4x1, 2 bits, S=2, "
+      f"{pipeline.size_upscaler.count_params():,} parameters), "
+      "depth_upscaler=SubscalePixelNetwork(4x4x1, 3 bits given 2, S=2, "
+      f"{pipeline.depth_upscaler.count_params():,} parameters))")
+  pipeline.metadata = {"name": "tiny", "dataset": "mnist5k", "test_bits_per_dim": 1.25,
+                       "size_upscaler_test_bits_per_dim": 0.5}
+  lines = []
+  pipeline.summary(print_fn=lines.append)
+  assert lines[0] == "Pipeline 'tiny': 4x4x1 images at 5 bits on mnist5k"
+  assert lines[1].split() == ["stage", "class", "image", "bits", "scale", "parameters", "test",
+                              "bits/dim"]
+  assert lines[3].split() == ["size_upscaler", "SubscalePixelNetwork", "4x4x1", "2", "2",
+                              f"{pipeline.size_upscaler.count_params():,}", "0.5000"]
+  assert lines[4].split()[-1] == "-"  # no recorded figure for the depth upscaler
+  total = sum(model.count_params() for model in pipeline.stages.values())
+  assert lines[5].split() == ["total", f"{total:,}", "1.2500"]

@@ -17,7 +17,6 @@ from spn_keras.pipelines import Pipeline
 from spn_keras.training import Trainer
 from spn_keras.training import TrainerConfig
 from spn_keras.training import get_strategy
-from spn_keras.training import image_grid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -195,13 +194,6 @@ def test_averaging_momentum_warms_up(tmp_path):
                                rtol=1e-5, atol=1e-7)
   assert not np.allclose(averaged[2], raw[0], rtol=1e-3)
   assert trainer.optimizer.ema_momentum == 0.999
-
-
-def test_image_grid():
-  images = np.arange(5 * 2 * 2 * 1, dtype=np.uint8).reshape(5, 2, 2, 1)
-  grid = image_grid(images)
-  assert grid.shape == (1, 4, 6, 1)  # 3 columns, 2 rows
-  np.testing.assert_array_equal(grid[0, 2:4, 2:4], images[4])
 
 
 def test_bad_config():

@@ -11,14 +11,18 @@ from spn_keras.presets import shipped_folder
 # Pinned so that an accidental change of an architecture is noticed (timm-style).
 PARAMETERS = {
     "imagenet32": {"slice_decoder": 24685504},
+    "imagenet32_s2": {"size_upscaler": 39059104},
+    "imagenet32_s4": {"size_upscaler": 39150336},
     "imagenet64": {"size_upscaler": 39206560},
     "imagenet64_du": {"size_upscaler": 38241592, "depth_upscaler": 38392768},
+    "imagenet64_5bit": {"size_upscaler": 38334976},
     "imagenet128": {"size_upscaler": 68377024},
     "imagenet128_du": {"size_upscaler": 67412056, "depth_upscaler": 67819232},
     "imagenet128_mdu": {"slice_decoder": 49426200, "size_upscaler": 67412056,
                         "depth_upscaler": 67819232},
     "imagenet256": {"size_upscaler": 68940608},
     "imagenet256_du": {"size_upscaler": 67975640, "depth_upscaler": 69509216},
+    "celebahq256": {"size_upscaler": 22935059},
     "celebahq256_du": {"size_upscaler": 21970091, "depth_upscaler": 23503667},
     "celebahq256_5bit": {"size_upscaler": 22063475},
     "mnist28_mdu": {"slice_decoder": 648584, "size_upscaler": 968552, "depth_upscaler": 977280},
@@ -38,7 +42,9 @@ def test_entry_configs_round_trip_and_fit_together(name):
   for config in entry.stages.values():
     assert type(config).from_json(config.to_json()) == config
   slices = {c.height // getattr(c, "scale", 1) for c in entry.stages.values()}
-  assert slices == {32} or name in SMALL  # the paper's slices are always 32 x 32
+  # The paper's slices are always 32 x 32, except in Table 1's ablations at ImageNet 32.
+  expected = {"imagenet32_s2": {16}, "imagenet32_s4": {8}}.get(name, {32})
+  assert slices == expected or name in SMALL
 
 
 @pytest.mark.parametrize("name", SMALL)
@@ -53,6 +59,22 @@ def test_small_entries_build_with_pinned_parameter_counts(name):
 def test_paper_entries_build_with_pinned_parameter_counts(name):
   entry = zoo.get(name)
   assert {s: entry.build_stage(s).count_params() for s in entry.stages} == PARAMETERS[name]
+
+
+def test_entries_describe_themselves(tmp_path, monkeypatch):
+  monkeypatch.setenv("SPN_KERAS_HOME", str(tmp_path))
+  entry = zoo.get("mnist28_mdu")
+  assert repr(entry) == (
+      "ZooEntry('mnist28_mdu': MNIST 28x28 gray: 14x14 3-bit decoder, S=2 size upscaling, "
+      "depth upscaling to 8 bit. Stages: slice_decoder, size_upscaler, depth_upscaler; "
+      "data: mnist5k)")
+  for name in _shipped():  # a shipped pipeline's card is its folder's README.md
+    card = zoo.get(name).card
+    assert card.startswith(f"# {name}: model card")
+    for section in ("## Data", "## Recipe", "## Figures", "## Intended use and limitations"):
+      assert section in card, (name, section)
+  card = zoo.get("imagenet64").card  # no shipped weights: a card built from the entry
+  assert "imagenet64" in card and "none shipped" in card and "Table 4" in card
 
 
 def test_list_pretrained_models(tmp_path, monkeypatch):
