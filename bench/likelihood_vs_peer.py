@@ -6,7 +6,7 @@ to sample `--num_samples` (16) images.
 
 - **spn-keras**: the `mnist28_mdu` zoo entry (14 x 14 3-bit slice decoder, S = 2 size
   upscaler, depth upscaler to 8 bits), each stage trained by `spn_train` with the shipped
-  pipeline's recipe (`RECIPE`: its steps and learning-rate decays, as in zoo/README.md;
+  pipeline's recipe (`RECIPE`: its steps and learning-rate decays, as in its model card;
   mixed_bfloat16, batch 32, RMSprop 1e-3, Polyak averaging 0.999, gradient clipping 10). The
   training time is measured: the sum over the stages of `spn_train`'s `train_seconds`, from
   each stage's first step (tracing included) to the end of its last one. Then `spn_eval`'s
@@ -65,8 +65,8 @@ from spn_keras.presets import preset_folders  # noqa: E402
 from spn_keras.presets import shipped_folder  # noqa: E402
 
 ENTRY = "mnist28_mdu"
-# The shipped pipeline's schedule (zoo/README.md): stage -> (train steps, learning-rate
-# boundaries, the rates after them); the rate starts at the entry's 1e-3.
+# The shipped pipeline's schedule (its model card, zoo/mnist28_mdu/README.md): stage -> (train
+# steps, learning-rate boundaries, the rates after them); the rate starts at the entry's 1e-3.
 RECIPE = {
     "slice_decoder": (4000, (3000, 3500), (3e-4, 1e-4)),
     "size_upscaler": (4000, (2000, 3200), (3e-4, 1e-4)),

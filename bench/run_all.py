@@ -62,7 +62,7 @@ REQUIRED_FIELDS = {
 }
 # Benchmarks that run a script other than `bench/<name>.py`, or with arguments:
 # name -> (script, arguments of every run, arguments of a full run only). The shipped
-# mnist28_mdu trained for about 112 minutes (its stages' TensorBoard logs; zoo/README.md).
+# mnist28_mdu trained for about 112 minutes (its stages' TensorBoard logs; its model card).
 SCRIPT_RUNS = {
     "likelihood_vs_peer_shipped": ("likelihood_vs_peer", ("--shipped",), ("--minutes=112",)),
     "sample_wait": ("sampling", ("--wait",), ()),
