@@ -208,7 +208,7 @@ def measure(size, spn_config, limit_gib, timed_steps, widths_note):
   limit_bytes = int(limit_gib * GIB)
   if not tf.config.list_physical_devices("GPU"):
     limit_bytes = min(limit_bytes, _memory_available_bytes() - GIB)
-  decoder_config = dataclasses.replace(spn_config, scale=1).decoder_config()
+  decoder_config = dataclasses.replace(spn_config, scale=1).decoder
   spn = _run_child("spn", spn_config, limit_bytes, timed_steps)
   if "error" in spn:
     raise RuntimeError(f"The SPN at {size}x{size} failed: {spn['error']}")
@@ -298,12 +298,14 @@ def main():
         parser.error(f"--sizes must be among 64, 128, 256 (the paper's SPN settings), "
                      f"got {size}.")
       paper = zoo.get(f"imagenet{size}").stages["size_upscaler"]
-      config = dataclasses.replace(paper, attention_layers=args.attention_layers,
-                                   attention_heads=args.attention_heads)
+      config = dataclasses.replace(paper, decoder=dataclasses.replace(
+          paper.decoder, attention_layers=args.attention_layers,
+          attention_heads=args.attention_heads))
       cases.append((size, config, (
           f"Table 4 ImageNet {size} widths, except the decoder's masked attention: "
           f"{args.attention_layers} layer(s) of {args.attention_heads} head(s) (Table 4: "
-          f"{paper.attention_layers} of {paper.attention_heads}), in both models")))
+          f"{paper.decoder.attention_layers} of {paper.decoder.attention_heads}), in both "
+          f"models")))
   for size, config, note in cases:
     print(json.dumps(measure(size, config, args.memory_limit_gib, args.timed_steps, note)),
           flush=True)

@@ -162,14 +162,15 @@ def measure_model_peak(config, batch_size, dtype, repeats):
     `(flops_per_s, description of the winning kernel)`.
   """
   h, w = config.slice_size
-  k, f = config.kernel_size, config.pixelcnn_channels
+  decoder, embedder = config.decoder, config.embedder
+  k, f = decoder.kernel_size, decoder.pixelcnn_channels
   half = k // 2 + 1
   positions = batch_size * h * w
   shapes = {  # name: (input shape, kernel shape, FLOPs)
-      f"embedder conv3x3 {batch_size}x{h}x{w}x{config.embedder_conv_channels}"
-      f"->{config.embedder_residual_channels}":
-          ((batch_size, h, w, config.embedder_conv_channels),
-           (3, 3, config.embedder_conv_channels, config.embedder_residual_channels), 9),
+      f"embedder conv3x3 {batch_size}x{h}x{w}x{embedder.conv_channels}"
+      f"->{embedder.residual_channels}":
+          ((batch_size, h, w, embedder.conv_channels),
+           (3, 3, embedder.conv_channels, embedder.residual_channels), 9),
       f"vertical conv{half}x{k} {batch_size}x{h}x{w}x{f}->{2 * f}":
           ((batch_size, h, w, f), (half, k, f, 2 * f), half * k),
   }
@@ -181,7 +182,7 @@ def measure_model_peak(config, batch_size, dtype, repeats):
         tf.nn.conv2d(images, kernel, 1, "SAME")))
     flops = 2 * positions * taps * kernel_shape[2] * kernel_shape[3]
     rates[name] = flops / _best_seconds(lambda conv=conv: conv().numpy(), repeats)
-  residual, outputs = config.pixelcnn_residual_channels, config.channels * 2**config.bits
+  residual, outputs = decoder.pixelcnn_residual_channels, config.channels * 2**config.bits
   hidden = tf.cast(tf.random.normal([positions, residual]), dtype)
   weights = tf.cast(tf.random.normal([residual, outputs]), dtype)
   matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(hidden, weights)))

@@ -64,13 +64,39 @@ flags.DEFINE_list("learning_rate_range", [str(r) for r in LEARNING_RATE_RANGE],
                   "Lowest and highest learning rate (searched on a log scale).")
 
 
-def _width_minimums(stage_config):
-  """`{width field: its smallest valid value}` of the widths searched for this stage."""
-  widths = {"pixelcnn_channels": stage_config.channels,
-            "attention_channels": stage_config.attention_heads}  # key_dim = channels // heads
+def _searched_widths(stage_config):
+  """`{hyperparameter name: (part, field, smallest valid value)}` of the widths searched.
+
+  The part is "decoder" (the stage's own config for a slice decoder, `decoder` of an SPN) or
+  "embedder" (an SPN's conditioning network).
+  """
+  decoder = stage_config.decoder if isinstance(stage_config, SPNConfig) else stage_config
+  widths = {"pixelcnn_channels": ("decoder", "pixelcnn_channels", decoder.channels),
+            # key_dim = channels // heads: at least one channel per head.
+            "attention_channels": ("decoder", "attention_channels", decoder.attention_heads)}
   if isinstance(stage_config, SPNConfig):
-    widths["embedder_conv_channels"] = 1
+    widths["embedder_conv_channels"] = ("embedder", "conv_channels", 1)
   return widths
+
+
+def _part(stage_config, part):
+  if isinstance(stage_config, SPNConfig):
+    return getattr(stage_config, part)
+  return stage_config
+
+
+def with_widths(stage_config, widths):
+  """`stage_config` with the searched `widths` (`{hyperparameter name: value}`) set."""
+  searched = _searched_widths(stage_config)
+  changes = {}
+  for name, value in widths.items():
+    part, field, _ = searched[name]
+    changes.setdefault(part, {})[field] = value
+  if not isinstance(stage_config, SPNConfig):
+    return dataclasses.replace(stage_config, **changes.get("decoder", {}))
+  return dataclasses.replace(stage_config, **{
+      part: dataclasses.replace(getattr(stage_config, part), **values)
+      for part, values in changes.items()})
 
 
 def search_space(stage_config, width_scales=WIDTH_SCALES,
@@ -85,7 +111,7 @@ def search_space(stage_config, width_scales=WIDTH_SCALES,
 
   Returns:
     A `keras_tuner.HyperParameters` with the float "learning_rate" (log sampling) and an int
-    choice per width field of the config (see `_width_minimums`).
+    choice per searched width (see `_searched_widths`).
 
   Raises:
     ValueError: `width_scales` or `learning_rate_range` is invalid.
@@ -101,8 +127,8 @@ def search_space(stage_config, width_scales=WIDTH_SCALES,
                      f"{learning_rate_range!r}.")
   hyperparameters = keras_tuner.HyperParameters()
   hyperparameters.Float("learning_rate", *learning_rate_range, sampling="log")
-  for name, minimum in _width_minimums(stage_config).items():
-    width = getattr(stage_config, name)
+  for name, (part, field, minimum) in _searched_widths(stage_config).items():
+    width = getattr(_part(stage_config, part), field)
     values = sorted({max(minimum, round(width * scale)) for scale in width_scales})
     hyperparameters.Choice(name, values, default=width if width in values else None)
   return hyperparameters
@@ -170,7 +196,7 @@ def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None
   def run_trial(values, trial_dir):
     widths = {name: value for name, value in values.items() if name != "learning_rate"}
     trial_entry = dataclasses.replace(
-        entry, stages={**entry.stages, stage: dataclasses.replace(stage_config, **widths)})
+        entry, stages={**entry.stages, stage: with_widths(stage_config, widths)})
     trainer_config = TrainerConfig(
         model_dir=trial_dir, train_steps=train_steps, global_batch_size=batch_size,
         learning_rate=values["learning_rate"], ema_momentum=None, precision=precision,

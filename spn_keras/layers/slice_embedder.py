@@ -4,6 +4,7 @@ import keras
 from keras import ops
 import numpy as np
 
+from spn_keras.layers.slice_embedder_config import SliceEmbedderConfig
 from spn_keras.layers.transformer_layer import TransformerLayer
 from spn_keras.layers.transformer_layer import head_width
 
@@ -65,18 +66,9 @@ class SliceEmbedder(keras.layers.Layer):
   depend on slice `t` or later ones.
 
   Args:
-    scale: `S`.
-    channels: colour channels `C` of the slices.
-    bits: bits per value of the slices (`2**bits` embedding rows per channel).
-    conditioning_bits: bits of the low-depth conditioning image; 0 for none.
-    embedding_dim: units of the value and meta-position embeddings.
-    conv_layers: residual convolution blocks.
-    conv_channels: width of the residual stream.
-    residual_channels: hidden width inside each block.
-    attention_layers: self-attention layers (0: none).
-    attention_heads: heads per attention layer.
-    attention_channels: output features per position.
-    attention_ffn_channels: hidden width of the attention layers' feed-forward networks.
+    config: a `SliceEmbedderConfig` (or its dict form): `S`, the slices' channels and bits,
+      the low-depth image's bits (0 for none), the embedding, convolution and attention
+      widths.
     **kwargs: passed to `keras.layers.Layer`.
 
   Call args:
@@ -90,56 +82,36 @@ class SliceEmbedder(keras.layers.Layer):
     `(B, h, w, attention_channels)` context features.
   """
 
-  def __init__(self,
-               scale,
-               channels,
-               bits,
-               conditioning_bits=0,
-               embedding_dim=8,
-               conv_layers=5,
-               conv_channels=256,
-               residual_channels=1024,
-               attention_layers=6,
-               attention_heads=4,
-               attention_channels=64,
-               attention_ffn_channels=256,
-               **kwargs):
+  def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
-    self.scale = scale
-    self.channels = channels
-    self.bits = bits
-    self.conditioning_bits = conditioning_bits
-    self.embedding_dim = embedding_dim
-    self.conv_layers = conv_layers
-    self.conv_channels = conv_channels
-    self.residual_channels = residual_channels
-    self.attention_layers = attention_layers
-    self.attention_heads = attention_heads
-    self.attention_channels = attention_channels
-    self.attention_ffn_channels = attention_ffn_channels
-    self._preceding = offset_table(scale, preceding_offsets(scale))  # (S*S, G)
-    self._window = offset_table(scale, window_offsets(scale))  # (S*S, (2S-1)**2)
+    if isinstance(config, dict):
+      config = SliceEmbedderConfig.from_dict(config)
+    if not isinstance(config, SliceEmbedderConfig):
+      raise TypeError(f"`config` must be a SliceEmbedderConfig, got {type(config).__name__}.")
+    self.config = c = config
+    self._preceding = offset_table(c.scale, preceding_offsets(c.scale))  # (S*S, G)
+    self._window = offset_table(c.scale, window_offsets(c.scale))  # (S*S, (2S-1)**2)
     policy = self.dtype_policy
-    self.value_embedding = keras.layers.Embedding(channels * 2**bits, embedding_dim,
+    self.value_embedding = keras.layers.Embedding(c.channels * 2**c.bits, c.embedding_dim,
                                                   dtype=policy, name="value_embedding")
     self.conditioning_embedding = keras.layers.Embedding(
-        channels * 2**conditioning_bits, embedding_dim, dtype=policy,
-        name="conditioning_embedding") if conditioning_bits else None
+        c.channels * 2**c.conditioning_bits, c.embedding_dim, dtype=policy,
+        name="conditioning_embedding") if c.conditioning_bits else None
     self.meta_position_embedding = keras.layers.Embedding(
-        scale * scale, embedding_dim, dtype=policy, name="meta_position_embedding")
-    self.input_projection = keras.layers.Dense(conv_channels, dtype=policy,
+        c.scale * c.scale, c.embedding_dim, dtype=policy, name="meta_position_embedding")
+    self.input_projection = keras.layers.Dense(c.conv_channels, dtype=policy,
                                                name="input_projection")
     self.residual_convs = [(
-        keras.layers.Conv2D(residual_channels, 3, padding="same", dtype=policy,
+        keras.layers.Conv2D(c.residual_channels, 3, padding="same", dtype=policy,
                             name=f"residual_{i}_conv3x3"),
-        keras.layers.Dense(conv_channels, dtype=policy, name=f"residual_{i}_conv1x1"),
-    ) for i in range(conv_layers)]
-    self.attention_projection = keras.layers.Dense(attention_channels, dtype=policy,
+        keras.layers.Dense(c.conv_channels, dtype=policy, name=f"residual_{i}_conv1x1"),
+    ) for i in range(c.conv_layers)]
+    self.attention_projection = keras.layers.Dense(c.attention_channels, dtype=policy,
                                                    name="attention_projection")
     self.attention_stack = [
-        TransformerLayer(attention_heads, head_width(attention_channels, attention_heads),
-                         attention_ffn_channels, causal=False, dtype=policy,
-                         name=f"attention_{i}") for i in range(attention_layers)
+        TransformerLayer(c.attention_heads, head_width(c.attention_channels, c.attention_heads),
+                         c.attention_ffn_channels, causal=False, dtype=policy,
+                         name=f"attention_{i}") for i in range(c.attention_layers)
     ]
     self.output_norm = keras.layers.LayerNormalization(dtype=policy, name="output_norm")
 
@@ -147,87 +119,75 @@ class SliceEmbedder(keras.layers.Layer):
     if len(slices_shape) != 5:
       raise ValueError(f"SliceEmbedder expects `slices` of rank 5 (B, S*S, h, w, C), "
                        f"got shape {slices_shape}.")
+    c = self.config
     h, w = slices_shape[2], slices_shape[3]
     groups = self._preceding.shape[1]
-    depth = groups * (self.channels * self.embedding_dim + 1) + self.embedding_dim
-    if self.conditioning_bits:
-      depth += self._window.shape[1] * (self.channels * self.embedding_dim + 1)
+    depth = groups * (c.channels * c.embedding_dim + 1) + c.embedding_dim
+    if c.conditioning_bits:
+      depth += self._window.shape[1] * (c.channels * c.embedding_dim + 1)
     self.value_embedding.build((None,))
     if self.conditioning_embedding is not None:
       self.conditioning_embedding.build((None,))
     self.meta_position_embedding.build((None,))
     self.input_projection.build((None, h, w, depth))
     for conv3x3, conv1x1 in self.residual_convs:
-      conv3x3.build((None, h, w, self.conv_channels))
-      conv1x1.build((None, h, w, self.residual_channels))
-    self.attention_projection.build((None, h, w, self.conv_channels))
+      conv3x3.build((None, h, w, c.conv_channels))
+      conv1x1.build((None, h, w, c.residual_channels))
+    self.attention_projection.build((None, h, w, c.conv_channels))
     self.position_embedding = self.add_weight(
-        name="position_embedding", shape=(h * w, self.attention_channels),
+        name="position_embedding", shape=(h * w, c.attention_channels),
         initializer=keras.initializers.RandomNormal(stddev=0.02))
     for layer in self.attention_stack:
-      layer.build((None, h * w, self.attention_channels))
-    self.output_norm.build((None, h, w, self.attention_channels))
+      layer.build((None, h * w, c.attention_channels))
+    self.output_norm.build((None, h, w, c.attention_channels))
 
   def _embed_group(self, slices, table, target, embedding, num_values):
     """Gathers the slices at `table[target]` and embeds them: `(B, h, w, G * (C*E + 1))`."""
+    c = self.config
     index = ops.take(ops.convert_to_tensor(table), target, axis=0)  # (B, G)
     present = ops.cast(index >= 0, self.compute_dtype)  # (B, G)
     gathered = ops.take_along_axis(
         slices, ops.maximum(index, 0)[:, :, None, None, None], axis=1)  # (B, G, h, w, C)
-    offsets = ops.arange(self.channels, dtype="int32") * num_values
+    offsets = ops.arange(c.channels, dtype="int32") * num_values
     embedded = embedding(gathered + offsets)  # (B, G, h, w, C, E)
     embedded = embedded * present[:, :, None, None, None, None]
     shape = ops.shape(embedded)
     batch, groups, h, w = shape[0], embedded.shape[1], embedded.shape[2], embedded.shape[3]
     embedded = ops.transpose(embedded, (0, 2, 3, 1, 4, 5))  # (B, h, w, G, C, E)
-    embedded = ops.reshape(embedded, (batch, h, w, groups * self.channels * self.embedding_dim))
+    embedded = ops.reshape(embedded, (batch, h, w, groups * c.channels * c.embedding_dim))
     presence = ops.broadcast_to(present[:, None, None, :], (batch, h, w, groups))
     return ops.concatenate([embedded, presence], axis=-1)
 
   def call(self, slices, target, conditioning_slices=None, training=False):
-    if (conditioning_slices is None) != (self.conditioning_bits == 0):
+    c = self.config
+    if (conditioning_slices is None) != (c.conditioning_bits == 0):
       raise ValueError("`conditioning_slices` must be given exactly when "
-                       f"`conditioning_bits` > 0 (it is {self.conditioning_bits}).")
+                       f"`conditioning_bits` > 0 (it is {c.conditioning_bits}).")
     slices = ops.cast(slices, "int32")
     target = ops.cast(target, "int32")
     batch, h, w = ops.shape(slices)[0], slices.shape[2], slices.shape[3]
     features = [self._embed_group(slices, self._preceding, target, self.value_embedding,
-                                  2**self.bits)]
+                                  2**c.bits)]
     meta = self.meta_position_embedding(target)  # (B, E)
-    features.append(ops.broadcast_to(meta[:, None, None, :], (batch, h, w, self.embedding_dim)))
-    if self.conditioning_bits:
+    features.append(ops.broadcast_to(meta[:, None, None, :], (batch, h, w, c.embedding_dim)))
+    if c.conditioning_bits:
       features.append(self._embed_group(ops.cast(conditioning_slices, "int32"), self._window,
                                         target, self.conditioning_embedding,
-                                        2**self.conditioning_bits))
+                                        2**c.conditioning_bits))
     x = self.input_projection(ops.concatenate(features, axis=-1))  # (B, h, w, conv_channels)
     for conv3x3, conv1x1 in self.residual_convs:
       x = x + conv1x1(ops.relu(conv3x3(ops.relu(x))))
     x = self.attention_projection(x)  # (B, h, w, attention_channels)
     position = ops.cast(self.position_embedding, self.compute_dtype)
-    sequence = ops.reshape(x, (batch, h * w, self.attention_channels)) + position
+    sequence = ops.reshape(x, (batch, h * w, c.attention_channels)) + position
     for layer in self.attention_stack:
       sequence = layer(sequence, training=training)
-    x = ops.reshape(sequence, (batch, h, w, self.attention_channels))
+    x = ops.reshape(sequence, (batch, h, w, c.attention_channels))
     return self.output_norm(x)
 
   def compute_output_shape(self, slices_shape, target_shape=None,
                            conditioning_slices_shape=None):
-    return (slices_shape[0], slices_shape[2], slices_shape[3], self.attention_channels)
+    return (slices_shape[0], slices_shape[2], slices_shape[3], self.config.attention_channels)
 
   def get_config(self):
-    config = super().get_config()
-    config.update({
-        "scale": self.scale,
-        "channels": self.channels,
-        "bits": self.bits,
-        "conditioning_bits": self.conditioning_bits,
-        "embedding_dim": self.embedding_dim,
-        "conv_layers": self.conv_layers,
-        "conv_channels": self.conv_channels,
-        "residual_channels": self.residual_channels,
-        "attention_layers": self.attention_layers,
-        "attention_heads": self.attention_heads,
-        "attention_channels": self.attention_channels,
-        "attention_ffn_channels": self.attention_ffn_channels,
-    })
-    return config
+    return {**super().get_config(), "config": self.config.to_dict()}

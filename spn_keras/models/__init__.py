@@ -1,5 +1,10 @@
-"""The SPN stages: `SliceDecoder` and `SubscalePixelNetwork`, and their configs."""
+"""The SPN stages: `SliceDecoder` and `SubscalePixelNetwork`, and their configs.
 
+`SliceEmbedderConfig` (the conditioning network's, from `spn_keras.layers`) is here too: an
+`SPNConfig` holds one.
+"""
+
+from spn_keras.layers import SliceEmbedderConfig
 from spn_keras.models.autoregressive_image_model import AutoregressiveImageModel
 from spn_keras.models.configs import SliceDecoderConfig
 from spn_keras.models.configs import SPNConfig
@@ -7,4 +12,4 @@ from spn_keras.models.slice_decoder import SliceDecoder
 from spn_keras.models.subscale_pixel_network import SubscalePixelNetwork
 
 __all__ = ["AutoregressiveImageModel", "SPNConfig", "SliceDecoder", "SliceDecoderConfig",
-           "SubscalePixelNetwork"]
+           "SliceEmbedderConfig", "SubscalePixelNetwork"]

@@ -5,9 +5,10 @@ configurations holds the others. `tiny()` gives the smallest sensible network fo
 """
 
 import dataclasses
-import json
 
 from spn_keras.argument_checks import check_int
+from spn_keras.json_config import JsonConfig
+from spn_keras.layers.slice_embedder_config import SliceEmbedderConfig
 
 
 def _size_pair(image_size):
@@ -24,28 +25,8 @@ def _check_ints(config, names, minimum=1):
     check_int(name, getattr(config, name), minimum)
 
 
-class _ConfigMixin:
-  """JSON round-trip shared by the config dataclasses."""
-
-  def to_dict(self):
-    return dataclasses.asdict(self)
-
-  def to_json(self):
-    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-  @classmethod
-  def from_dict(cls, values):
-    values = dict(values)
-    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-      raise ValueError(f"Unknown {cls.__name__} fields: {sorted(unknown)}.")
-    if isinstance(values.get("image_size"), list):
-      values["image_size"] = tuple(values["image_size"])
-    return cls(**values)
-
-  @classmethod
-  def from_json(cls, text):
-    return cls.from_dict(json.loads(text))
+class _ImageConfig(JsonConfig):
+  """`height` and `width` of a config's `image_size` (an int or a pair)."""
 
   @property
   def height(self):
@@ -57,12 +38,13 @@ class _ConfigMixin:
 
 
 @dataclasses.dataclass(frozen=True)
-class SliceDecoderConfig(_ConfigMixin):
+class SliceDecoderConfig(_ImageConfig):
   """The decoder of SPN_SPEC section 4: masked 1D self-attention, then a gated PixelCNN.
 
   As a stage of its own it models whole `image_size` images (the "decoder baseline", or slice
   0 of a multidimensional-upscaling pipeline); inside an SPN it models one slice given the
-  `context_channels` features of the conditioning network.
+  `context_channels` features of the conditioning network. Inside an `SPNConfig` the SPN sets
+  `image_size` (its slice size), `channels`, `bits` and `context_channels`, whatever they hold.
   """
 
   image_size: object = 32  # int or (H, W): the images (slices) this decoder models.
@@ -105,12 +87,16 @@ class SliceDecoderConfig(_ConfigMixin):
 
 
 @dataclasses.dataclass(frozen=True)
-class SPNConfig(_ConfigMixin):
+class SPNConfig(_ImageConfig):
   """A Subscale Pixel Network (paper section 3.2; SPN_SPEC sections 3-6).
 
   The image is cut into `scale**2` slices of `image_size / scale`; a conditioning network
-  embeds the preceding slices (and, for depth upscaling, the `conditioning_bits` most
-  significant bits of the whole image) and a `SliceDecoder` generates the target slice.
+  (`embedder`) embeds the preceding slices (and, for depth upscaling, the
+  `conditioning_bits` most significant bits of the whole image) and a slice decoder
+  (`decoder`) generates the target slice. The SPN sets the fields of its parts that it
+  determines: the decoder's `image_size` (the slice size), `channels`, `bits` and
+  `context_channels` (the embedder's `attention_channels`, or 0 without a conditioning
+  network), and the embedder's `scale`, `channels`, `bits` and `conditioning_bits`.
   """
 
   image_size: object = 64  # int or (H, W), divisible by `scale`.
@@ -118,25 +104,8 @@ class SPNConfig(_ConfigMixin):
   bits: int = 8  # bits this stage models (the least significant ones for depth upscaling).
   scale: int = 2  # S: S*S slices of (H/S, W/S); S = 1 is the decoder baseline.
   conditioning_bits: int = 0  # 0: none; > 0: depth upscaling given that many msb.
-  # Decoder (SliceDecoderConfig fields, Table 4 "Decoder").
-  value_embedding_dim: int = 8
-  attention_layers: int = 8
-  attention_heads: int = 10
-  attention_channels: int = 128
-  attention_ffn_channels: int = 512
-  pixelcnn_layers: int = 15
-  pixelcnn_channels: int = 256
-  pixelcnn_residual_channels: int = 1280
-  kernel_size: int = 3
-  # Conditioning network (Table 4 "Slice Embedder").
-  embedding_dim: int = 8  # units of the value and meta-position embeddings (paper: 8).
-  embedder_conv_layers: int = 5  # residual 3x3 convolution blocks.
-  embedder_conv_channels: int = 256  # width of the residual stream.
-  embedder_residual_channels: int = 1024  # hidden width inside each residual block.
-  embedder_attention_layers: int = 6  # unmasked self-attention layers over the slice.
-  embedder_attention_heads: int = 4
-  embedder_attention_channels: int = 64  # width of the attention stack = context features.
-  embedder_attention_ffn_channels: int = 256  # hidden width of its feed-forward layers.
+  decoder: SliceDecoderConfig = None  # the slice decoder's widths (None: Table 4's).
+  embedder: SliceEmbedderConfig = None  # the conditioning network's widths (None: Table 4's).
 
   def __post_init__(self):
     height, width = _size_pair(self.image_size)
@@ -147,11 +116,21 @@ class SPNConfig(_ConfigMixin):
     if self.conditioning_bits + self.bits > 8:
       raise ValueError(f"`conditioning_bits` + `bits` must be at most 8, got "
                        f"{self.conditioning_bits} + {self.bits}.")
-    _check_ints(self, ("embedding_dim", "embedder_conv_layers", "embedder_conv_channels",
-                           "embedder_residual_channels", "embedder_attention_heads",
-                           "embedder_attention_channels", "embedder_attention_ffn_channels"))
-    _check_ints(self, ("embedder_attention_layers",), minimum=0)
-    self.decoder_config()  # validates the decoder fields
+    for name, cls in (("decoder", SliceDecoderConfig), ("embedder", SliceEmbedderConfig)):
+      value = getattr(self, name)
+      if value is not None and not isinstance(value, cls):
+        raise TypeError(f"`{name}` must be a {cls.__name__} or None, got "
+                        f"{type(value).__name__}.")
+    # Frozen: the completed parts are set the way dataclasses set fields in `__init__`.
+    embedder = dataclasses.replace(self.embedder or SliceEmbedderConfig(), scale=self.scale,
+                                   channels=self.channels, bits=self.bits,
+                                   conditioning_bits=self.conditioning_bits)
+    object.__setattr__(self, "embedder", embedder)
+    decoder = dataclasses.replace(
+        self.decoder or SliceDecoderConfig(), image_size=self.slice_size,
+        channels=self.channels, bits=self.bits,
+        context_channels=embedder.attention_channels if self.has_context else 0)
+    object.__setattr__(self, "decoder", decoder)
 
   @property
   def slice_size(self):
@@ -164,23 +143,46 @@ class SPNConfig(_ConfigMixin):
     """Whether a conditioning network exists: earlier slices (S > 1) or low bits to see."""
     return self.scale > 1 or self.conditioning_bits > 0
 
-  def decoder_config(self):
-    """The `SliceDecoderConfig` of this SPN's decoder."""
-    names = {f.name for f in dataclasses.fields(SliceDecoderConfig)}
-    values = {n: getattr(self, n) for n in names if hasattr(self, n)}
-    values["image_size"] = self.slice_size
-    values["context_channels"] = self.embedder_attention_channels if self.has_context else 0
-    return SliceDecoderConfig(**values)
+  @classmethod
+  def from_dict(cls, values):
+    """The config of `to_dict`'s dict; also reads the flat dicts that earlier versions wrote
+    into pipeline folders, whose decoder and embedder fields were the SPN's own
+    (`pixelcnn_channels`, `embedder_conv_layers`, ...)."""
+    values = dict(values)
+    decoder_fields = {f.name for f in dataclasses.fields(SliceDecoderConfig)}
+    own_fields = {f.name for f in dataclasses.fields(cls)}
+    flat_decoder = {name: values.pop(name) for name in list(values)
+                    if name in decoder_fields and name not in own_fields}
+    flat_embedder = {_FLAT_EMBEDDER_FIELDS[name]: values.pop(name) for name in list(values)
+                     if name in _FLAT_EMBEDDER_FIELDS}
+    decoder = values.get("decoder") or (flat_decoder or None)
+    embedder = values.get("embedder") or (flat_embedder or None)
+    if isinstance(decoder, dict):
+      values["decoder"] = SliceDecoderConfig.from_dict(decoder)
+    if isinstance(embedder, dict):
+      values["embedder"] = SliceEmbedderConfig.from_dict(embedder)
+    return super().from_dict(values)
 
   @classmethod
-  def tiny(cls, **fields):
-    """The smallest sensible SPN (for tests); valid down to 1 x 1 slices."""
-    values = dict(image_size=4, channels=1, bits=1, scale=2, value_embedding_dim=2,
-                  attention_layers=1, attention_heads=1, attention_channels=6,
-                  attention_ffn_channels=6, pixelcnn_layers=2, pixelcnn_channels=6,
-                  pixelcnn_residual_channels=6, embedding_dim=2, embedder_conv_layers=1,
-                  embedder_conv_channels=6, embedder_residual_channels=6,
-                  embedder_attention_layers=1, embedder_attention_heads=1,
-                  embedder_attention_channels=6, embedder_attention_ffn_channels=6)
+  def tiny(cls, decoder=None, embedder=None, **fields):
+    """The smallest sensible SPN (for tests); valid down to 1 x 1 slices.
+
+    Args:
+      decoder: dict of `SliceDecoderConfig.tiny` fields to override.
+      embedder: dict of `SliceEmbedderConfig.tiny` fields to override.
+      **fields: `SPNConfig` fields to override.
+    """
+    values = dict(image_size=4, channels=1, bits=1, scale=2)
     values.update(fields)
-    return cls(**values)
+    return cls(decoder=SliceDecoderConfig.tiny(**(decoder or {})),
+               embedder=SliceEmbedderConfig.tiny(**(embedder or {})), **values)
+
+
+# The embedder fields of the flat `SPNConfig` dicts of earlier versions, and their
+# `SliceEmbedderConfig` names.
+_FLAT_EMBEDDER_FIELDS = {
+    "embedding_dim": "embedding_dim",
+    **{f"embedder_{name}": name for name in (
+        "conv_layers", "conv_channels", "residual_channels", "attention_layers",
+        "attention_heads", "attention_channels", "attention_ffn_channels")},
+}

@@ -48,13 +48,9 @@ class SubscalePixelNetwork(AutoregressiveImageModel):
     super().__init__(config, **kwargs)
     c = self.config
     policy = self.dtype_policy
-    self.embedder = SliceEmbedder(
-        c.scale, c.channels, c.bits, c.conditioning_bits, c.embedding_dim,
-        c.embedder_conv_layers, c.embedder_conv_channels, c.embedder_residual_channels,
-        c.embedder_attention_layers, c.embedder_attention_heads,
-        c.embedder_attention_channels, c.embedder_attention_ffn_channels, dtype=policy,
-        name="embedder") if c.has_context else None
-    self.decoder = SliceDecoder(c.decoder_config(), dtype=policy, name="decoder")
+    self.embedder = SliceEmbedder(c.embedder, dtype=policy,
+                                  name="embedder") if c.has_context else None
+    self.decoder = SliceDecoder(c.decoder, dtype=policy, name="decoder")
 
   def _slice_context(self, slices, target, conditioning_slices):
     if self.embedder is None:

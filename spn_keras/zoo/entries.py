@@ -10,6 +10,7 @@ pipeline's SPNs is the one Table 4 specifies at that resolution.
 """
 
 from spn_keras.models import SliceDecoderConfig
+from spn_keras.models import SliceEmbedderConfig
 from spn_keras.models import SPNConfig
 from spn_keras.zoo.zoo_entry import ZooEntry
 
@@ -28,26 +29,26 @@ def _imagenet_decoder(size):
 def _imagenet_embedder(size):
   """Table 4 embedder widths for ImageNet (attention 6/6/8/8 layers, 4/4/8/8 heads)."""
   small = size <= 64
-  return dict(embedder_conv_layers=5, embedder_conv_channels=256,
-              embedder_residual_channels=1024,
-              embedder_attention_layers=6 if small else 8,
-              embedder_attention_heads=4 if small else 8,
-              embedder_attention_channels=64 if small else 128,
-              embedder_attention_ffn_channels=256 if small else 512)
+  return SliceEmbedderConfig(conv_layers=5, conv_channels=256, residual_channels=1024,
+                             attention_layers=6 if small else 8,
+                             attention_heads=4 if small else 8,
+                             attention_channels=64 if small else 128,
+                             attention_ffn_channels=256 if small else 512)
 
 
 _CELEBA_DECODER = dict(attention_layers=5, attention_heads=5, attention_channels=128,
                        attention_ffn_channels=512, pixelcnn_layers=15, pixelcnn_channels=128,
                        pixelcnn_residual_channels=1280)
-_CELEBA_EMBEDDER = dict(embedder_conv_layers=5, embedder_conv_channels=256,
-                        embedder_residual_channels=1024, embedder_attention_layers=6,
-                        embedder_attention_heads=4, embedder_attention_channels=64,
-                        embedder_attention_ffn_channels=256)
+_CELEBA_EMBEDDER = SliceEmbedderConfig(conv_layers=5, conv_channels=256, residual_channels=1024,
+                                       attention_layers=6, attention_heads=4,
+                                       attention_channels=64, attention_ffn_channels=256)
 
 
 def _spn(size, bits, decoder, embedder, conditioning_bits=0, slice_size=32):
+  """An RGB SPN with the decoder widths `decoder` (a dict) and the `SliceEmbedderConfig`."""
   return SPNConfig(image_size=size, channels=3, bits=bits, scale=size // slice_size,
-                   conditioning_bits=conditioning_bits, **decoder, **embedder)
+                   conditioning_bits=conditioning_bits, decoder=SliceDecoderConfig(**decoder),
+                   embedder=embedder)
 
 
 def _imagenet(size, kind):
@@ -128,10 +129,10 @@ def _small_decoder(**fields):
               pixelcnn_channels=64, pixelcnn_residual_channels=128, **fields)
 
 
-_SMALL_EMBEDDER = dict(embedding_dim=8, embedder_conv_layers=2, embedder_conv_channels=64,
-                       embedder_residual_channels=128, embedder_attention_layers=1,
-                       embedder_attention_heads=4, embedder_attention_channels=64,
-                       embedder_attention_ffn_channels=128)
+_SMALL_EMBEDDER = SliceEmbedderConfig(embedding_dim=8, conv_layers=2, conv_channels=64,
+                                      residual_channels=128, attention_layers=1,
+                                      attention_heads=4, attention_channels=64,
+                                      attention_ffn_channels=128)
 
 
 def shipped_entries():
@@ -144,10 +145,12 @@ def shipped_entries():
             "slice_decoder": SliceDecoderConfig(image_size=size // 2, channels=channels,
                                                 bits=3, **_small_decoder()),
             "size_upscaler": SPNConfig(image_size=size, channels=channels, bits=3, scale=2,
-                                       **_small_decoder(), **_SMALL_EMBEDDER),
+                                       decoder=SliceDecoderConfig(**_small_decoder()),
+                                       embedder=_SMALL_EMBEDDER),
             "depth_upscaler": SPNConfig(image_size=size, channels=channels, bits=5, scale=2,
-                                        conditioning_bits=3, **_small_decoder(),
-                                        **_SMALL_EMBEDDER),
+                                        conditioning_bits=3,
+                                        decoder=SliceDecoderConfig(**_small_decoder()),
+                                        embedder=_SMALL_EMBEDDER),
         },
         batch_size=32, learning_rate=1e-3, ema_momentum=0.999,
         reference="spn-keras (CPU-sized widths; trained on this package's embedded data)")

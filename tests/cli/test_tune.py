@@ -1,6 +1,5 @@
 """spn_tune: search space, a tiny 2-trial search through the flags, failures and errors."""
 
-import dataclasses
 import json
 import math
 import os
@@ -67,7 +66,8 @@ def test_search_space_scales_widths_of_the_entry():
 @pytest.mark.parametrize("config", [
     SliceDecoderConfig.tiny(channels=3, pixelcnn_channels=6, attention_heads=4,
                             attention_channels=8),
-    SPNConfig.tiny(channels=3, pixelcnn_channels=6, attention_heads=4, attention_channels=8),
+    SPNConfig.tiny(channels=3, decoder=dict(pixelcnn_channels=6, attention_heads=4,
+                                            attention_channels=8)),
 ])
 def test_search_space_stays_valid_when_scaled_down(config):
   space = tune.search_space(config, width_scales=(0.1, 1.0))
@@ -77,7 +77,7 @@ def test_search_space_stays_valid_when_scaled_down(config):
   assert ("embedder_conv_channels" in widths) == isinstance(config, SPNConfig)
   for name, values in widths.items():
     for value in values:
-      dataclasses.replace(config, **{name: value})  # validates
+      tune.with_widths(config, {name: value})  # validates
 
 
 @pytest.mark.parametrize("kwargs, message", [

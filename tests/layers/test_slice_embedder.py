@@ -3,6 +3,7 @@ import pytest
 
 from spn_keras import testing
 from spn_keras.layers import SliceEmbedder
+from spn_keras.layers import SliceEmbedderConfig
 from spn_keras.layers.slice_embedder import offset_table
 from spn_keras.layers.slice_embedder import preceding_offsets
 from spn_keras.layers.slice_embedder import window_offsets
@@ -10,6 +11,11 @@ from spn_keras.layers.slice_embedder import window_offsets
 TINY = dict(embedding_dim=2, conv_layers=1, conv_channels=6, residual_channels=6,
             attention_layers=1, attention_heads=2, attention_channels=4,
             attention_ffn_channels=4)
+
+
+def _embedder(scale, channels, bits, conditioning_bits=0):
+  return SliceEmbedder(SliceEmbedderConfig(scale=scale, channels=channels, bits=bits,
+                                           conditioning_bits=conditioning_bits, **TINY))
 
 
 @pytest.mark.parametrize("scale", [1, 2, 3, 4, 8])
@@ -38,8 +44,8 @@ def test_layer_contract(conditioning_bits):
   if conditioning_bits:
     kwargs["conditioning_slices"] = rng.integers(0, 4, size=(2, 4, 3, 2, 3))
   testing.run_layer_test(
-      SliceEmbedder, dict(scale=2, channels=3, bits=2, conditioning_bits=conditioning_bits,
-                          **TINY),
+      SliceEmbedder, dict(config=SliceEmbedderConfig(
+          scale=2, channels=3, bits=2, conditioning_bits=conditioning_bits, **TINY)),
       (slices, target), call_kwargs=kwargs, expected_output_shape=(2, 3, 2, 4))
 
 
@@ -47,7 +53,7 @@ def test_layer_contract(conditioning_bits):
 def test_reads_exactly_the_preceding_slices(scale):
   """Perturbing slice u changes the features of target t iff u < t."""
   rng = np.random.default_rng(scale)
-  layer = SliceEmbedder(scale, 1, 2, **TINY)
+  layer = _embedder(scale, 1, 2)
   slices = rng.integers(0, 4, size=(1, scale * scale, 2, 2, 1))
   for t in range(scale * scale):
     base = np.asarray(layer(slices, np.array([t])))
@@ -60,7 +66,7 @@ def test_reads_exactly_the_preceding_slices(scale):
 
 def test_conditioning_is_used_for_every_target():
   rng = np.random.default_rng(5)
-  layer = SliceEmbedder(2, 1, 1, conditioning_bits=1, **TINY)
+  layer = _embedder(2, 1, 1, conditioning_bits=1)
   slices = rng.integers(0, 2, size=(1, 4, 2, 2, 1))
   conditioning = rng.integers(0, 2, size=(1, 4, 2, 2, 1))
   for t in range(4):
@@ -72,9 +78,19 @@ def test_conditioning_is_used_for_every_target():
 
 
 def test_conditioning_must_match_config():
-  layer = SliceEmbedder(2, 1, 1, **TINY)
+  layer = _embedder(2, 1, 1)
   slices = np.zeros((1, 4, 2, 2, 1), np.int32)
   with pytest.raises(ValueError, match="conditioning_slices"):
     layer(slices, np.array([1]), slices)
   with pytest.raises(ValueError, match="rank 5"):
-    SliceEmbedder(2, 1, 1, **TINY)(slices[0], np.array([1]))
+    _embedder(2, 1, 1)(slices[0], np.array([1]))
+
+
+def test_config_is_checked():
+  with pytest.raises(TypeError, match="SliceEmbedderConfig"):
+    SliceEmbedder(7)
+  with pytest.raises(ValueError, match="channels"):
+    SliceEmbedderConfig(channels=2)
+  with pytest.raises(ValueError, match="attention_layers"):
+    SliceEmbedderConfig(attention_layers=-1)
+  assert SliceEmbedder(SliceEmbedderConfig.tiny().to_dict()).config == SliceEmbedderConfig.tiny()

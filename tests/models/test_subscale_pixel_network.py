@@ -56,13 +56,14 @@ def test_depth_upscaler_is_normalized_for_a_fixed_conditioning_image():
     dict(image_size=4, scale=4),  # 1 x 1 slices
     dict(image_size=4, scale=1, channels=3),  # decoder baseline
     dict(image_size=4, scale=2, bits=1, conditioning_bits=2),
-    dict(image_size=6, scale=3, channels=3, pixelcnn_channels=7),
+    dict(image_size=6, scale=3, channels=3, decoder=dict(pixelcnn_channels=7)),
 ])
 def test_every_prediction_sees_only_earlier_sub_pixels(fields):
   # Wider than tiny: with 2 maps per colour group, all ReLUs of a group are often off at a
   # position, which cuts the within-pixel path that the last check below looks for.
-  model = _model(stddev=0.5, **{"pixelcnn_channels": 24, "pixelcnn_residual_channels": 24,
-                                **fields})
+  decoder = {"pixelcnn_channels": 24, "pixelcnn_residual_channels": 24,
+             **fields.get("decoder", {})}
+  model = _model(stddev=0.5, **{**fields, "decoder": decoder})
   height, width, channels = model.image_shape
   ranks = testing.subscale_ranks(height, width, channels, model.scale)
   conditioning = _conditioning(model, 1)
