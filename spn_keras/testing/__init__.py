@@ -9,7 +9,8 @@ from spn_keras.testing.layer_test import run_layer_test
 from spn_keras.testing.normalization import all_images
 from spn_keras.testing.normalization import randomize_weights
 from spn_keras.testing.normalization import total_probability
+from spn_keras.testing.tiny_pipelines import tiny_mdu_pipeline
 
 __all__ = ["all_images", "assert_causal", "dependence", "grouped_feature_ranks",
            "randomize_weights", "raster_ranks", "run_layer_test", "subscale_ranks",
-           "total_probability"]
+           "tiny_mdu_pipeline", "total_probability"]

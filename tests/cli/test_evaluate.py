@@ -6,11 +6,6 @@ import pytest
 from spn_keras import data
 from spn_keras import testing
 from spn_keras.cli import evaluate
-from spn_keras.models import SliceDecoder
-from spn_keras.models import SliceDecoderConfig
-from spn_keras.models import SPNConfig
-from spn_keras.models import SubscalePixelNetwork
-from spn_keras.pipelines import Pipeline
 from spn_keras.pipelines import load_pipeline
 from spn_keras.pipelines import serialization
 from spn_keras.presets.preset_folders import read_pipeline_json
@@ -19,16 +14,7 @@ from spn_keras.presets.preset_folders import read_pipeline_json
 @pytest.fixture(scope="module")
 def tiny_mnist_pipeline(tmp_path_factory):
   """A random-weight MDU pipeline for 28x28 gray images (3 + 5 bits), saved as a folder."""
-  stages = {
-      "slice_decoder": SliceDecoder(SliceDecoderConfig.tiny(image_size=14, bits=3)),
-      "size_upscaler": SubscalePixelNetwork(SPNConfig.tiny(image_size=28, bits=3)),
-      "depth_upscaler": SubscalePixelNetwork(SPNConfig.tiny(image_size=28, bits=5,
-                                                            conditioning_bits=3)),
-  }
-  for seed, model in enumerate(stages.values()):
-    model.build()
-    testing.randomize_weights(model, 0.3, seed)
-  pipeline = Pipeline(**stages)
+  pipeline = testing.tiny_mdu_pipeline(28, stddev=0.3)
   path = tmp_path_factory.mktemp("pipelines") / "tiny_mnist"
   pipeline.save(path, metadata={"name": "tiny_mnist", "dataset": "mnist5k"})
   return pipeline, str(path)

@@ -44,16 +44,7 @@ def pipeline():
 
   The depth upscaler has one slice (`scale=1`): a smaller graph, a faster test.
   """
-  stages = {
-      "slice_decoder": SliceDecoder(SliceDecoderConfig.tiny(image_size=2, bits=3)),
-      "size_upscaler": SubscalePixelNetwork(SPNConfig.tiny(image_size=4, bits=3)),
-      "depth_upscaler": SubscalePixelNetwork(SPNConfig.tiny(image_size=4, bits=5, scale=1,
-                                                            conditioning_bits=3)),
-  }
-  for seed, model in enumerate(stages.values()):
-    model.build()
-    testing.randomize_weights(model, 0.5, seed)
-  pipeline = Pipeline(**stages)
+  pipeline = testing.tiny_mdu_pipeline(4, depth_scale=1, stddev=0.5)
   pipeline.metadata = {"name": "tiny_mdu", "dataset": "mnist5k"}
   return pipeline
 

@@ -33,13 +33,7 @@ def _spn(stddev=1.0, seed=1, **fields):
 
 def _mdu(size=2, scale=2, low_bits=2, high_bits=2, channels=1, stddev=1.0):
   """Multidimensional upscaling: slice decoder, size upscaler, depth upscaler."""
-  return Pipeline(
-      slice_decoder=_decoder(stddev, 0, image_size=size // scale, channels=channels,
-                             bits=low_bits),
-      size_upscaler=_spn(stddev, 1, image_size=size, scale=scale, channels=channels,
-                         bits=low_bits),
-      depth_upscaler=_spn(stddev, 2, image_size=size, scale=scale, channels=channels,
-                          bits=high_bits, conditioning_bits=low_bits))
+  return testing.tiny_mdu_pipeline(size, channels, low_bits, high_bits, scale, stddev=stddev)
 
 
 def test_mdu_probabilities_of_all_images_sum_to_one():

@@ -4,11 +4,8 @@ import numpy as np
 import pytest
 
 from spn_keras import testing
-from spn_keras.models import SliceDecoder
-from spn_keras.models import SliceDecoderConfig
 from spn_keras.models import SPNConfig
 from spn_keras.models import SubscalePixelNetwork
-from spn_keras.pipelines import Pipeline
 from spn_keras.sampling import SamplingProgress
 
 
@@ -77,16 +74,7 @@ def test_progress_callback_runs_once_per_slice():
 
 
 def test_pipeline_sample_shows_one_bar_over_all_stages(capsys):
-  stages = {
-      "slice_decoder": SliceDecoder(SliceDecoderConfig.tiny(image_size=2, bits=2)),
-      "size_upscaler": SubscalePixelNetwork(SPNConfig.tiny(image_size=4, bits=2)),
-      "depth_upscaler": SubscalePixelNetwork(SPNConfig.tiny(image_size=4, bits=2,
-                                                            conditioning_bits=2)),
-  }
-  for model in stages.values():
-    model.build()
-    testing.randomize_weights(model, 0.5)
-  pipeline = Pipeline(**stages)
+  pipeline = testing.tiny_mdu_pipeline(4, low_bits=2, high_bits=2, stddev=0.5)
   images = pipeline.sample(2, seed=3, progress=True)
   lines = _bar_lines(capsys.readouterr().err)
   # 1 decoder slice, 3 size-upscaler slices (slice 0 is given), 4 depth-upscaler slices.

@@ -9,11 +9,9 @@ import pytest
 import tensorflow as tf
 
 from spn_keras import data
-from spn_keras.models import SliceDecoder
-from spn_keras.models import SliceDecoderConfig
+from spn_keras import testing
 from spn_keras.models import SPNConfig
 from spn_keras.models import SubscalePixelNetwork
-from spn_keras.pipelines import Pipeline
 from spn_keras.training import Trainer
 from spn_keras.training import TrainerConfig
 from spn_keras.training import get_strategy
@@ -249,12 +247,7 @@ def test_first_slice_given_trains_on_slices_after_the_first(tmp_path, first_slic
 
 def _stage_trainer(model_dir, stage, channels, jit_compile, steps=3):
   """A tiny stage of a 4x4 MDU pipeline on random images, plain or XLA-compiled."""
-  shapes = dict(channels=channels)
-  pipeline = Pipeline(
-      slice_decoder=SliceDecoder(SliceDecoderConfig.tiny(image_size=2, bits=3, **shapes)),
-      size_upscaler=SubscalePixelNetwork(SPNConfig.tiny(image_size=4, bits=3, **shapes)),
-      depth_upscaler=SubscalePixelNetwork(SPNConfig.tiny(image_size=4, bits=5,
-                                                         conditioning_bits=3, **shapes)))
+  pipeline = testing.tiny_mdu_pipeline(4, channels=channels)
   images = np.random.default_rng(0).integers(0, 256, (16, 4, 4, channels), np.uint8)
   view = pipeline.stage_view(stage)
 

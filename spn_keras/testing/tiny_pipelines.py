@@ -1,0 +1,42 @@
+"""Tiny multidimensional-upscaling pipelines for tests: every stage kind, in milliseconds."""
+
+from spn_keras.models import SliceDecoder
+from spn_keras.models import SliceDecoderConfig
+from spn_keras.models import SPNConfig
+from spn_keras.models import SubscalePixelNetwork
+from spn_keras.pipelines import Pipeline
+from spn_keras.testing.normalization import randomize_weights
+
+
+def tiny_mdu_pipeline(image_size, channels=1, low_bits=3, high_bits=5, scale=2,
+                      depth_scale=None, stddev=None):
+  """A built `Pipeline` of `tiny()` stages: slice decoder, size upscaler, depth upscaler.
+
+  Args:
+    image_size: side of the full images.
+    channels: 1 or 3.
+    low_bits: bits of the slice decoder and the size upscaler.
+    high_bits: bits the depth upscaler adds.
+    scale: `S` of the size upscaler; the slice decoder models its slice 0.
+    depth_scale: `S` of the depth upscaler (default `scale`; 1 gives a smaller graph).
+    stddev: when given, each stage's weights are redrawn from `N(0, stddev**2)`
+      (`randomize_weights`, seeded by the stage's index), so that its conditionals are far
+      from uniform; None keeps Keras's initial weights.
+
+  Returns:
+    The `Pipeline`.
+  """
+  shapes = dict(image_size=image_size, channels=channels)
+  stages = {
+      "slice_decoder": SliceDecoder(SliceDecoderConfig.tiny(
+          image_size=image_size // scale, channels=channels, bits=low_bits)),
+      "size_upscaler": SubscalePixelNetwork(SPNConfig.tiny(bits=low_bits, scale=scale,
+                                                           **shapes)),
+      "depth_upscaler": SubscalePixelNetwork(SPNConfig.tiny(
+          bits=high_bits, scale=depth_scale or scale, conditioning_bits=low_bits, **shapes)),
+  }
+  for seed, model in enumerate(stages.values()):
+    model.build()
+    if stddev is not None:
+      randomize_weights(model, stddev, seed)
+  return Pipeline(**stages)
