@@ -38,8 +38,8 @@ Prints one JSON object: `spn_test_bits_per_dim`, `peer_test_bits_per_dim`, `spn_
 
   python bench/likelihood_vs_peer.py            # the full recipe (about 70 min), then the peer
   python bench/likelihood_vs_peer.py --quick    # CI smoke run: 1/500 of the recipe's steps
-  python bench/likelihood_vs_peer.py --shipped --minutes=112   # the shipped pipeline against
-                                                # the peer trained for 112 minutes
+  python bench/likelihood_vs_peer.py --shipped --minutes=68    # the shipped pipeline against
+                                                # the peer trained for 68 minutes
 """
 
 import argparse
@@ -230,7 +230,7 @@ def main():
                            "train only the peer, for --minutes (the shipped pipeline's "
                            "training time, for an equal-time comparison).")
   parser.add_argument("--minutes", type=float, default=None,
-                      help="With --shipped: the peer's training budget (default 112, the "
+                      help="With --shipped: the peer's training budget (default 68, the "
                            "shipped pipeline's; --quick 0.2).")
   parser.add_argument("--num_samples", type=int, default=None,
                       help="Images sampled by each model (default 16, --quick 2).")
@@ -254,7 +254,7 @@ def main():
                  "the measured training time of spn-keras's recipe.")
   if args.keep_pipeline and args.keep_pipeline.exists():
     parser.error(f"--keep_pipeline={args.keep_pipeline} exists already; pass a new folder.")
-  minutes = args.minutes or (0.2 if args.quick else 112.0)
+  minutes = args.minutes or (0.2 if args.quick else 68.0)
   if minutes <= 0:
     parser.error(f"--minutes must be positive, got {minutes}.")
   python = peer_python(args.peer_env)
