@@ -55,6 +55,18 @@ def _model(kind):
   return model
 
 
+def _copies(cls, config, weights):
+  """A Trainer `model_fn`: a built `cls(config)` holding `weights`."""
+
+  def model_fn():
+    copy = cls(config)
+    copy.build()
+    copy.set_weights(weights)
+    return copy
+
+  return model_fn
+
+
 def _trainer_optimizer_settings():
   """The optimizer `spn_train` builds (without averaging or clipping), for `compile`."""
   return keras.optimizers.RMSprop(1e-3, rho=0.95, momentum=0.9, epsilon=1e-8)
@@ -66,14 +78,7 @@ def test_fit_steps_match_the_trainer(kind, tmp_path):
   cls, config, first_slice_given = STAGES[kind]
   batch = _batch(kind)
   model = _model(kind)
-  initial = model.get_weights()
-
-  def model_fn():
-    copy = cls(config)
-    copy.build()
-    copy.set_weights(initial)
-    return copy
-
+  model_fn = _copies(cls, config, model.get_weights())
   as_dict = batch if isinstance(batch, dict) else {"images": batch}
   trainer = Trainer(model_fn, lambda context: tf.data.Dataset.from_tensors(as_dict).repeat(),
                     TrainerConfig(model_dir=str(tmp_path), train_steps=2,
@@ -289,14 +294,7 @@ def test_a_few_hundred_fit_steps_on_mnist_lower_the_loss_like_the_trainer(tmp_pa
   low = data.compose(data.first_slice(2), data.reduce_depth(3))
   model = SliceDecoder(config)
   model.build()
-  initial = model.get_weights()
-
-  def model_fn():
-    copy = SliceDecoder(config)
-    copy.build()
-    copy.set_weights(initial)
-    return copy
-
+  model_fn = _copies(SliceDecoder, config, model.get_weights())
   trainer = Trainer(model_fn, lambda context: digits(lambda x: {"images": low(x)}),
                     TrainerConfig(model_dir=str(tmp_path), train_steps=steps,
                                   global_batch_size=batch, learning_rate=1e-3,
