@@ -254,9 +254,8 @@ def measure(size, spn_config, limit_gib, timed_steps, widths_note):
       "decoder_widths": {f.name: getattr(decoder_config, f.name)
                          for f in dataclasses.fields(decoder_config)
                          if f.name not in ("image_size", "context_channels")},
-      "embedder_widths": {f.name: getattr(spn_config, f.name)
-                          for f in dataclasses.fields(spn_config)
-                          if f.name.startswith("embed")},
+      "embedder_widths": {name: value for name, value in spn_config.embedder.to_dict().items()
+                          if name not in ("scale", "channels", "bits", "conditioning_bits")},
       "load_avg_1m": os.getloadavg()[0],
   }
   if not fits:
