@@ -20,7 +20,11 @@ class CausalSelfAttention(keras.layers.Layer):
   (Vaswani et al. 2017, decoder self-attention); the SPN decoder uses it over the raster-ordered
   pixels of a slice whose inputs are shifted by one pixel (SPN_SPEC section 4.1). With
   `causal=False` every position sees every other (the conditioning network, section 3).
-  Scores and softmax are computed in float32 even under a mixed precision policy.
+  Under a mixed precision policy the scores and attention weights are stored in the compute
+  dtype; TensorFlow's softmax kernel computes in float32 internally and rounds only the weights
+  (for bfloat16 on CPU the weights equal a float32 softmax rounded to bfloat16, bit for bit:
+  tested), without the two float32 copies of the `(B, heads, L, L)` scores that casting around
+  the softmax would make.
 
   Args:
     num_heads: number of attention heads.
@@ -104,15 +108,15 @@ class CausalSelfAttention(keras.layers.Layer):
     """Attention of `query (B, Q, heads, k)` over `key`, `value (B, S, heads, .)`.
 
     `mask` is an additive `(Q, S)` score bias in the compute dtype (0 allowed, `_MASKED_SCORE`
-    masked) or None. The query is scaled by `1/sqrt(key_dim)` before the product and the mask
-    added before the float32 cast, so that the `(B, heads, Q, S)` scores get no extra
-    element-wise passes. Returns `(B, Q, output_dim)`.
+    masked) or None. The query is scaled by `1/sqrt(key_dim)` before the product, so that the
+    `(B, heads, Q, S)` scores get one element-wise pass (the mask) before the softmax.
+    Returns `(B, Q, output_dim)`.
     """
     query = query * ops.cast(1.0 / self.key_dim**0.5, query.dtype)
     scores = ops.einsum("bqhk,bshk->bhqs", query, key)  # (B, heads, Q, S)
     if mask is not None:
       scores = scores + mask
-    weights = ops.cast(tf.nn.softmax(ops.cast(scores, "float32"), axis=-1), self.compute_dtype)
+    weights = tf.nn.softmax(scores, axis=-1)  # (B, heads, Q, S), float32 math inside
     weights = self._dropout_layer(weights, training=training)
     attended = ops.einsum("bhqs,bshv->bqhv", weights, value)  # (B, Q, heads, value_dim)
     outputs = ops.einsum("blhv,hvo->blo", attended, self._cast(self.output_kernel))

@@ -110,3 +110,31 @@ def test_step_needs_causal_attention():
   layer(x)
   with pytest.raises(ValueError, match="causal=True"):
     layer.step(x[:, 0], layer.init_cache(1, 3), 0, layer.step_weights())
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_mixed_bfloat16_weights_are_a_float32_softmax_rounded(causal):
+  """Under mixed_bfloat16 the layer runs the softmax on bfloat16 scores (no float32 copies of
+  the (B, heads, L, L) scores); the docstring's promise is that this equals a float32 softmax
+  rounded to bfloat16, bit for bit, so the output equals the float32-softmax formula's."""
+  length = 64
+  layer = CausalSelfAttention(num_heads=2, key_dim=8, causal=causal, dtype="mixed_bfloat16")
+  x = tf.constant(np.random.default_rng(5).normal(size=(2, length, 16)) * 3, tf.float32)
+  outputs = layer(x)
+  assert outputs.dtype == tf.bfloat16
+  bf16 = lambda weight: tf.cast(weight, tf.bfloat16)  # noqa: E731
+  inputs = bf16(x)
+  query, key, value = (
+      tf.einsum("bld,dhk->blhk", inputs, bf16(kernel)) + bf16(bias)
+      for kernel, bias in ((layer.query_kernel, layer.query_bias),
+                           (layer.key_kernel, layer.key_bias),
+                           (layer.value_kernel, layer.value_bias)))
+  scores = tf.einsum("bqhk,bshk->bhqs", query * bf16(8**-0.5), key)
+  if causal:
+    allowed = np.tril(np.ones((length, length), bool))
+    scores = scores + bf16(np.where(allowed, 0.0, -1e9))
+  weights = bf16(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1))
+  attended = tf.einsum("bhqs,bshv->bqhv", weights, value)
+  expected = tf.einsum("blhv,hvo->blo", attended, bf16(layer.output_kernel)) + bf16(
+      layer.output_bias)
+  np.testing.assert_array_equal(tf.cast(outputs, tf.float32), tf.cast(expected, tf.float32))
