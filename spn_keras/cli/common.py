@@ -13,6 +13,7 @@ from spn_keras import data
 from spn_keras import zoo
 from spn_keras.cli import launch
 from spn_keras.ops.likelihood import nats_to_bits_per_dim
+from spn_keras.pipelines import Pipeline
 from spn_keras.pipelines import serialization
 
 
@@ -44,6 +45,68 @@ def run_tool(main, module):
     return main(argv)
 
   app.run(quiet_main)
+
+
+def output_paths(inputs, output_dir, suffix):
+  """`{input: <output_dir>/<input's file name without extension><suffix>}`.
+
+  Raises:
+    ValueError: two inputs would give the same output.
+  """
+  outputs = {path: os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + suffix)
+             for path in inputs}
+  if len(set(outputs.values())) != len(outputs):
+    raise ValueError("Two inputs have the same file name: their outputs would collide.")
+  return outputs
+
+
+def write_outputs(contents, overwrite=False):
+  """Writes several files all or none: no file is left half-written, none replaced in vain.
+
+  Every target is checked first; then all files are written to temporary names beside their
+  targets, and only when all are written are they renamed into place. A failed write removes
+  the temporary files and leaves every target as it was.
+
+  Args:
+    contents: `{path: bytes}`.
+    overwrite: replace existing files; otherwise an existing target is an error.
+
+  Raises:
+    FileExistsError: a target exists and `overwrite` is False (nothing is written).
+  """
+  existing = [path for path in contents if os.path.exists(path)]
+  if existing and not overwrite:
+    raise FileExistsError(f"{existing[0]} exists ({len(existing)} of the outputs do); pass "
+                          f"--overwrite to replace them.")
+  temporary = {}
+  try:
+    for path, content in contents.items():
+      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+      temporary[path] = f"{path}.tmp-{os.getpid()}"
+      with open(temporary[path], "wb") as f:
+        f.write(content)
+  except BaseException:
+    for tmp in temporary.values():
+      if os.path.exists(tmp):
+        os.remove(tmp)
+    raise
+  for path, tmp in temporary.items():
+    os.replace(tmp, path)
+
+
+def load_pipeline(zoo_name=None, pipeline_dir=None):
+  """The pipeline of a zoo name (pretrained weights) or of a pipeline folder.
+
+  Args:
+    zoo_name: a registered zoo name or a pipeline folder (`--zoo`).
+    pipeline_dir: a pipeline folder (`--pipeline`); give exactly one of the two.
+
+  Returns:
+    The `Pipeline`.
+  """
+  if (zoo_name is None) == (pipeline_dir is None):
+    raise ValueError("Give exactly one of `zoo_name` (--zoo) and `pipeline_dir` (--pipeline).")
+  return zoo.load(zoo_name) if zoo_name is not None else Pipeline.load(pipeline_dir)
 
 
 def resolve_architecture(zoo_name=None, config=None):

@@ -19,22 +19,20 @@ import time
 from absl import app
 from absl import flags
 
-from spn_keras import zoo
 from spn_keras.cli import common
 from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --pipeline, --output, ...)
 from spn_keras.export import StageExporter
 from spn_keras.export.common import METADATA_ASSET
-from spn_keras.pipelines import Pipeline
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("version", 1, "Version folder of the export (TF Serving serves the "
                      "highest version under --output).")
-flags.DEFINE_bool("overwrite", False, "Replace an existing version folder.")
 # The shared flags this tool reads, listed by its --help.
 flags.declare_key_flag("zoo")
 flags.declare_key_flag("pipeline")
 flags.declare_key_flag("output")
 flags.declare_key_flag("stage")
+flags.declare_key_flag("overwrite")
 
 
 def export(output, zoo_name=None, pipeline_dir=None, version=1, overwrite=False, stage=None):
@@ -51,9 +49,7 @@ def export(output, zoo_name=None, pipeline_dir=None, version=1, overwrite=False,
   Returns:
     dict with `export` (the version folder), `signatures`, `stages`, `metadata`, `seconds`.
   """
-  if (zoo_name is None) == (pipeline_dir is None):
-    raise ValueError("Give exactly one of `zoo_name` (--zoo) and `pipeline_dir` (--pipeline).")
-  pipeline = zoo.load(zoo_name) if zoo_name is not None else Pipeline.load(pipeline_dir)
+  pipeline = common.load_pipeline(zoo_name, pipeline_dir)
   start = time.perf_counter()
   if stage is None:
     folder = pipeline.export(output, version, overwrite)

@@ -39,10 +39,10 @@ flags.DEFINE_list("temperatures", ["1.0"], "One temperature, or one per stage (p
 flags.DEFINE_string("upscale", None, "A PNG/JPEG image (or a .npy batch) of slice or full "
                     "size to complete with the later stages instead of sampling.")
 flags.DEFINE_enum("method", "cached", ["cached", "naive"], "Sampler.")
-flags.DEFINE_bool("progress", True, "Show a progress bar per stage.")
 flags.DEFINE_integer("zoom", None, "Nearest-neighbour zoom of the grid (1: none); default: "
                      f"the smallest that makes its longer side at least {GRID_SIZE} pixels.",
                      lower_bound=1)
+flags.declare_key_flag("progress")
 flags.DEFINE_alias("out", "output")
 flags.DEFINE_alias("temperature", "temperatures")
 

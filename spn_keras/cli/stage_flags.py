@@ -32,6 +32,12 @@ flags.DEFINE_bool("jit_compile", False, "Compile each training step with XLA (wh
                   "does; spn_train, spn_tune).")
 flags.DEFINE_string("pipeline", None, "A pipeline folder (pipeline.json + stages): the one "
                     "spn_eval evaluates, or spn_export exports.")
+flags.DEFINE_string("output_dir", None, "spn_compress, spn_decompress: the folder the "
+                    "outputs go to (one per input, named after it).")
+flags.DEFINE_bool("overwrite", False, "Replace existing outputs (spn_export: the version "
+                  "folder; spn_compress, spn_decompress: the files).")
+flags.DEFINE_bool("progress", True, "Show a progress bar over the stages' slices (spn_sample, "
+                  "spn_compress, spn_decompress).")
 flags.DEFINE_string("output", None, "spn_sample: the PNG file for the grid of images (default "
                     "samples.png); spn_export: the export's base folder, written as "
                     "<output>/<version>/saved_model.pb.")

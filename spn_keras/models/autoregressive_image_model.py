@@ -11,6 +11,7 @@ Everything else (exact `log_prob`, `bits_per_dim`, the unbiased training loss, K
 chain rule over slices, pixels and channels.
 """
 
+import functools
 import random
 
 import keras
@@ -448,13 +449,18 @@ class AutoregressiveImageModel(keras.Model):
   def _sample_slice_cached(self, slices, target, conditioning_slices, temperature, noise,
                            record_logits, jit_compile=True, compute_dtype=None):
     """Generates slice `target` with `CachedSliceSampler`; same returns as the naive one."""
+    batch = tf.shape(slices)[0]
+    context = self._slice_context(slices, tf.fill([batch], target), conditioning_slices)
+    return self._cached_sampler(jit_compile, compute_dtype).sample(context, noise, temperature,
+                                                                   record_logits)
+
+  def _cached_sampler(self, jit_compile, compute_dtype):
+    """The stage's `CachedSliceSampler` of these settings (made once, traced once)."""
     key = (jit_compile, compute_dtype)
     samplers = self.__dict__.setdefault("_cached_samplers", {})
     if key not in samplers:
       samplers[key] = CachedSliceSampler(self._slice_decoder(), jit_compile, compute_dtype)
-    batch = tf.shape(slices)[0]
-    context = self._slice_context(slices, tf.fill([batch], target), conditioning_slices)
-    return samplers[key].sample(context, noise, temperature, record_logits)
+    return samplers[key]
 
   def slice_sampling_cost(self):
     """Relative cost of sampling one slice: about the multiply-adds per image.
@@ -545,6 +551,56 @@ class AutoregressiveImageModel(keras.Model):
       if record_logits:
         all_logits.append(logits)
     return slices, log_prob, all_logits
+
+  def code_slices(self, sub_pixel_values, num_images, conditioning=None, first_slice=None,
+                  progress=None):
+    """Runs each slice's cached program with every sub-pixel value chosen by a Python callable.
+
+    The path that the lossless codec's encoder and decoder share (`spn_keras.codec`): slice
+    after slice in the subscale order, the context is computed from the slices coded so far
+    (later slices are zeros, for the encoder as for the decoder) and the slice's program
+    (`CachedSliceSampler.code`, float32, a plain graph on the CPU) asks `sub_pixel_values`
+    for each sub-pixel's value given its logits.
+
+    Args:
+      sub_pixel_values: `fn(slice_index, logits, row, col, channel) -> values`: the float32
+        numpy logits `(B, 2**bits)` of sub-pixel `(row, col, channel)` of slice `slice_index`
+        (Python ints, the slice's own coordinates); returns its `(B,)` int values.
+      num_images: `B`, a Python int.
+      conditioning: depth upscalers only: int `(B, H, W, C)` most significant bits.
+      first_slice: size upscaling: int `(B, h, w, C)` slice 0, given; only slices `1 ..` are
+        coded.
+      progress: None, or a callable called with no arguments after each slice.
+
+    Returns:
+      `(images, log_prob)`: int32 `(B, H, W, C)`, the values chosen merged into images, and
+      float32 `(B,)` the model's log-probability of the coded slices in nats.
+    """
+    check_int("num_images", num_images)
+    if not self.built:
+      self.build()
+    with tf.device("/CPU:0"):
+      conditioning_slices = self._prepare_conditioning(conditioning, num_images)
+      height, width, channels = self.image_shape
+      s = self.scale
+      slices = tf.zeros([num_images, s * s, height // s, width // s, channels], tf.int32)
+      start = 0
+      if first_slice is not None:
+        first_slice = check_images("first_slice", first_slice, self.bits,
+                                   (height // s, width // s, channels))
+        slices = tf.concat([first_slice[:, None], slices[:, 1:]], axis=1)
+        start = 1
+      sampler = self._cached_sampler(False, "float32")
+      log_prob = tf.zeros([num_images], tf.float32)
+      for t in range(start, s * s):
+        context = self._slice_context(slices, tf.fill([num_images], t), conditioning_slices)
+        values, slice_log_prob = sampler.code(context, num_images,
+                                              functools.partial(sub_pixel_values, t))
+        slices = tf.concat([slices[:, :t], values[:, None], slices[:, t + 1:]], axis=1)
+        log_prob += slice_log_prob
+        if progress:
+          progress()
+      return self.slicer.merge(slices), log_prob
 
   def sample(self, num_images, temperature=1.0, seed=None, conditioning=None, first_slice=None,
              return_log_prob=False, method="cached", progress=False, jit_compile=True,

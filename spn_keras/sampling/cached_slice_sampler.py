@@ -68,6 +68,9 @@ class CachedSliceSampler:
     self.compute_dtype = compute_dtype or decoder.compute_dtype
     self._slice_fn = tf.function(self._sample_slice, jit_compile=jit_compile,
                                  reduce_retracing=True)
+    # The coding program calls back into Python (`tf.py_function`), which XLA cannot compile.
+    self._code_fn = tf.function(self._code_slice, jit_compile=False, reduce_retracing=True)
+    self._sub_pixel_values = None
 
   def sample(self, context, noise, temperature, record_logits=False, max_rows=None):
     """Generates a slice sub-pixel by sub-pixel.
@@ -101,10 +104,59 @@ class CachedSliceSampler:
         "output": d.output_step_weights(dtype),
     }
 
-  def _sample_slice(self, context, noise, temperature, num_rows, record_logits):
-    """The slice program (traced once per input signature; see `sample` for the arguments).
+  def code(self, context, batch_size, sub_pixel_values):
+    """Runs the slice program with every sub-pixel's value chosen by a Python callable.
 
-    Loop state: the slice's values, log-probabilities and optionally logits; per attention
+    The path that a lossless codec's encoder and decoder share: both run this one program
+    (a plain TensorFlow graph, traced once per context signature), so both see bit-identical
+    logits; the encoder's callable returns the known values, the decoder's the
+    values its entropy decoder reads.
+
+    Args:
+      context: `(B, h, w, context_channels)` conditioning features, or None.
+      batch_size: `B`, a Python int.
+      sub_pixel_values: `fn(logits, row, col, channel) -> values`, called once per sub-pixel
+        in the model's order with the float32 numpy logits `(B, K)` of sub-pixel
+        `(row, col, channel)` (Python ints); returns the `(B,)` int values of that sub-pixel.
+
+    Returns:
+      `(values, log_prob)`: int32 `(B, h, w, C)` (the values the callable chose) and float32
+      `(B,)` their log-probabilities under the model, in nats.
+    """
+    if context is not None:
+      context = tf.cast(context, self.compute_dtype)
+    self._sub_pixel_values = sub_pixel_values
+    try:
+      return self._code_fn(context, tf.constant(batch_size, tf.int32))
+    finally:
+      self._sub_pixel_values = None
+
+  def _call_sub_pixel_values(self, logits, row, col, channel):
+    values = self._sub_pixel_values(logits.numpy(), int(row), int(col), int(channel))
+    return tf.convert_to_tensor(values, tf.int32)
+
+  def _code_slice(self, context, batch_size):
+    def choose(step_logits, r, col, g):
+      choice = tf.py_function(self._call_sub_pixel_values, [step_logits, r, col, g], tf.int32)
+      choice = tf.ensure_shape(choice, step_logits.shape[:1])  # (B,)
+      return choice, tf.gather(tf.nn.log_softmax(step_logits), choice, batch_dims=1)
+
+    height = tf.constant(self.decoder.config.height, tf.int32)
+    values, log_prob, _ = self._slice_program(context, batch_size, choose, height, False)
+    return values, log_prob
+
+  def _sample_slice(self, context, noise, temperature, num_rows, record_logits):
+    """The sampling program: Gumbel-max choices (see `sample` for the arguments)."""
+    def choose(step_logits, r, col, g):
+      return gumbel_max_choice(step_logits, noise[:, r, col, g], temperature)
+
+    return self._slice_program(context, tf.shape(noise)[0], choose, num_rows, record_logits)
+
+  def _slice_program(self, context, batch, choose, num_rows, record_logits):
+    """The slice program, traced once per input signature of its caller.
+
+    `choose(step_logits (B, K), r, col, g) -> (values (B,), log_probs (B,))` picks the value
+    of sub-pixel `(r, col, g)` (`g` a Python int). Loop state: the slice's values, log-probabilities and optionally logits; per attention
     layer its key/value caches; per gated layer its vertical input rows (`k//2 + 1`, zero rows
     above the image) and, from the row above, its vertical preactivation; along the current
     row each layer's horizontal input (column-major, `k//2` zero columns on the left).
@@ -116,7 +168,6 @@ class CachedSliceSampler:
     num_values = 2**c.bits
     layers = len(d.pixelcnn)
     f2 = 2 * c.pixelcnn_channels
-    batch = tf.shape(noise)[0]
     weights = self._weights()
     blocks = weights["pixelcnn"]
 
@@ -153,7 +204,6 @@ class CachedSliceSampler:
 
     def row(r, old_state):
       state = old_state
-      noise_row = noise[:, r]  # (B, w, C, K)
       context_row = None if context is None else context[:, r]  # (B, w, C_ctx)
       # What the row above, the context and the bias give every layer: (w, L, B, 2F').
       row_terms = tf.einsum("lbwi,lio->wlbo", state["above"], vertical_to_horizontal)
@@ -204,8 +254,7 @@ class CachedSliceSampler:
           hidden_group, step_logits = d.output_group_logits(g, inputs[layers], hidden,
                                                             weights["output"])
           hidden.append(hidden_group)
-          choice, choice_log_prob = gumbel_max_choice(step_logits, noise_row[:, col, g],
-                                                      temperature)
+          choice, choice_log_prob = choose(step_logits, r, col, g)
           log_probs.append(choice_log_prob)
           chosen.append(choice)
           logits.append(step_logits)

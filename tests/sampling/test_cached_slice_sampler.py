@@ -144,3 +144,49 @@ def test_mixed_bfloat16_cached_sampling():
 def test_unknown_method():
   with pytest.raises(ValueError, match="`method` must be 'cached' or 'naive'"):
     STAGES["spn_baseline"]().sample(1, method="fast")
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_coding_program_is_teacher_forced_on_the_values_it_is_fed(stage):
+  """`code_slices` (the codec's path) asks for each sub-pixel in the model's order with the
+  teacher-forced logits, and scores exactly what it was fed: `log_prob` of the images."""
+  model = STAGES[stage]()
+  conditioning = _conditioning(model, 2)
+  images = np.random.default_rng(3).integers(0, 2**model.bits, (2,) + model.image_shape,
+                                             np.int32)
+  known = np.asarray(model.slicer.slice(images))
+  logits_as_image = model.sub_pixel_logits(images, conditioning)
+  teacher = np.asarray(model.slicer.slice(tf.reshape(logits_as_image, [*images.shape[:3], -1])))
+  teacher = teacher.reshape(known.shape + (2**model.bits,))
+  asked = []
+
+  def values(slice_index, logits, row, col, channel):
+    asked.append((slice_index, row, col, channel))
+    np.testing.assert_allclose(logits, teacher[:, slice_index, row, col, channel], atol=1e-4)
+    return known[:, slice_index, row, col, channel]
+
+  coded, log_prob = model.code_slices(values, 2, conditioning=conditioning)
+  np.testing.assert_array_equal(coded, images)
+  s2, h, w, channels = known.shape[1:]
+  assert asked == [(t, r, c, g) for t in range(s2) for r in range(h) for c in range(w)
+                   for g in range(channels)]
+  np.testing.assert_allclose(log_prob, model.log_prob(images, conditioning), rtol=1e-5,
+                             atol=1e-4)
+
+
+def test_coding_program_with_a_given_first_slice():
+  model = STAGES["spn_rgb"]()
+  images = np.random.default_rng(4).integers(0, 4, (2, 4, 4, 3), np.int32)
+  known = np.asarray(model.slicer.slice(images))
+  asked = []
+
+  def values(slice_index, logits, row, col, channel):
+    del logits
+    asked.append(slice_index)
+    return known[:, slice_index, row, col, channel]
+
+  coded, log_prob = model.code_slices(values, 2, first_slice=known[:, 0])
+  np.testing.assert_array_equal(coded, images)
+  assert sorted(set(asked)) == [1, 2, 3]
+  np.testing.assert_allclose(log_prob, model.log_prob(images, first_slice_given=True),
+                             rtol=1e-5, atol=1e-4)

@@ -1,0 +1,118 @@
+"""spn_compress: compresses images losslessly with a pipeline's exact likelihood.
+
+  spn_compress --zoo=mnist28_mdu digit0.png digit1.png --output_dir=compressed
+  spn_compress --pipeline=my_pipeline photos/*.png --output_dir=out --overwrite
+
+Writes `<output_dir>/<name>.spn` for each `<name>.png` (any image TensorFlow decodes: PNG,
+JPEG, BMP, GIF) and prints JSON with the files, their bytes and bits per dimension. Every
+input is checked first (the pipeline's height, width, channels and bit depth): a wrong one is
+an error and nothing is written. Existing outputs are an error unless `--overwrite`.
+`spn_decompress` restores the images exactly, with the same pipeline, where the files were made
+(see `spn_keras.codec`).
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+from spn_keras import codec
+from spn_keras.cli import common
+from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --pipeline, --output_dir, ...)
+
+FLAGS = flags.FLAGS
+SUFFIX = ".spn"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # a PNG's IHDR bit depth is byte 24
+for _name in ("zoo", "pipeline", "output_dir", "overwrite", "progress"):
+  flags.declare_key_flag(_name)
+
+
+def read_image(path, pipeline):
+  """Reads one image file as uint8 `(H, W, C)`, checked against the pipeline's images.
+
+  Raises:
+    ValueError: naming the file: not an image, or another shape, channel count or depth.
+  """
+  try:
+    contents = tf.io.read_file(path).numpy()
+  except tf.errors.NotFoundError:
+    raise ValueError(f"{path}: no such file.") from None
+  if contents[:8] == _PNG_SIGNATURE and len(contents) > 24 and contents[24] == 16:
+    raise ValueError(f"{path}: a 16-bit PNG; the pipeline codes {pipeline.bits}-bit values.")
+  try:
+    image = tf.io.decode_image(contents, expand_animations=False).numpy()
+  except tf.errors.InvalidArgumentError as e:
+    raise ValueError(f"{path}: not a readable image ({e.message.splitlines()[0]}).") from None
+  height, width, channels = pipeline.image_shape
+  if image.shape != (height, width, channels):
+    raise ValueError(f"{path}: a {image.shape[0]}x{image.shape[1]} image with "
+                     f"{image.shape[2]} channel(s); the pipeline codes {height}x{width} images "
+                     f"with {channels}.")
+  if image.max() >= 2**pipeline.bits:
+    raise ValueError(f"{path}: values up to {image.max()}; the pipeline codes "
+                     f"{pipeline.bits}-bit values (below {2**pipeline.bits}).")
+  return image
+
+
+def compress_files(inputs, output_dir, zoo_name=None, pipeline_dir=None, overwrite=False,
+                   progress=False):
+  """Compresses image files into `<output_dir>/<name>.spn`; returns a summary.
+
+  Args:
+    inputs: image file paths.
+    output_dir: the folder for the compressed files.
+    zoo_name: a registered zoo name (pretrained weights) or a pipeline folder.
+    pipeline_dir: a pipeline folder; give exactly one of `zoo_name` and `pipeline_dir`.
+    overwrite: replace existing outputs.
+    progress: show a progress bar.
+
+  Returns:
+    dict with `files` (`[{input, output, bytes, bits_per_dim}]`), `bits_per_dim` (their
+    mean), `seconds`.
+
+  Raises:
+    ValueError: no inputs, an input that is not an image of the pipeline's shape and depth.
+    FileExistsError: an output exists and `overwrite` is False.
+  """
+  if not inputs:
+    raise ValueError("Give at least one image file to compress.")
+  pipeline = common.load_pipeline(zoo_name, pipeline_dir)
+  outputs = common.output_paths(inputs, output_dir, SUFFIX)
+  images = np.stack([read_image(path, pipeline) for path in inputs])
+  start = time.perf_counter()
+  blobs = codec.compress(pipeline, images, progress=progress)
+  seconds = time.perf_counter() - start
+  common.write_outputs(dict(zip(outputs.values(), blobs)), overwrite)
+  dims = int(np.prod(pipeline.image_shape))
+  files = [{"input": path, "output": outputs[path], "bytes": len(blob),
+            "bits_per_dim": 8 * len(blob) / dims} for path, blob in zip(inputs, blobs)]
+  return {"files": files, "bits_per_dim": float(np.mean([f["bits_per_dim"] for f in files])),
+          "seconds": seconds}
+
+
+def main(argv):
+  if (FLAGS.zoo is None) == (FLAGS.pipeline is None):
+    raise app.UsageError("Give exactly one of --zoo (a registered name) and --pipeline (a "
+                         "pipeline folder).")
+  if not FLAGS.output_dir:
+    raise app.UsageError("--output_dir is required.")
+  try:
+    summary = compress_files(argv[1:], FLAGS.output_dir, FLAGS.zoo, FLAGS.pipeline,
+                             FLAGS.overwrite, FLAGS.progress)
+  except (ValueError, FileExistsError) as e:
+    raise app.UsageError(str(e)) from None
+  print(json.dumps(summary))
+
+
+def run():
+  """Console-script entry point."""
+  common.run_tool(main, sys.modules[__name__])
+
+
+if __name__ == "__main__":
+  run()

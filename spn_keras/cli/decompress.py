@@ -1,0 +1,94 @@
+"""spn_decompress: restores images from files made by spn_compress, as PNGs.
+
+  spn_decompress --zoo=mnist28_mdu compressed/*.spn --output_dir=restored
+
+Writes `<output_dir>/<name>.png` for each `<name>.spn` and prints JSON naming them. Decode with
+the pipeline the files were made with, on a machine like the one that made them (see
+`spn_keras.codec`): a file of another pipeline, a corrupt or truncated file, or one made in
+another environment is an error, and nothing is written. Existing outputs are an error unless
+`--overwrite`.
+"""
+
+import json
+import sys
+import time
+
+from absl import app
+from absl import flags
+import tensorflow as tf
+
+from spn_keras import codec
+from spn_keras.cli import common
+from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --pipeline, --output_dir, ...)
+
+FLAGS = flags.FLAGS
+for _name in ("zoo", "pipeline", "output_dir", "overwrite", "progress"):
+  flags.declare_key_flag(_name)
+
+
+def decompress_files(inputs, output_dir, zoo_name=None, pipeline_dir=None, overwrite=False,
+                     progress=False):
+  """Decodes `.spn` files into `<output_dir>/<name>.png`; returns a summary.
+
+  Args:
+    inputs: paths of files made by `spn_compress`.
+    output_dir: the folder for the PNGs.
+    zoo_name: a registered zoo name (pretrained weights) or a pipeline folder.
+    pipeline_dir: a pipeline folder; give exactly one of `zoo_name` and `pipeline_dir`.
+    overwrite: replace existing outputs.
+    progress: show a progress bar.
+
+  Returns:
+    dict with `files` (`[{input, output}]`) and `seconds`.
+
+  Raises:
+    ValueError: no inputs or a missing input.
+    spn_keras.codec.CodecError: a file that does not decode with this pipeline here.
+    FileExistsError: an output exists and `overwrite` is False.
+  """
+  if not inputs:
+    raise ValueError("Give at least one .spn file to decompress.")
+  pipeline = common.load_pipeline(zoo_name, pipeline_dir)
+  outputs = common.output_paths(inputs, output_dir, ".png")
+  blobs = []
+  for path in inputs:
+    try:
+      with open(path, "rb") as f:
+        blobs.append(f.read())
+    except FileNotFoundError:
+      raise ValueError(f"{path}: no such file.") from None
+  start = time.perf_counter()
+  try:
+    images = codec.decompress(pipeline, blobs, progress=progress)
+  except codec.CodecError as e:  # name the file, not its index
+    if e.file_index is None:
+      raise
+    raise codec.CodecError(f"{inputs[e.file_index]}: {e}", e.file_index) from None
+  seconds = time.perf_counter() - start
+  common.write_outputs({outputs[path]: tf.io.encode_png(image).numpy()
+                        for path, image in zip(inputs, images)}, overwrite)
+  return {"files": [{"input": path, "output": outputs[path]} for path in inputs],
+          "seconds": seconds}
+
+
+def main(argv):
+  if (FLAGS.zoo is None) == (FLAGS.pipeline is None):
+    raise app.UsageError("Give exactly one of --zoo (a registered name) and --pipeline (a "
+                         "pipeline folder).")
+  if not FLAGS.output_dir:
+    raise app.UsageError("--output_dir is required.")
+  try:
+    summary = decompress_files(argv[1:], FLAGS.output_dir, FLAGS.zoo, FLAGS.pipeline,
+                               FLAGS.overwrite, FLAGS.progress)
+  except (ValueError, FileExistsError) as e:  # CodecError is a ValueError
+    raise app.UsageError(str(e)) from None
+  print(json.dumps(summary))
+
+
+def run():
+  """Console-script entry point."""
+  common.run_tool(main, sys.modules[__name__])
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,102 @@
+"""`CodecHeader`: the few bytes in front of a compressed image."""
+
+import dataclasses
+import struct
+
+from spn_keras.codec.codec_error import CodecError
+
+FORMAT_VERSION = 1
+MODEL_FINGERPRINT_BYTES = 4
+ENVIRONMENT_TAG_BYTES = 2
+
+
+def _write_varint(value):
+  """`value` (a non-negative int) as an unsigned LEB128 varint: 7 bits a byte."""
+  out = bytearray()
+  while True:
+    byte, value = value & 0x7F, value >> 7
+    out.append(byte | (0x80 if value else 0))
+    if not value:
+      return bytes(out)
+
+
+def _read_varint(blob, offset):
+  """The varint at `blob[offset:]`: `(value, offset after it)`."""
+  value = shift = 0
+  while True:
+    if offset >= len(blob) or shift > 28:
+      raise CodecError("The file is truncated or corrupt: its header ends inside the image "
+                       "shape.")
+    byte = blob[offset]
+    offset += 1
+    value |= (byte & 0x7F) << shift
+    shift += 7
+    if not byte & 0x80:
+      return value, offset
+
+
+@dataclasses.dataclass(frozen=True)
+class CodecHeader:
+  """What a compressed image carries besides its entropy-coded payload.
+
+  Layout (14 bytes for a 28x28x1 image): the format version (1 byte); the fingerprint of the
+  model's weights and configuration (`MODEL_FINGERPRINT_BYTES`); the environment tag
+  (`ENVIRONMENT_TAG_BYTES`: package, TensorFlow, numpy and constriction versions, CPU kind
+  and cores; see `spn_keras.codec.environment`); height, width and channels as LEB128
+  varints; the CRC-32 of the pixels (4 bytes, big-endian). The payload follows to the end of
+  the file.
+
+  Args:
+    model_fingerprint: bytes of length `MODEL_FINGERPRINT_BYTES`.
+    environment_tag: bytes of length `ENVIRONMENT_TAG_BYTES`.
+    image_shape: `(height, width, channels)`.
+    pixels_crc: CRC-32 (`zlib.crc32`) of the image's uint8 bytes in `(H, W, C)` order.
+    format_version: the layout's version.
+  """
+
+  model_fingerprint: bytes
+  environment_tag: bytes
+  image_shape: tuple
+  pixels_crc: int
+  format_version: int = FORMAT_VERSION
+
+  def to_bytes(self):
+    """The header as bytes."""
+    if len(self.model_fingerprint) != MODEL_FINGERPRINT_BYTES:
+      raise ValueError(f"`model_fingerprint` must be {MODEL_FINGERPRINT_BYTES} bytes.")
+    if len(self.environment_tag) != ENVIRONMENT_TAG_BYTES:
+      raise ValueError(f"`environment_tag` must be {ENVIRONMENT_TAG_BYTES} bytes.")
+    return (bytes([self.format_version]) + self.model_fingerprint + self.environment_tag +
+            b"".join(_write_varint(int(size)) for size in self.image_shape) +
+            struct.pack(">I", self.pixels_crc))
+
+  @classmethod
+  def from_bytes(cls, blob):
+    """Reads the header at the start of `blob`.
+
+    Returns:
+      `(header, payload)`: the `CodecHeader` and the bytes after it.
+
+    Raises:
+      CodecError: `blob` is not a file of this format (another format version) or is too
+        short to hold a header.
+    """
+    blob = bytes(blob)
+    if not blob:
+      raise CodecError("The file is empty.")
+    if blob[0] != FORMAT_VERSION:
+      raise CodecError(f"Not an spn-keras image file of format version {FORMAT_VERSION}: its "
+                       f"first byte is {blob[0]}.")
+    offset = 1 + MODEL_FINGERPRINT_BYTES + ENVIRONMENT_TAG_BYTES
+    if len(blob) < offset:
+      raise CodecError(f"The file is truncated: {len(blob)} bytes, shorter than a header.")
+    fingerprint = blob[1:1 + MODEL_FINGERPRINT_BYTES]
+    tag = blob[1 + MODEL_FINGERPRINT_BYTES:offset]
+    shape = []
+    for _ in range(3):
+      size, offset = _read_varint(blob, offset)
+      shape.append(size)
+    if len(blob) < offset + 4:
+      raise CodecError(f"The file is truncated: {len(blob)} bytes, shorter than a header.")
+    (crc,) = struct.unpack(">I", blob[offset:offset + 4])
+    return cls(fingerprint, tag, tuple(shape), crc), blob[offset + 4:]
