@@ -56,15 +56,16 @@ def _pillow_codec(format_name, **options):
         buffer, format=format_name, **options)
     return buffer.getvalue()
 
-  def decode(blob):
-    decoded = np.asarray(Image.open(io.BytesIO(blob)))
-    return decoded[..., None] if decoded.ndim == 2 else decoded[..., :3]
+  def decode(blob, channels):
+    # WebP stores a gray image as RGB with equal channels: the first is the gray value.
+    decoded = np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))
+    return decoded[..., :channels]
 
   return encode, decode
 
 
 def classic_codecs():
-  """`{name: (encode(image) -> bytes, decode(bytes) -> image)}` of the Pillow codecs."""
+  """`{name: (encode(image) -> bytes, decode(bytes, channels) -> image)}`, Pillow codecs."""
   codecs = {
       "png": _pillow_codec("PNG", optimize=True),
       "webp": _pillow_codec("WEBP", lossless=True, method=6, quality=100),
@@ -83,7 +84,7 @@ def measure_classic(case, name, encode, decode, images, model_bits_per_dim):
   blobs = [encode(image) for image in images]
   encode_s = time.perf_counter() - start
   start = time.perf_counter()
-  decoded = np.stack([decode(blob) for blob in blobs])
+  decoded = np.stack([decode(blob, images.shape[-1]) for blob in blobs])
   decode_s = time.perf_counter() - start
   return {
       "case": case, "codec": name, "images": len(images),
