@@ -12,7 +12,6 @@ an error and nothing is written. Existing outputs are an error unless `--overwri
 """
 
 import json
-import os
 import sys
 import time
 

@@ -20,7 +20,6 @@ import zlib
 
 import constriction
 import numpy as np
-import tensorflow as tf
 
 from spn_keras.codec import environment
 from spn_keras.codec.codec_error import CodecError
