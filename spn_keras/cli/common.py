@@ -1,5 +1,6 @@
 """Pieces shared by the command-line tools: resolving a pipeline and a stage's data."""
 
+import json
 import os
 import sys
 
@@ -45,6 +46,32 @@ def run_tool(main, module):
     return main(argv)
 
   app.run(quiet_main)
+
+
+def convert_files_main(convert, argv):
+  """The `main` of a tool that turns input files into `--output_dir` files with a pipeline.
+
+  Checks the flags (exactly one of `--zoo` and `--pipeline`, an `--output_dir`), runs
+  `convert(inputs, output_dir, zoo_name, pipeline_dir, overwrite, progress)` on the
+  positional arguments, and prints the summary it returns as JSON; its `ValueError`s and
+  `FileExistsError`s become usage errors.
+
+  Args:
+    convert: the tool's function (`spn_compress`'s `compress_files`, ...).
+    argv: the arguments absl passes to `main`.
+  """
+  flag_values = flags.FLAGS
+  if (flag_values.zoo is None) == (flag_values.pipeline is None):
+    raise app.UsageError("Give exactly one of --zoo (a registered name) and --pipeline (a "
+                         "pipeline folder).")
+  if not flag_values.output_dir:
+    raise app.UsageError("--output_dir is required.")
+  try:
+    summary = convert(argv[1:], flag_values.output_dir, flag_values.zoo, flag_values.pipeline,
+                      flag_values.overwrite, flag_values.progress)
+  except (ValueError, FileExistsError) as e:
+    raise app.UsageError(str(e)) from None
+  print(json.dumps(summary))
 
 
 def output_paths(inputs, output_dir, suffix):

@@ -11,20 +11,17 @@ an error and nothing is written. Existing outputs are an error unless `--overwri
 (see `spn_keras.codec`).
 """
 
-import json
 import sys
 import time
 
-from absl import app
 from absl import flags
 import numpy as np
 import tensorflow as tf
 
 from spn_keras import codec
 from spn_keras.cli import common
-from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --pipeline, --output_dir, ...)
+from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --output_dir, ...)
 
-FLAGS = flags.FLAGS
 SUFFIX = ".spn"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # a PNG's IHDR bit depth is byte 24
 for _name in ("zoo", "pipeline", "output_dir", "overwrite", "progress"):
@@ -95,17 +92,7 @@ def compress_files(inputs, output_dir, zoo_name=None, pipeline_dir=None, overwri
 
 
 def main(argv):
-  if (FLAGS.zoo is None) == (FLAGS.pipeline is None):
-    raise app.UsageError("Give exactly one of --zoo (a registered name) and --pipeline (a "
-                         "pipeline folder).")
-  if not FLAGS.output_dir:
-    raise app.UsageError("--output_dir is required.")
-  try:
-    summary = compress_files(argv[1:], FLAGS.output_dir, FLAGS.zoo, FLAGS.pipeline,
-                             FLAGS.overwrite, FLAGS.progress)
-  except (ValueError, FileExistsError) as e:
-    raise app.UsageError(str(e)) from None
-  print(json.dumps(summary))
+  common.convert_files_main(compress_files, argv)
 
 
 def run():

@@ -9,19 +9,16 @@ another environment is an error, and nothing is written. Existing outputs are an
 `--overwrite`.
 """
 
-import json
 import sys
 import time
 
-from absl import app
 from absl import flags
 import tensorflow as tf
 
 from spn_keras import codec
 from spn_keras.cli import common
-from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --pipeline, --output_dir, ...)
+from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --output_dir, ...)
 
-FLAGS = flags.FLAGS
 for _name in ("zoo", "pipeline", "output_dir", "overwrite", "progress"):
   flags.declare_key_flag(_name)
 
@@ -72,17 +69,7 @@ def decompress_files(inputs, output_dir, zoo_name=None, pipeline_dir=None, overw
 
 
 def main(argv):
-  if (FLAGS.zoo is None) == (FLAGS.pipeline is None):
-    raise app.UsageError("Give exactly one of --zoo (a registered name) and --pipeline (a "
-                         "pipeline folder).")
-  if not FLAGS.output_dir:
-    raise app.UsageError("--output_dir is required.")
-  try:
-    summary = decompress_files(argv[1:], FLAGS.output_dir, FLAGS.zoo, FLAGS.pipeline,
-                               FLAGS.overwrite, FLAGS.progress)
-  except (ValueError, FileExistsError) as e:  # CodecError is a ValueError
-    raise app.UsageError(str(e)) from None
-  print(json.dumps(summary))
+  common.convert_files_main(decompress_files, argv)  # CodecError is a ValueError
 
 
 def run():

@@ -11,9 +11,9 @@ known sub-pixels where the decoder feeds the ones it decodes. Entropy coding is
 
 A file decodes where it was made: the same model (its fingerprint is in the header: another
 model is refused before decoding) and the same environment (package, TensorFlow, numpy and
-constriction versions, CPU kind and core count: the header's tag). Elsewhere float rounding may differ; then
-the pixels fail their CRC and `decompress` says so, naming both environments, instead of
-returning a wrong image.
+constriction versions, CPU kind and core count: the header's tag). Elsewhere float rounding
+may differ; then the pixels fail their CRC and `decompress` says so, naming both
+environments, instead of returning a wrong image.
 """
 
 import zlib

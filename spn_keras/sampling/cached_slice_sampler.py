@@ -156,10 +156,11 @@ class CachedSliceSampler:
     """The slice program, traced once per input signature of its caller.
 
     `choose(step_logits (B, K), r, col, g) -> (values (B,), log_probs (B,))` picks the value
-    of sub-pixel `(r, col, g)` (`g` a Python int). Loop state: the slice's values, log-probabilities and optionally logits; per attention
-    layer its key/value caches; per gated layer its vertical input rows (`k//2 + 1`, zero rows
-    above the image) and, from the row above, its vertical preactivation; along the current
-    row each layer's horizontal input (column-major, `k//2` zero columns on the left).
+    of sub-pixel `(r, col, g)` (`g` a Python int). Loop state: the slice's values,
+    log-probabilities and optionally logits; per attention layer its key/value caches; per
+    gated layer its vertical input rows (`k//2 + 1`, zero rows above the image) and, from the
+    row above, its vertical preactivation; along the current row each layer's horizontal
+    input (column-major, `k//2` zero columns on the left).
     """
     d, dtype = self.decoder, self.compute_dtype
     c = d.config
