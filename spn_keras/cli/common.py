@@ -92,7 +92,8 @@ def write_outputs(contents, overwrite=False):
 
   Every target is checked first; then all files are written to temporary names beside their
   targets, and only when all are written are they renamed into place. A failed write removes
-  the temporary files and leaves every target as it was.
+  the temporary files and leaves every target as it was. Paths go through `tf.io.gfile`, so
+  bucket paths (`gs://...`) work too.
 
   Args:
     contents: `{path: bytes}`.
@@ -101,24 +102,24 @@ def write_outputs(contents, overwrite=False):
   Raises:
     FileExistsError: a target exists and `overwrite` is False (nothing is written).
   """
-  existing = [path for path in contents if os.path.exists(path)]
+  existing = [path for path in contents if tf.io.gfile.exists(path)]
   if existing and not overwrite:
     raise FileExistsError(f"{existing[0]} exists ({len(existing)} of the outputs do); pass "
                           f"--overwrite to replace them.")
   temporary = {}
   try:
     for path, content in contents.items():
-      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+      tf.io.gfile.makedirs(os.path.dirname(path) or ".")
       temporary[path] = f"{path}.tmp-{os.getpid()}"
-      with open(temporary[path], "wb") as f:
+      with tf.io.gfile.GFile(temporary[path], "wb") as f:
         f.write(content)
   except BaseException:
     for tmp in temporary.values():
-      if os.path.exists(tmp):
-        os.remove(tmp)
+      if tf.io.gfile.exists(tmp):
+        tf.io.gfile.remove(tmp)
     raise
   for path, tmp in temporary.items():
-    os.replace(tmp, path)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def load_pipeline(zoo_name=None, pipeline_dir=None):

@@ -50,9 +50,9 @@ def decompress_files(inputs, output_dir, zoo_name=None, pipeline_dir=None, overw
   blobs = []
   for path in inputs:
     try:
-      with open(path, "rb") as f:
+      with tf.io.gfile.GFile(path, "rb") as f:
         blobs.append(f.read())
-    except FileNotFoundError:
+    except tf.errors.NotFoundError:
       raise ValueError(f"{path}: no such file.") from None
   start = time.perf_counter()
   try:

@@ -104,3 +104,24 @@ def test_the_tools_need_inputs_an_output_dir_and_one_pipeline(pipeline_dir, tmp_
       _main(tool, [f"--pipeline={pipeline_dir}", f"--output_dir={tmp_path}"])
     with pytest.raises(app.UsageError, match="missing.png: no such file"):
       _main(tool, [f"--pipeline={pipeline_dir}", f"--output_dir={tmp_path}", "missing.png"])
+
+
+def test_bucket_paths_through_tf_io_gfile(pipeline_dir):
+  """Inputs and outputs on TensorFlow's in-memory filesystem, which `gs://` paths share the
+  `tf.io.gfile` code path with."""
+  images = np.random.default_rng(1).integers(0, 4, size=(2, 2, 2, 1), dtype=np.uint8)
+  inputs = []
+  for i, image in enumerate(images):
+    inputs.append(f"ram://spn_compress_test/in/image{i}.png")
+    tf.io.write_file(inputs[-1], tf.io.encode_png(image))
+  packed = compress.compress_files(inputs, "ram://spn_compress_test/packed",
+                                   pipeline_dir=pipeline_dir)
+  outputs = [f["output"] for f in packed["files"]]
+  assert outputs == [f"ram://spn_compress_test/packed/image{i}.spn" for i in range(2)]
+  restored = decompress.decompress_files(outputs, "ram://spn_compress_test/restored",
+                                         pipeline_dir=pipeline_dir)
+  for i, entry in enumerate(restored["files"]):
+    np.testing.assert_array_equal(tf.io.decode_png(tf.io.read_file(entry["output"])),
+                                  images[i])
+  assert not [name for name in tf.io.gfile.listdir("ram://spn_compress_test/packed")
+              if ".tmp-" in name]
