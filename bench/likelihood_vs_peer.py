@@ -61,7 +61,7 @@ import tensorflow as tf  # noqa: E402
 from spn_keras import zoo  # noqa: E402
 from spn_keras.cli import evaluate  # noqa: E402
 from spn_keras.data import embedded  # noqa: E402
-from spn_keras.presets import preset_folders  # noqa: E402
+from spn_keras.presets import file_io  # noqa: E402
 from spn_keras.presets import shipped_folder  # noqa: E402
 
 ENTRY = "mnist28_mdu"
@@ -141,7 +141,7 @@ def _cached(path, compute):
   if path.exists():
     return json.loads(path.read_text())
   result = compute()
-  preset_folders.write_json_atomically(path, result)
+  file_io.write_json_atomically(path, result)
   return result
 
 
@@ -191,7 +191,7 @@ def use_workdir(workdir, settings):
   path = workdir / "settings.json"
   settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back
   if not path.exists():
-    preset_folders.write_json_atomically(path, settings)
+    file_io.write_json_atomically(path, settings)
     return
   kept = json.loads(path.read_text())
   if kept != settings:

@@ -23,6 +23,7 @@ from spn_keras.cli import common
 from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --pipeline, --output, ...)
 from spn_keras.export import StageExporter
 from spn_keras.export.common import METADATA_ASSET
+from spn_keras.presets.file_io import read_json
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("version", 1, "Version folder of the export (TF Serving serves the "
@@ -58,8 +59,7 @@ def export(output, zoo_name=None, pipeline_dir=None, version=1, overwrite=False,
                                                                  pipeline.metadata)
   else:
     raise ValueError(f"`stage` must be one of {list(pipeline.stages)}, got {stage!r}.")
-  with open(os.path.join(folder, "assets", METADATA_ASSET)) as f:
-    info = json.load(f)
+  info = read_json(os.path.join(folder, "assets", METADATA_ASSET), METADATA_ASSET)
   return {"export": folder, "signatures": sorted(info["signatures"]), "stages": info["stages"],
           "metadata": info["metadata"], "seconds": time.perf_counter() - start}
 

@@ -45,6 +45,7 @@ from spn_keras.argument_checks import check_int
 from spn_keras.cli import common
 from spn_keras.cli import stage_flags
 from spn_keras.models import SPNConfig
+from spn_keras.presets import file_io
 from spn_keras.training import Trainer
 from spn_keras.training import TrainerConfig
 from spn_keras.training import get_strategy
@@ -142,7 +143,9 @@ class _TrialTuner(base_tuner.BaseTuner):
   """
 
   def __init__(self, trial_fn, oracle, model_dir):
-    model_dir = os.path.normpath(model_dir)
+    # normpath would turn a bucket's "gs://b/x" into "gs:/b/x".
+    model_dir = os.path.normpath(model_dir) if file_io.is_local(model_dir) else (
+        model_dir.rstrip("/"))
     super().__init__(oracle, directory=os.path.dirname(model_dir) or ".",
                      project_name=os.path.basename(model_dir))
     self._trial_fn = trial_fn

@@ -2,9 +2,11 @@
 
 TF Serving watches a model's base folder and serves its numbered version folders,
 `<base>/<version>/saved_model.pb` plus `variables/` and `assets/`. A version folder is written
-to a temporary sibling and renamed into place (`preset_folders.replace_atomically`), so the
-server never sees a half-written version, and a failed export never destroys the version it
-was to replace. The variables are tracked the way `keras.export.ExportArchive` tracks them (a
+to a temporary sibling and renamed into place (`file_io.commit_folder`), so the server never
+sees a half-written version (on a local disk; on a bucket the files move one by one,
+`saved_model.pb` last, so a server that polls in between finds no SavedModel yet), and a
+failed export never destroys the version it was to replace. The base folder may
+be a bucket path (`gs://...`): all I/O goes through `tf.io.gfile`. The variables are tracked the way `keras.export.ExportArchive` tracks them (a
 plain trackable root holding the TensorFlow variables that the traced signatures read), so
 that the SavedModel loads in TensorFlow alone, in TF2 (`tf.saved_model.load`) and in a TF1
 session (`saved_model_cli run`), which restores variables from the checkpoint the way TF
@@ -19,7 +21,7 @@ import keras
 import tensorflow as tf
 
 from spn_keras.argument_checks import check_int
-from spn_keras.presets.preset_folders import replace_atomically
+from spn_keras.presets import file_io
 from spn_keras.presets.preset_folders import stage_spec
 from spn_keras.version import __version__
 
@@ -92,15 +94,15 @@ def write_saved_model(path, version, functions, default, assets, overwrite=False
     overwrite: replace an existing version folder (atomically); other versions are untouched.
 
   Returns:
-    The version folder, an absolute path.
+    The version folder, an absolute path (or the bucket path).
 
   Raises:
     ValueError: `version` is not a positive int.
     FileExistsError: the version folder exists and `overwrite` is False.
   """
   check_int("version", version)
-  folder = os.path.abspath(os.path.join(path, str(version)))
-  if os.path.exists(folder) and not overwrite:
+  folder = os.path.join(file_io.absolute(path), str(version))
+  if tf.io.gfile.exists(folder) and not overwrite:
     raise FileExistsError(f"`{folder}` exists (version {version} of the export at `{path}`); "
                           f"pass overwrite=True (spn_export --overwrite) to replace it, or "
                           f"choose another version.")
@@ -117,12 +119,12 @@ def write_saved_model(path, version, functions, default, assets, overwrite=False
       root.assets = {}
       for file_name, value in assets.items():
         source = os.path.join(sources, file_name)
-        with open(source, "w") as f:
+        with tf.io.gfile.GFile(source, "w") as f:
           json.dump(value, f, indent=2, sort_keys=True)
         root.assets[file_name] = tf.saved_model.Asset(source)
       # Only as signatures: a tf.function attribute of `root` would be traced again for the
       # saving context, which doubles the export's time.
       tf.saved_model.save(root, tmp_folder, signatures=signatures)
 
-  replace_atomically(write, folder, overwrite)
+  file_io.commit_folder(write, folder, overwrite, last=("saved_model.pb",))
   return folder

@@ -1,7 +1,7 @@
 """`Pipeline`: multidimensional upscaling, stages chained into one model of an image."""
 
 import functools
-import pathlib
+import os
 import random
 
 import tensorflow as tf
@@ -17,7 +17,7 @@ from spn_keras.ops.likelihood import nats_to_bits_per_dim
 from spn_keras.pipelines import serialization
 from spn_keras.presets import pretrained_folder
 from spn_keras.presets import spn_keras_home
-from spn_keras.presets.preset_folders import PIPELINE_FILE
+from spn_keras.presets.preset_folders import is_pipeline_folder
 from spn_keras.sampling import SamplingProgress
 
 STAGES = ("slice_decoder", "size_upscaler", "depth_upscaler")
@@ -253,15 +253,16 @@ class Pipeline:
     Raises:
       ValueError: no pipeline by that name or in that folder; a corrupt weights file.
     """
-    folder = pathlib.Path(str(preset)).expanduser()
-    if not (folder / PIPELINE_FILE).is_file():
+    folder = os.path.expanduser(str(preset))
+    if not is_pipeline_folder(folder):
       folder = pretrained_folder(str(preset))
     if folder is None:
       raise ValueError(f"Unknown preset {preset!r}: not a pipeline folder, and no pipeline of "
                        f"that name in {spn_keras_home()} ($SPN_KERAS_HOME) or among the "
                        f"pipelines shipped with spn-keras.")
     pipeline = cls.load(str(folder))
-    pipeline.metadata = {"name": folder.name, **pipeline.metadata, "weights": str(folder)}
+    name = os.path.basename(folder.rstrip("/"))
+    pipeline.metadata = {"name": name, **pipeline.metadata, "weights": folder}
     return pipeline
 
   def _split(self, images):

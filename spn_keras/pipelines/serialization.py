@@ -2,50 +2,63 @@
 
 A pipeline folder holds `pipeline.json`, naming its stages, and one sub-folder per stage with
 `config.json` (the stage class and its config) and `model.weights.h5`. `pipeline.json` records
-the sha256 of every weights file; loading checks it and refuses a corrupt or mismatched file.
-Folders are written to a temporary sibling and renamed into place, so a failure (or a kill)
-never leaves a half-written folder, and an existing folder is only replaced when asked. The
-layout and the reading of a stage folder are `spn_keras.presets.preset_folders`'s.
+each stage's sub-folder and the sha256 of its weights file; loading checks it and refuses a
+corrupt or mismatched file. Paths may be local or bucket paths (`gs://...`): all I/O goes
+through `tf.io.gfile`.
+
+Writes commit with `pipeline.json`. A stage is written into a sub-folder that the current
+`pipeline.json` does not name (the stage's name, or `<stage>.<random hex>` while that name is
+in use), and `pipeline.json` is rewritten (atomically: one file) only when every new stage
+folder is complete; then the folders it no longer names are deleted. So a failure or a kill
+midway never leaves a pipeline that loads half-written: a new folder without `pipeline.json`
+is not a pipeline, and an existing one keeps its previous stages. The layout and the reading
+of a stage folder are `spn_keras.presets.preset_folders`'s.
 """
 
 import json
 import os
+import secrets
+
+import tensorflow as tf
 
 from spn_keras.models import SliceDecoder
 from spn_keras.models import SubscalePixelNetwork
+from spn_keras.presets import file_io
 from spn_keras.presets import preset_folders
 from spn_keras.presets.preset_folders import CONFIG_FILE
 from spn_keras.presets.preset_folders import FORMAT
 from spn_keras.presets.preset_folders import PIPELINE_FILE
 from spn_keras.presets.preset_folders import WEIGHTS_FILE
+from spn_keras.presets.preset_folders import is_pipeline_folder
 from spn_keras.presets.preset_folders import read_pipeline_json
-from spn_keras.presets.preset_folders import replace_atomically
-from spn_keras.presets.preset_folders import sha256_of
 from spn_keras.presets.preset_folders import stage_spec
-from spn_keras.presets.preset_folders import write_json_atomically
 
 STAGE_CLASSES = {"SliceDecoder": SliceDecoder, "SubscalePixelNetwork": SubscalePixelNetwork}
 
 
 def _write_stage(model, folder):
-  os.makedirs(folder)
-  with open(os.path.join(folder, CONFIG_FILE), "w") as f:
-    json.dump(stage_spec(model), f, indent=2, sort_keys=True)
+  """Writes a stage folder: weights first, `config.json` last; returns the weights' sha256."""
+  tf.io.gfile.makedirs(folder)
   if not model.built:
     model.build()
-  model.save_weights(os.path.join(folder, WEIGHTS_FILE))
-  return sha256_of(os.path.join(folder, WEIGHTS_FILE))
+  weights = os.path.join(folder, WEIGHTS_FILE)
+  model.save_weights(weights)
+  file_io.write_json_atomically(os.path.join(folder, CONFIG_FILE), stage_spec(model))
+  return file_io.sha256_of(weights)
 
 
 def save_stage(model, path, overwrite=False):
   """Saves one stage as `path/config.json` + `path/model.weights.h5`.
 
+  The folder is written under a temporary name and moved into place
+  (`file_io.commit_folder`: atomic on a local disk; on a bucket `config.json` moves last).
+
   Returns:
     The sha256 of the weights file.
   """
   digests = []
-  replace_atomically(lambda folder: digests.append(_write_stage(model, folder)), path,
-                      overwrite)
+  file_io.commit_folder(lambda folder: digests.append(_write_stage(model, folder)), path,
+                        overwrite, last=(CONFIG_FILE,))
   return digests[0]
 
 
@@ -65,57 +78,87 @@ def load_stage(folder, expected_sha256=None):
   return preset_folders.load_stage(folder, STAGE_CLASSES, expected_sha256)
 
 
+def _empty_spec():
+  return {"format": FORMAT, "stages": {}, "metadata": {}}
+
+
+def _free_stage_folder(path, stage, spec):
+  """A sub-folder name for a new copy of `stage` that `spec` (the committed
+  `pipeline.json`) does not name: the stage's name when free (a leftover of an interrupted
+  write there is cleared), else `<stage>.<random hex>`."""
+  named = {entry["folder"] for entry in spec["stages"].values()}
+  if stage in named:
+    return f"{stage}.{secrets.token_hex(4)}"
+  file_io.remove_tree(os.path.join(path, stage))
+  return stage
+
+
+def _commit(path, old_spec, new_spec):
+  """Writes `new_spec` as `pipeline.json` (the commit), then deletes the stage folders that
+  `old_spec` named and `new_spec` does not."""
+  file_io.write_json_atomically(os.path.join(path, PIPELINE_FILE), new_spec)
+  kept = {entry["folder"] for entry in new_spec["stages"].values()}
+  for entry in old_spec["stages"].values():
+    if entry["folder"] not in kept:
+      file_io.remove_tree(os.path.join(path, entry["folder"]))
+
+
 def save_pipeline(pipeline, path, metadata=None, overwrite=False):
   """Saves a `Pipeline` as a folder: `pipeline.json` plus one sub-folder per stage.
 
   Args:
     pipeline: the `Pipeline` (anything with its `stages` dict).
-    path: destination folder; must not exist unless `overwrite`.
+    path: destination folder (local or a bucket path); must not exist unless `overwrite`.
     metadata: JSON-serializable dict stored in `pipeline.json` (name, dataset, figures).
-    overwrite: replace an existing folder (atomically).
+    overwrite: replace an existing folder's pipeline (committed by its new `pipeline.json`).
+
+  Raises:
+    FileExistsError: `path` exists and `overwrite` is False.
   """
-
-  def write(folder):
-    os.makedirs(folder)
-    stages = {}
-    for name, model in pipeline.stages.items():
-      digest = _write_stage(model, os.path.join(folder, name))
-      stages[name] = {"folder": name, "sha256": digest}
-    write_json_atomically(os.path.join(folder, PIPELINE_FILE),
-                          {"format": FORMAT, "stages": stages, "metadata": metadata or {}})
-
-  replace_atomically(write, path, overwrite)
+  path = file_io.absolute(path).rstrip("/")
+  if tf.io.gfile.exists(path) and not overwrite:
+    raise FileExistsError(f"`{path}` exists; pass overwrite=True to replace it.")
+  old_spec = read_pipeline_json(path) if is_pipeline_folder(path) else _empty_spec()
+  tf.io.gfile.makedirs(path)
+  new_spec = {"format": FORMAT, "stages": {}, "metadata": dict(metadata or {})}
+  for name, model in pipeline.stages.items():
+    folder = _free_stage_folder(path, name, old_spec)
+    digest = _write_stage(model, os.path.join(path, folder))
+    new_spec["stages"][name] = {"folder": folder, "sha256": digest}
+  _commit(path, old_spec, new_spec)
 
 
 def save_pipeline_stage(path, stage, model, metadata=None):
   """Adds or replaces one stage of a pipeline folder (creating the folder if needed).
 
-  This is how training fills a pipeline folder stage by stage: the stage folder is replaced
-  atomically, then `pipeline.json` (with the new sha256, and `metadata` merged into its
-  metadata) is rewritten atomically.
+  This is how training fills a pipeline folder stage by stage: the stage is written into a
+  free sub-folder, then `pipeline.json` (with the new folder and sha256, and `metadata`
+  merged into its metadata) is rewritten atomically, then the stage's previous folder is
+  deleted.
   """
-  os.makedirs(path, exist_ok=True)
-  json_path = os.path.join(path, PIPELINE_FILE)
-  spec = read_pipeline_json(path) if os.path.exists(json_path) else {
-      "format": FORMAT, "stages": {}, "metadata": {}}
-  digest = save_stage(model, os.path.join(path, stage), overwrite=True)
-  spec["stages"][stage] = {"folder": stage, "sha256": digest}
-  spec["metadata"].update(metadata or {})
-  write_json_atomically(json_path, spec)
+  path = file_io.absolute(path).rstrip("/")
+  old_spec = read_pipeline_json(path) if is_pipeline_folder(path) else _empty_spec()
+  tf.io.gfile.makedirs(path)
+  folder = _free_stage_folder(path, stage, old_spec)
+  digest = _write_stage(model, os.path.join(path, folder))
+  new_spec = json.loads(json.dumps(old_spec))
+  new_spec["stages"][stage] = {"folder": folder, "sha256": digest}
+  new_spec["metadata"].update(metadata or {})
+  _commit(path, old_spec, new_spec)
 
 
 def update_pipeline_metadata(path, metadata):
   """Merges `metadata` into the metadata of the pipeline folder `path` (atomic rewrite)."""
   spec = read_pipeline_json(path)
   spec["metadata"].update(metadata)
-  write_json_atomically(os.path.join(path, PIPELINE_FILE), spec)
+  file_io.write_json_atomically(os.path.join(path, PIPELINE_FILE), spec)
 
 
 def load_stages(path, weights=True):
   """Loads the stages of a pipeline folder saved by `save_pipeline`.
 
   Args:
-    path: the folder.
+    path: the folder (local or a bucket path).
     weights: load (and sha256-check) the weights; False builds the stages with random ones.
 
   Returns:

@@ -1,25 +1,28 @@
 """Where pipelines and stages are stored, and how a stage is read back from its folder.
 
-A pipeline folder holds `pipeline.json` (`FORMAT`: its stages, with the sha256 of each weights
-file, and metadata) and one sub-folder per stage with `config.json` (the stage class and its
-config) and `model.weights.h5`. Pretrained pipelines are looked for in `$SPN_KERAS_HOME/<name>`
-and then among the pipelines shipped with the package.
+A pipeline folder holds `pipeline.json` (`FORMAT`: its stages, each with its sub-folder and
+the sha256 of its weights file, and metadata) and one sub-folder per stage with `config.json`
+(the stage class and its config) and `model.weights.h5`. Pretrained pipelines are looked for
+in `$SPN_KERAS_HOME/<name>` and then among the pipelines shipped with the package. Paths may
+be local or any filesystem TensorFlow knows (`gs://...`): all I/O is `tf.io.gfile`'s
+(`spn_keras.presets.file_io`).
 
-Folders are written to a temporary sibling and renamed into place (`replace_atomically`), so
-a failure (or a kill) never leaves a half-written folder.
+`pipeline.json` is a folder's commit: it is written last, and a folder without it is not a
+pipeline (`spn_keras.pipelines.serialization` writes them).
 
 This module knows folders, not model classes: a caller passes the stage classes it accepts.
 It sits below the models (their `from_preset` reads presets through it), the pipelines
 (`spn_keras.pipelines.serialization` writes their folders) and the exporters.
 """
 
-import hashlib
 import importlib.resources
-import json
 import os
 import pathlib
-import shutil
-import tempfile
+
+import tensorflow as tf
+
+from spn_keras.presets.file_io import read_json
+from spn_keras.presets.file_io import sha256_of
 
 FORMAT = "spn_keras.pipeline/1"
 WEIGHTS_FILE = "model.weights.h5"
@@ -29,79 +32,39 @@ HOME_VARIABLE = "SPN_KERAS_HOME"
 
 
 def spn_keras_home():
-  """`$SPN_KERAS_HOME`, default `~/.spn_keras`: where user-trained pipelines are looked for."""
-  return pathlib.Path(os.environ.get(HOME_VARIABLE, "~/.spn_keras")).expanduser()
+  """`$SPN_KERAS_HOME` (a local folder or a bucket path), default `~/.spn_keras`: where
+  user-trained pipelines are looked for."""
+  return os.path.expanduser(os.environ.get(HOME_VARIABLE, "~/.spn_keras"))
+
+
+def is_pipeline_folder(path):
+  """Whether `path` holds a committed pipeline (its `pipeline.json`)."""
+  return tf.io.gfile.exists(os.path.join(str(path), PIPELINE_FILE))
 
 
 def shipped_folder(name):
-  """The pipeline folder shipped with the package for `name`, or None.
+  """The pipeline folder shipped with the package for `name` (a local path), or None.
 
   Shipped pipelines live in the repository's top-level `zoo/`, installed as the package data
   `spn_keras._shipped_zoo` (so they load from a wheel as well as from a source checkout).
   """
   candidates = []
   try:
-    candidates.append(pathlib.Path(str(importlib.resources.files("spn_keras._shipped_zoo"))))
+    candidates.append(str(importlib.resources.files("spn_keras._shipped_zoo")))
   except ModuleNotFoundError:
     pass
-  candidates.append(pathlib.Path(__file__).resolve().parents[2] / "zoo")
+  candidates.append(str(pathlib.Path(__file__).resolve().parents[2] / "zoo"))
   for base in candidates:
-    if (base / name / PIPELINE_FILE).is_file():
-      return base / name
+    if is_pipeline_folder(os.path.join(base, name)):
+      return os.path.join(base, name)
   return None
 
 
 def pretrained_folder(name):
   """The pipeline folder with `name`'s trained weights: `$SPN_KERAS_HOME/<name>` first, then
   the shipped one; None when neither exists."""
-  home = spn_keras_home() / name
-  return home if (home / PIPELINE_FILE).is_file() else shipped_folder(name)
-
-
-def replace_atomically(write, path, overwrite):
-  """Calls `write(tmp_folder)`, then moves the folder to `path` (replacing it if allowed)."""
-  path = os.path.abspath(path)
-  if os.path.exists(path) and not overwrite:
-    raise FileExistsError(f"`{path}` exists; pass overwrite=True to replace it.")
-  parent = os.path.dirname(path)
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
-  try:
-    write(os.path.join(tmp, "new"))
-    if os.path.exists(path):
-      old = os.path.join(tmp, "old")
-      os.rename(path, old)
-    os.rename(os.path.join(tmp, "new"), path)
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
-def write_json_atomically(path, value):
-  """Writes `value` as JSON to `path` through a temporary file, so `path` is never partial."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(value, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
-
-
-def sha256_of(path):
-  """Hex sha256 of a file."""
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      digest.update(chunk)
-  return digest.hexdigest()
-
-
-def read_json(path, what):
-  """The parsed JSON file `path`; `what` names it in errors."""
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except FileNotFoundError:
-    raise FileNotFoundError(f"No {what} at `{path}`.") from None
-  except json.JSONDecodeError as e:
-    raise ValueError(f"`{path}` is not valid JSON: {e}") from None
+  home = os.path.join(spn_keras_home(), name)
+  return home if is_pipeline_folder(home) else shipped_folder(name)
 
 
 def read_pipeline_json(path):
@@ -152,7 +115,7 @@ def load_stage(folder, stage_classes, expected_sha256=None):
   """
   model = build_stage(folder, stage_classes)
   weights = os.path.join(folder, WEIGHTS_FILE)
-  if not os.path.exists(weights):
+  if not tf.io.gfile.exists(weights):
     raise FileNotFoundError(f"No weights file at `{weights}`.")
   if expected_sha256 is not None:
     actual = sha256_of(weights)
@@ -188,15 +151,15 @@ def resolve_stage_preset(preset, stage_classes):
     ValueError: nothing is known by that name; the name leaves the stage ambiguous.
     FileNotFoundError: a folder lacks its files.
   """
-  path = pathlib.Path(str(preset)).expanduser()
-  if (path / CONFIG_FILE).is_file():  # a stage folder, perhaps inside a pipeline folder
-    parent = path.parent
-    if (parent / PIPELINE_FILE).is_file():
-      for entry in read_pipeline_json(str(parent))["stages"].values():
-        if entry["folder"] == path.name:
+  path = os.path.expanduser(str(preset)).rstrip("/")
+  if tf.io.gfile.exists(os.path.join(path, CONFIG_FILE)):  # a stage folder, maybe in a pipeline
+    parent, folder_name = os.path.split(path)
+    if is_pipeline_folder(parent):
+      for entry in read_pipeline_json(parent)["stages"].values():
+        if entry["folder"] == folder_name:
           return path, entry["sha256"]
     return path, None
-  if (path / PIPELINE_FILE).is_file():
+  if is_pipeline_folder(path):
     return _only_stage(path, preset, stage_classes)
   name, _, stage = str(preset).partition("/")
   folder = pretrained_folder(name)
@@ -208,21 +171,21 @@ def resolve_stage_preset(preset, stage_classes):
         f"spn-keras).")
   if not stage:
     return _only_stage(folder, preset, stage_classes)
-  stages = read_pipeline_json(str(folder))["stages"]
+  stages = read_pipeline_json(folder)["stages"]
   if stage not in stages:
     raise ValueError(f"Preset {preset!r}: the pipeline {name!r} has no stage {stage!r}; its "
                      f"stages are {sorted(stages)}.")
-  return folder / stages[stage]["folder"], stages[stage]["sha256"]
+  return os.path.join(folder, stages[stage]["folder"]), stages[stage]["sha256"]
 
 
 def _only_stage(folder, preset, stage_classes):
   """The one stage of a pipeline folder whose class is in `stage_classes`."""
-  stages = read_pipeline_json(str(folder))["stages"]
+  stages = read_pipeline_json(folder)["stages"]
   matching = [stage for stage, entry in stages.items()
-              if stage_class_name(folder / entry["folder"]) in stage_classes]
+              if stage_class_name(os.path.join(folder, entry["folder"])) in stage_classes]
   if len(matching) != 1:
     raise ValueError(f"Preset {preset!r} names a pipeline with stages {sorted(stages)}, "
                      f"{len(matching)} of them of the classes {sorted(stage_classes)}: "
                      f"name the stage, e.g. '{preset}/{(matching or sorted(stages))[0]}'.")
   entry = stages[matching[0]]
-  return folder / entry["folder"], entry["sha256"]
+  return os.path.join(folder, entry["folder"]), entry["sha256"]

@@ -1,7 +1,8 @@
 """`load`: a zoo pipeline by name (with pretrained weights when they exist) or from a folder."""
 
 import os
-import pathlib
+
+import tensorflow as tf
 
 from spn_keras.pipelines import load_pipeline
 from spn_keras.presets import pretrained_folder
@@ -40,7 +41,7 @@ def load(name_or_folder, weights="pretrained"):
     FileNotFoundError: no pretrained weights where they were looked for (the message says
       where, and how to train or place them).
   """
-  if name_or_folder not in registry.list_models() and os.path.isdir(name_or_folder):
+  if name_or_folder not in registry.list_models() and tf.io.gfile.isdir(name_or_folder):
     pipeline, metadata = load_pipeline(name_or_folder)
     pipeline.metadata = metadata
     return pipeline
@@ -51,16 +52,17 @@ def load(name_or_folder, weights="pretrained"):
     return pipeline
   if weights == "pretrained":
     folder = pretrained_folder(entry.name)
+    home = os.path.join(spn_keras_home(), entry.name)
     if folder is None:
       raise FileNotFoundError(
-          f"No pretrained weights for {entry.name!r}: looked in {spn_keras_home() / entry.name} "
+          f"No pretrained weights for {entry.name!r}: looked in {home} "
           f"(${HOME_VARIABLE}/{entry.name}) and among the pipelines shipped with spn-keras. "
           f"Train them with `spn_train --zoo={entry.name} --stage=<stage> "
-          f"--model_dir=<dir> --pipeline_dir={spn_keras_home() / entry.name}` for each stage "
+          f"--model_dir=<dir> --pipeline_dir={home}` for each stage "
           f"({', '.join(entry.stages)}) on {entry.dataset}, or place a pipeline folder there, "
           f"or pass weights=None for random weights.")
   else:
-    folder = pathlib.Path(weights)
+    folder = weights
   pipeline, metadata = load_pipeline(str(folder))
   _check_architecture(entry, pipeline, folder)
   pipeline.metadata = {"name": entry.name, "dataset": entry.dataset, **metadata,

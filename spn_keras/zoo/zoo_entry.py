@@ -1,6 +1,9 @@
 """`ZooEntry`: a named pipeline architecture, the data it is for, and how to train it."""
 
 import dataclasses
+import os
+
+import tensorflow as tf
 
 from spn_keras.models import SliceDecoder
 from spn_keras.models import SliceDecoderConfig
@@ -48,8 +51,10 @@ class ZooEntry:
     limitations. A shipped pipeline's is its folder's `README.md`; an entry without shipped
     weights gets a short card built from its fields."""
     folder = shipped_folder(self.name)
-    if folder is not None and (folder / "README.md").is_file():
-      return (folder / "README.md").read_text()
+    card = None if folder is None else os.path.join(folder, "README.md")
+    if card is not None and tf.io.gfile.exists(card):
+      with tf.io.gfile.GFile(card, "r") as f:
+        return f.read()
     weights = ("shipped with spn-keras (no card)" if folder is not None else
                f"none shipped with spn-keras; train them with `spn_train --zoo={self.name}` "
                f"(see the README)")

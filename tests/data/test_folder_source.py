@@ -117,3 +117,20 @@ def test_folder_errors(tmp_path):
     make_dataset(f"folder:{tmp_path / 'one'}", "test", **FAST)
   with pytest.raises(ValueError, match="`channels` must be 1, 3 or None"):
     make_dataset(f"folder:{tmp_path / 'one'}", channels=4, **FAST)
+
+
+def test_a_bucket_folder_of_pngs():
+  """A `folder:` spec on `ram://` (TensorFlow's in-memory filesystem, the `tf.io.gfile` path
+  that `gs://` buckets take)."""
+  root = "ram://folder_source_test/images"
+  rng = np.random.default_rng(3)
+  images = {}
+  for i in range(12):
+    relative = f"{'ab'[i % 2]}/img_{i:02d}.png"
+    images[relative] = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+    tf.io.gfile.makedirs(f"{root}/{relative.split('/')[0]}")
+    tf.io.write_file(f"{root}/{relative}", tf.io.encode_png(images[relative]))
+  assert sorted(list_images(root)) == sorted(images)
+  read = np.concatenate([images_of(make_dataset(f"folder:{root}", split, shuffle=False, **FAST))
+                         for split in ("train", "test")])
+  assert keys_of(read) == keys_of(images.values())

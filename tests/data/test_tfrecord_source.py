@@ -83,3 +83,15 @@ def test_tfrecord_errors(tmp_path):
     write_tfrecords(np.zeros((1, 2, 2, 3), np.float32), str(tmp_path))
   with pytest.raises(ValueError, match="`num_shards` must be an int in \\[1, 2\\]"):
     write_tfrecords(np.zeros((2, 2, 2, 3), np.uint8), str(tmp_path), num_shards=3)
+
+
+def test_a_bucket_tfrecord_file():
+  """`write_tfrecords` and a `tfrecord:` spec on `ram://` (the `tf.io.gfile` path of `gs://`)."""
+  root = "ram://tfrecord_source_test/records"
+  images = np.random.default_rng(5).integers(0, 256, size=(5, 6, 6, 3), dtype=np.uint8)
+  paths = write_tfrecords(images, root, "test", num_shards=1)
+  assert paths == [f"{root}/test-00000-of-00001.tfrecord"] and tf.io.gfile.exists(paths[0])
+  np.testing.assert_array_equal(images_of(make_dataset(f"tfrecord:{root}", "test", **FAST)),
+                                images)
+  np.testing.assert_array_equal(
+      images_of(make_dataset(f"tfrecord:{root}/{{split}}-*.tfrecord", "test", **FAST)), images)

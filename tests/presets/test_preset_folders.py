@@ -5,6 +5,9 @@ import subprocess
 import sys
 import zipfile
 
+import tensorflow as tf
+
+from spn_keras.presets import file_io
 from spn_keras.presets import preset_folders
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -51,32 +54,30 @@ def test_a_home_copy_shadows_the_shipped_pipeline(tmp_path, monkeypatch):
   shipped = preset_folders.shipped_folder("mnist28_mdu")
   assert preset_folders.pretrained_folder("mnist28_mdu") == shipped
   shutil.copytree(shipped, tmp_path / "mnist28_mdu")
-  assert preset_folders.pretrained_folder("mnist28_mdu") == tmp_path / "mnist28_mdu"
+  assert preset_folders.pretrained_folder("mnist28_mdu") == str(tmp_path / "mnist28_mdu")
   folder, sha256 = preset_folders.resolve_stage_preset("mnist28_mdu/size_upscaler", {})
-  assert folder == tmp_path / "mnist28_mdu" / "size_upscaler"
-  assert sha256 == preset_folders.sha256_of(folder / preset_folders.WEIGHTS_FILE)
+  assert folder == str(tmp_path / "mnist28_mdu" / "size_upscaler")
+  assert sha256 == file_io.sha256_of(os.path.join(folder, preset_folders.WEIGHTS_FILE))
   assert preset_folders.pretrained_folder("imagenet128_mdu") is None
+
+
+def test_a_bucket_home_is_searched_through_tf_io_gfile(monkeypatch):
+  """`SPN_KERAS_HOME` on TensorFlow's in-memory filesystem (the gfile path of `gs://`)."""
+  home = "ram://spn_keras_home_test"
+  monkeypatch.setenv("SPN_KERAS_HOME", home)
+  shipped = preset_folders.shipped_folder("mnist28_mdu")
+  for root, _, files in tf.io.gfile.walk(shipped):
+    for name in files:
+      relative = os.path.relpath(os.path.join(root, name), shipped)
+      tf.io.gfile.makedirs(os.path.dirname(os.path.join(home, "mnist28_mdu", relative)))
+      tf.io.gfile.copy(os.path.join(root, name), os.path.join(home, "mnist28_mdu", relative))
+  assert preset_folders.pretrained_folder("mnist28_mdu") == f"{home}/mnist28_mdu"
+  folder, _ = preset_folders.resolve_stage_preset("mnist28_mdu/depth_upscaler", {})
+  assert folder == f"{home}/mnist28_mdu/depth_upscaler"
 
 
 def test_a_stage_folder_outside_a_pipeline_has_no_recorded_digest(tmp_path):
   (tmp_path / "stage").mkdir()
   (tmp_path / "stage" / "config.json").write_text("{}")
   assert preset_folders.resolve_stage_preset(str(tmp_path / "stage"), {}) == (
-      tmp_path / "stage", None)
-
-
-def test_replace_atomically_keeps_the_old_folder_when_writing_fails(tmp_path):
-  target = tmp_path / "target"
-  target.mkdir()
-  (target / "kept").write_text("old")
-
-  def failing_write(folder):
-    os.makedirs(folder)
-    pathlib.Path(folder, "half").write_text("new")
-    raise RuntimeError("disk full")
-
-  try:
-    preset_folders.replace_atomically(failing_write, str(target), overwrite=True)
-  except RuntimeError:
-    pass
-  assert sorted(os.listdir(target)) == ["kept"] and os.listdir(tmp_path) == ["target"]
+      str(tmp_path / "stage"), None)

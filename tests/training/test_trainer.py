@@ -296,3 +296,19 @@ def test_jit_compile_really_compiles_the_step(tmp_path):
         trainer.train()
     else:
       assert np.isfinite(trainer.train())
+
+
+def test_model_dir_on_a_bucket_path_trains_and_resumes():
+  """Checkpoints and TensorBoard events under `ram://` (the `tf.io.gfile` path of `gs://`)."""
+  model_dir = "ram://trainer_test/run"
+  if tf.io.gfile.exists(model_dir):
+    tf.io.gfile.rmtree(model_dir)
+  _tiny_trainer(model_dir, 4, checkpoint_every=2, log_every=2).train()
+  assert tf.io.gfile.glob(f"{model_dir}/checkpoints/ckpt-4*")
+  events = tf.io.gfile.glob(f"{model_dir}/train/events.out.tfevents.*")
+  tags = {value.tag for name in events for event in tf.compat.v1.train.summary_iterator(name)
+          for value in event.summary.value}
+  assert "bits_per_dim" in tags
+  resumed = _tiny_trainer(model_dir, 6, checkpoint_every=2)
+  resumed.train()
+  assert resumed.start_step == 4 and [s for s, _ in resumed.history] == [5, 6]

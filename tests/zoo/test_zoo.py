@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -145,7 +146,7 @@ def test_shipped_pipeline_samples_reproducibly(name, tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", _shipped())
 def test_shipped_pipeline_matches_its_recorded_test_bits_per_dim(name, tmp_path, monkeypatch):
   from spn_keras.cli import evaluate
-  folder = shipped_folder(name)
+  folder = pathlib.Path(shipped_folder(name))
   recorded = json.loads((folder / "pipeline.json").read_text())["metadata"]
   result = evaluate.evaluate(str(folder), split="test")
   assert result["num_examples"] == recorded["test_num_examples"]
