@@ -5,12 +5,12 @@ TF Serving watches a model's base folder and serves its numbered version folders
 to a temporary sibling and renamed into place (`file_io.commit_folder`), so the server never
 sees a half-written version (on a local disk; on a bucket the files move one by one,
 `saved_model.pb` last, so a server that polls in between finds no SavedModel yet), and a
-failed export never destroys the version it was to replace. The base folder may
-be a bucket path (`gs://...`): all I/O goes through `tf.io.gfile`. The variables are tracked the way `keras.export.ExportArchive` tracks them (a
-plain trackable root holding the TensorFlow variables that the traced signatures read), so
-that the SavedModel loads in TensorFlow alone, in TF2 (`tf.saved_model.load`) and in a TF1
-session (`saved_model_cli run`), which restores variables from the checkpoint the way TF
-Serving's C++ loader does.
+failed export never destroys the version it was to replace. The base folder may be a bucket
+path (`gs://...`): all I/O goes through `tf.io.gfile`. The variables are tracked the way
+`keras.export.ExportArchive` tracks them (a plain trackable root holding the TensorFlow
+variables that the traced signatures read), so that the SavedModel loads in TensorFlow alone,
+in TF2 (`tf.saved_model.load`) and in a TF1 session (`saved_model_cli run`), which restores
+variables from the checkpoint the way TF Serving's C++ loader does.
 """
 
 import json
