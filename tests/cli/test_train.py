@@ -6,6 +6,7 @@ import time
 import types
 
 from absl import app
+from absl import flags
 import pytest
 import tensorflow as tf
 
@@ -111,3 +112,26 @@ def test_schedule_flags_replace_the_entry_schedule():
 def test_bad_schedule_flags_are_refused(values, message):
   with pytest.raises(app.UsageError, match=message):
     train.learning_rate_schedule(zoo.get("mnist28_mdu"), _schedule_flags(**values))
+
+
+def test_bucket_model_dir_and_pipeline_dir(tiny_config_folder):
+  """`--model_dir` and `--pipeline_dir` on `ram://` (TensorFlow's in-memory filesystem, the
+  `tf.io.gfile` path of `gs://`), in this process: train, commit the stage, resume."""
+  root = "ram://spn_train_test"
+  if tf.io.gfile.exists(root):
+    tf.io.gfile.rmtree(root)
+  arguments = ["spn_train", f"--config={tiny_config_folder}", "--stage=slice_decoder",
+               f"--model_dir={root}/runs", f"--pipeline_dir={root}/pipeline",
+               "--checkpoint_every=2", "--log_every=2", "--ema_momentum=0.9", "--batch_size=4"]
+  results = []
+  for steps in (2, 3):
+    flags.FLAGS(arguments + [f"--train_steps={steps}"])
+    try:
+      results.append(train.train(flags.FLAGS))
+    finally:
+      flags.FLAGS.unparse_flags()
+  assert [r["step"] for r in results] == [2, 3] and results[1]["resumed_from_step"] == 2
+  assert tf.io.gfile.glob(f"{root}/runs/slice_decoder/checkpoints/ckpt-*")
+  pipeline = zoo.load(f"{root}/pipeline")
+  assert list(pipeline.stages) == ["slice_decoder"]
+  assert pipeline.metadata["slice_decoder_train_steps"] == 3
