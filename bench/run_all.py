@@ -236,10 +236,14 @@ def _input_figures(result):
   return [(f"input pipeline, {result['case']}", f"{result['images_per_s']:,.0f} images/s")]
 
 
+def _seconds(value):
+  return f"{value:.2f} s" if value >= 0.1 else f"{value * 1e3:.2g} ms"
+
+
 def _compression_figures(result):
   figure = (f"**{result['bits_per_dim']:.3f} bits/dim** (model {result['model_bits_per_dim']:.3f})"
-            f"; encode {result['encode_s_per_image'] * 1e3:.3g} ms, decode "
-            f"{result['decode_s_per_image'] * 1e3:.3g} ms per image")
+            f"; encode {_seconds(result['encode_s_per_image'])}, decode "
+            f"{_seconds(result['decode_s_per_image'])} per image")
   if result["codec"] == "spn":
     figure += (f"; header {result['header_bits_per_dim']:.3f} bits/dim, coder overhead "
                f"{100 * result['payload_overhead']:.2f}%")
