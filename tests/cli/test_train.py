@@ -74,6 +74,7 @@ def test_sigkill_mid_training_then_rerun_resumes_and_finishes(tiny_config_folder
   assert metadata["slice_decoder_train_steps"] == killed_at + 10
 
 
+@pytest.mark.slow  # a subprocess that compiles with XLA, about 20 s (XLA steps: test_trainer)
 def test_jit_compile_flag_trains_the_size_upscaler_on_slices_after_the_first(
     tiny_config_folder, tmp_path):
   command = _train_command(tiny_config_folder, tmp_path / "run", 2, stage="size_upscaler")

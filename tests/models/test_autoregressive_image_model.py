@@ -127,6 +127,7 @@ def test_fit_with_seed_is_repeatable_and_takes_numpy_images():
   assert np.all(np.isfinite(losses[0]))
 
 
+@pytest.mark.slow  # about 17 s; the Trainer's XLA steps are tested in the default suite
 def test_fit_under_xla_matches_the_plain_step():
   losses = {}
   for jit_compile in (False, True):

@@ -146,7 +146,14 @@ def test_unknown_method():
     STAGES["spn_baseline"]().sample(1, method="fast")
 
 
-@pytest.mark.parametrize("stage", sorted(STAGES))
+# Every stage kind once in the default suite; the other variants are slow tests.
+CODING_STAGES = ("decoder_rgb", "decoder_kernel5", "spn_gray_non_square",
+                 "spn_rgb_s4_non_square", "depth_upscaler", "spn_baseline_rgb")
+
+
+@pytest.mark.parametrize("stage", [
+    stage if stage in CODING_STAGES else pytest.param(stage, marks=pytest.mark.slow)
+    for stage in sorted(STAGES)])
 def test_coding_program_is_teacher_forced_on_the_values_it_is_fed(stage):
   """`code_slices` (the codec's path) asks for each sub-pixel in the model's order with the
   teacher-forced logits, and scores exactly what it was fed: `log_prob` of the images."""

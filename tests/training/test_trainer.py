@@ -25,6 +25,8 @@ def _run_distributed(args, env=None):
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # a subprocess with two logical CPUs, about 45 s; the default suite runs
+# `fit` under MirroredStrategy (tests/models/test_autoregressive_image_model.py)
 def test_mirrored_on_two_devices_matches_one_device(tmp_path):
   single = _run_distributed(["--strategy=one_device", f"--model_dir={tmp_path}/one"])
   mirrored = _run_distributed(["--strategy=mirrored", "--cpus=2", f"--model_dir={tmp_path}/m"])
@@ -263,7 +265,9 @@ def _stage_trainer(model_dir, stage, channels, jit_compile, steps=3):
                  get_strategy("one_device"), dims_per_example=pipeline.num_dims)
 
 
-@pytest.mark.parametrize("channels", [1, 3])
+# RGB variants are slow tests (about 40 s together); the default suite trains each stage kind
+# gray under XLA.
+@pytest.mark.parametrize("channels", [1, pytest.param(3, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("stage", ["slice_decoder", "size_upscaler", "depth_upscaler"])
 def test_xla_compiled_steps_train_like_plain_steps(tmp_path, stage, channels):
   runs = {}

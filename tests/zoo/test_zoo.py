@@ -134,7 +134,13 @@ def test_both_small_pipelines_are_shipped():
   assert _shipped() == ["mnist28_mdu", "photos32_mdu"]
 
 
-@pytest.mark.parametrize("name", _shipped())
+def _photos_slow(names):
+  """`names` with photos32_mdu's case a slow test (its RGB stages take 15-25 s a test)."""
+  return [pytest.param(name, marks=pytest.mark.slow) if name == "photos32_mdu" else name
+          for name in names]
+
+
+@pytest.mark.parametrize("name", _photos_slow(_shipped()))
 def test_shipped_pipeline_samples_reproducibly(name, tmp_path, monkeypatch):
   monkeypatch.setenv("SPN_KERAS_HOME", str(tmp_path))  # no user copy shadows the shipped one
   pipeline = zoo.load(name)
@@ -143,7 +149,7 @@ def test_shipped_pipeline_samples_reproducibly(name, tmp_path, monkeypatch):
   assert first.shape == (2,) + pipeline.image_shape
 
 
-@pytest.mark.parametrize("name", _shipped())
+@pytest.mark.parametrize("name", _photos_slow(_shipped()))
 def test_shipped_pipeline_matches_its_recorded_test_bits_per_dim(name, tmp_path, monkeypatch):
   from spn_keras.cli import evaluate
   folder = pathlib.Path(shipped_folder(name))
