@@ -7,6 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402  (after the log level is set)
 import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +16,18 @@ def _seed_and_float32_policy():
   keras.config.set_dtype_policy("float32")
   yield
   keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(params=["local", "ram"])
+def storage_root(request, tmp_path):
+  """A fresh local folder, or one on TensorFlow's in-memory filesystem (`ram://`, whose
+  `tf.io.gfile` code path `gs://` buckets share)."""
+  if request.param == "local":
+    return str(tmp_path)
+  folder = f"ram://storage_root/{request.node.name}"
+  if tf.io.gfile.exists(folder):
+    tf.io.gfile.rmtree(folder)
+  return folder
 
 
 @pytest.fixture

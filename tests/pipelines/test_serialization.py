@@ -15,15 +15,6 @@ from spn_keras.presets import file_io
 from spn_keras.presets.preset_folders import PIPELINE_FILE
 
 
-@pytest.fixture(params=["local", "ram"])
-def root(request, tmp_path):
-  if request.param == "local":
-    return str(tmp_path)
-  folder = f"ram://serialization_test/{request.node.name}"
-  file_io.remove_tree(folder)
-  return folder
-
-
 @pytest.fixture(scope="module")
 def pipeline():
   return testing.tiny_mdu_pipeline(4, depth_scale=1, stddev=0.3)
@@ -40,8 +31,8 @@ def _assert_same(a, b):
       np.testing.assert_array_equal(w, v)
 
 
-def test_save_and_load(root, pipeline):
-  path = os.path.join(root, "tiny")
+def test_save_and_load(storage_root, pipeline):
+  path = os.path.join(storage_root, "tiny")
   pipeline.save(path, metadata={"name": "tiny"})
   loaded = zoo.load(path)
   _assert_same(pipeline, loaded)
@@ -54,8 +45,8 @@ def test_save_and_load(root, pipeline):
     pipeline.save(path)
 
 
-def test_replacing_a_stage_commits_with_pipeline_json(root, pipeline):
-  path = os.path.join(root, "tiny")
+def test_replacing_a_stage_commits_with_pipeline_json(storage_root, pipeline):
+  path = os.path.join(storage_root, "tiny")
   pipeline.save(path)
   other = testing.tiny_mdu_pipeline(4, depth_scale=1, stddev=0.5)
   serialization.save_pipeline_stage(path, "depth_upscaler", other.depth_upscaler,
@@ -89,8 +80,8 @@ def _failing_on_second_stage(monkeypatch):
   monkeypatch.setattr(serialization, "_write_stage", failing)
 
 
-def test_an_interrupted_first_save_leaves_nothing_that_loads(root, pipeline, monkeypatch):
-  path = os.path.join(root, "tiny")
+def test_an_interrupted_first_save_leaves_nothing_that_loads(storage_root, pipeline, monkeypatch):
+  path = os.path.join(storage_root, "tiny")
   _failing_on_second_stage(monkeypatch)
   with pytest.raises(OSError, match="simulated failure"):
     pipeline.save(path)
@@ -101,8 +92,8 @@ def test_an_interrupted_first_save_leaves_nothing_that_loads(root, pipeline, mon
   _assert_same(pipeline, zoo.load(path))
 
 
-def test_an_interrupted_overwrite_keeps_the_previous_pipeline(root, pipeline, monkeypatch):
-  path = os.path.join(root, "tiny")
+def test_an_interrupted_overwrite_keeps_the_previous_pipeline(storage_root, pipeline, monkeypatch):
+  path = os.path.join(storage_root, "tiny")
   pipeline.save(path, metadata={"name": "before"})
   _failing_on_second_stage(monkeypatch)
   other = testing.tiny_mdu_pipeline(4, depth_scale=1, stddev=0.5)
