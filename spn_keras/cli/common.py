@@ -16,6 +16,7 @@ from spn_keras.cli import launch
 from spn_keras.ops.likelihood import nats_to_bits_per_dim
 from spn_keras.pipelines import Pipeline
 from spn_keras.pipelines import serialization
+from spn_keras.presets import file_io
 
 
 def run_tool(main, module):
@@ -110,7 +111,7 @@ def write_outputs(contents, overwrite=False):
   try:
     for path, content in contents.items():
       tf.io.gfile.makedirs(os.path.dirname(path) or ".")
-      temporary[path] = f"{path}.tmp-{os.getpid()}"
+      temporary[path] = file_io.temporary_sibling(path)
       with tf.io.gfile.GFile(temporary[path], "wb") as f:
         f.write(content)
   except BaseException:

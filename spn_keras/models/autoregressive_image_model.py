@@ -482,6 +482,27 @@ class AutoregressiveImageModel(keras.Model):
     embedder = getattr(self, "embedder", None)
     return float(positions * (per_pixel + (embedder.count_params() if embedder else 0)))
 
+  def _initial_slices(self, num_images, first_slice):
+    """The slices before any is generated or coded, and the first slice index to do.
+
+    Returns:
+      `(slices, start)`: int32 `(B, S*S, h, w, C)` zeros, with slice 0 set to `first_slice`
+      (size upscaling: only slices `1 ..` follow, `start = 1`) when it is given.
+    """
+    height, width, channels = self.image_shape
+    s = self.scale
+    h, w = height // s, width // s
+    slices = tf.zeros([num_images, s * s, h, w, channels], tf.int32)
+    if first_slice is None:
+      return slices, 0
+    if s == 1:
+      raise ValueError("`first_slice` needs `scale` > 1 (size upscaling).")
+    first_slice = check_images("first_slice", first_slice, self.bits, (h, w, channels))
+    if not tf.is_tensor(num_images) and first_slice.shape[0] != num_images:
+      raise ValueError(f"`first_slice` must hold `num_images` ({num_images}) slices, "
+                       f"got {first_slice.shape[0]}.")
+    return tf.concat([first_slice[:, None], slices[:, 1:]], axis=1), 1
+
   def _sample_slices(self, num_images, temperature, seed, conditioning=None, first_slice=None,
                      method="cached", record_logits=False, progress=False, jit_compile=True,
                      compute_dtype=None):
@@ -515,17 +536,7 @@ class AutoregressiveImageModel(keras.Model):
     height, width, channels = self.image_shape
     s = self.scale
     h, w = height // s, width // s
-    slices = tf.zeros([num_images, s * s, h, w, channels], tf.int32)
-    start = 0
-    if first_slice is not None:
-      if s == 1:
-        raise ValueError("`first_slice` needs `scale` > 1 (size upscaling).")
-      first_slice = check_images("first_slice", first_slice, self.bits, (h, w, channels))
-      if not tf.is_tensor(num_images) and first_slice.shape[0] != num_images:
-        raise ValueError(f"`first_slice` must hold `num_images` ({num_images}) slices, "
-                         f"got {first_slice.shape[0]}.")
-      slices = tf.concat([first_slice[:, None], slices[:, 1:]], axis=1)
-      start = 1
+    slices, start = self._initial_slices(num_images, first_slice)
     if progress is True:
       bar = SamplingProgress([(self.name, s * s - start, self.slice_sampling_cost())])
       progress = lambda: bar.slice_done(self.name)  # noqa: E731
@@ -581,15 +592,8 @@ class AutoregressiveImageModel(keras.Model):
       self.build()
     with tf.device("/CPU:0"):
       conditioning_slices = self._prepare_conditioning(conditioning, num_images)
-      height, width, channels = self.image_shape
       s = self.scale
-      slices = tf.zeros([num_images, s * s, height // s, width // s, channels], tf.int32)
-      start = 0
-      if first_slice is not None:
-        first_slice = check_images("first_slice", first_slice, self.bits,
-                                   (height // s, width // s, channels))
-        slices = tf.concat([first_slice[:, None], slices[:, 1:]], axis=1)
-        start = 1
+      slices, start = self._initial_slices(num_images, first_slice)
       sampler = self._cached_sampler(False, "float32")
       log_prob = tf.zeros([num_images], tf.float32)
       for t in range(start, s * s):
