@@ -22,7 +22,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum("split", "test", ["train", "test"], "Dataset split to evaluate.")
 flags.DEFINE_integer("max_examples", None, "Evaluate only the first N examples of the split.")
 flags.DEFINE_bool("record", False, "Record the figures in the pipeline's metadata "
-                  "(`<stage>_<split>_bits_per_dim`, `<split>_bits_per_dim` for the total).")
+                  "(`<stage>_<split>_bits_per_dim`, `<split>_bits_per_dim` for the total, and the "
+                  "`dataset` they were measured on).")
 
 
 def evaluate(pipeline_dir, dataset=None, split="test", data_dir=None, batch_size=64,
@@ -75,9 +76,10 @@ def main(argv):
 
 
 def recorded_figures(result):
-  """The metadata entries that `--record` writes for an `evaluate` result."""
+  """The metadata entries that `--record` writes for an `evaluate` result: the figures and
+  the dataset they were measured on (which `spn_eval` then evaluates by default)."""
   split = result["split"]
-  figures = {f"{split}_num_examples": result["num_examples"]}
+  figures = {"dataset": result["dataset"], f"{split}_num_examples": result["num_examples"]}
   for name, value in result["bits_per_dim"].items():
     key = f"{split}_bits_per_dim" if name == "total" else f"{name}_{split}_bits_per_dim"
     figures[key] = value

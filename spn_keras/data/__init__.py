@@ -1,5 +1,6 @@
-"""Input pipelines: `tf.data` datasets of uint8 images from TFDS, folders, TFRecords and the
-embedded offline datasets, with the transforms that turn them into each stage's inputs.
+"""Input pipelines: `tf.data` datasets of uint8 images from TFDS, folders, TFRecords, random
+multi-scale crops of a folder of photos and the embedded offline datasets, with the transforms
+that turn them into each stage's inputs.
 
 ```python
 from spn_keras.data import make_dataset, transforms
@@ -10,6 +11,7 @@ test = make_dataset("photos32", "test", batch_size=64)        # 520 patches, exa
 ```
 """
 
+from spn_keras.data import crops_source
 from spn_keras.data import embedded
 from spn_keras.data import transforms
 from spn_keras.data.dataset_spec import DatasetSpec
@@ -26,7 +28,8 @@ from spn_keras.data.transforms import reduce_depth
 from spn_keras.data.transforms import split_depth
 
 __all__ = [
-    "DatasetSpec", "TFDS_DATASETS", "center_crop_and_resize", "compose", "embedded",
+    "DatasetSpec", "TFDS_DATASETS", "center_crop_and_resize", "compose", "crops_source",
+    "embedded",
     "first_slice", "folder_split", "make_dataset", "make_dataset_fn", "pad_to", "reduce_depth",
     "split_depth", "transforms", "write_tfrecords"
 ]

@@ -8,17 +8,20 @@ EMBEDDED := "mnist5k" | "photos32"                    (see embedded.py; no size)
 SOURCE   := "tfds:" TFDS_NAME                         (a key of tfds_source.TFDS_DATASETS)
           | "folder:" PATH                            (PNG/JPEG files, recursive)
           | "tfrecord:" FOLDER | "tfrecord:" GLOB     (GLOB containing "{split}")
+          | "crops:" PATH                             (random multi-scale crops of the
+                                                       photos in a folder; SIZE required)
 SIZE     := a positive decimal integer
 ```
 
 `@SIZE` makes every image `SIZE x SIZE` by a central square crop and a box (area) resize
-(`image_ops.center_crop_and_resize`). Without it, images keep their stored size, which must then
+(`image_ops.center_crop_and_resize`); for `crops:` it is the side of the random crops
+(`crops_source`). Without it, images keep their stored size, which must then
 be the same for all images of a batch; `tfds:imagenet2012`, whose images vary, requires it.
 Only a trailing `@` followed by digits is a size, so a path that itself ends in `@<digits>`
 needs an explicit size after it. Examples: `mnist5k`, `photos32`,
 `tfds:downsampled_imagenet/64x64`, `tfds:imagenet2012@128`, `tfds:celeb_a_hq/256`,
 `tfds:celeb_a_hq/256@64`, `folder:/data/faces@64`, `tfrecord:/data/shards`,
-`tfrecord:gs://bucket/faces-{split}-*.tfrecord@32`.
+`tfrecord:gs://bucket/faces-{split}-*.tfrecord@32`, `crops:/data/photos@32`.
 """
 
 import dataclasses
@@ -27,7 +30,7 @@ import re
 from spn_keras.data.tfds_source import TFDS_DATASETS
 
 EMBEDDED_DATASETS = ("mnist5k", "photos32")
-SOURCE_PREFIXES = ("tfds:", "folder:", "tfrecord:")
+SOURCE_PREFIXES = ("tfds:", "folder:", "tfrecord:", "crops:")
 SPLITS = ("train", "test")
 
 _SIZE_SUFFIX = re.compile(r"^(?P<body>.*)@(?P<size>[0-9]+)$", re.DOTALL)
@@ -43,7 +46,7 @@ def check_split(split):
 def _valid_specs():
   return (f"'mnist5k', 'photos32', 'tfds:NAME[@SIZE]' with NAME in "
           f"{sorted(TFDS_DATASETS)}, 'folder:PATH[@SIZE]', 'tfrecord:FOLDER[@SIZE]' or "
-          "'tfrecord:GLOB_WITH_{split}[@SIZE]'")
+          "'tfrecord:GLOB_WITH_{split}[@SIZE]' or 'crops:FOLDER@SIZE'")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,17 +56,18 @@ class DatasetSpec:
   Build it with `DatasetSpec.parse(text)`; `str(spec)` gives the string back.
   """
 
-  # "embedded", "tfds", "folder" or "tfrecord".
+  # "embedded", "tfds", "folder", "tfrecord" or "crops".
   kind: str
   # The embedded or TFDS dataset name, the folder path, or the TFRecord folder or glob.
   name: str
-  # Side of the square central crop-and-resize, or None to keep the stored size.
+  # Side of the square central crop-and-resize (of the random crops for "crops"), or None to
+  # keep the stored size.
   size: int | None = None
 
   def __post_init__(self):
-    if self.kind not in ("embedded", "tfds", "folder", "tfrecord"):
-      raise ValueError(f"`kind` must be 'embedded', 'tfds', 'folder' or 'tfrecord', got "
-                       f"{self.kind!r}.")
+    if self.kind not in ("embedded", "tfds", "folder", "tfrecord", "crops"):
+      raise ValueError(f"`kind` must be 'embedded', 'tfds', 'folder', 'tfrecord' or 'crops', "
+                       f"got {self.kind!r}.")
     if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int)
                                   or self.size < 1):
       raise ValueError(f"`size` must be a positive int or None, got {self.size!r}.")
@@ -109,6 +113,9 @@ class DatasetSpec:
         raise ValueError(
             f"TFDS dataset {body!r} has images of varying sizes: give one in the spec, e.g. "
             f"'tfds:{body}@128'.")
+    if kind == "crops" and size is None:
+      raise ValueError(f"Dataset spec {spec!r}: 'crops:' needs the side of its crops, e.g. "
+                       f"'crops:{body}@32'.")
     return cls(kind, body, size)
 
   def __str__(self):

@@ -29,6 +29,8 @@ import importlib
 import numpy as np
 import tensorflow as tf
 
+from spn_keras.data.crop_stream import crop_stream_fn
+
 MNIST5K_SIZE = 5000
 PHOTOS32_TRAIN_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
                          "immunohistochemistry", "retina", "stereo_motorcycle")
@@ -162,40 +164,12 @@ def photos32_crop_fn(seed):
     seed: int, the seed of the stream.
 
   Returns:
-    `crop(index) -> (image, draw)`, traceable in `Dataset.map`: `index` is a scalar int64,
-    `image` uint8 `(32, 32, 3)`, `draw` an int64 `(4,)` `(photo, top, left, flip)` with `photo`
-    an index into `PHOTOS32_TRAIN_PHOTOS` and `image = photo[top:top+32, left:left+32]`,
-    mirrored left-right when `flip` is 1.
+    `crop(index) -> (image, draw)`, traceable in `Dataset.map` (`crop_stream.crop_stream_fn`
+    at one scale): `index` is a scalar int64, `image` uint8 `(32, 32, 3)`, `draw` an int64
+    `(5,)` `(photo, top, left, 32, flip)` with `photo` an index into `PHOTOS32_TRAIN_PHOTOS`
+    and `image = photo[top:top+32, left:left+32]`, mirrored left-right when `flip` is 1.
   """
-  photos = _photos32_train_photos()
-  heights = np.array([p.shape[0] for p in photos], np.int64)
-  widths = np.array([p.shape[1] for p in photos], np.int64)
-  sizes = heights * widths * 3
-  starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-  # All photos in one flat buffer (~13 MB): a crop is a gather of 32 rows of 96 bytes.
-  flat = tf.constant(np.concatenate([p.reshape(-1) for p in photos]))
-  heights_t, widths_t, starts_t = (tf.constant(a) for a in (heights, widths, starts))
-  seed = tf.constant(int(seed), tf.int64)
-  span = tf.range(PATCH_SIZE, dtype=tf.int64)
-  num_photos = len(photos)
-
-  def crop(index):
-    index = tf.cast(index, tf.int64)
-    # Modulo of 62-bit draws: the bias, at most 1411 / 2**62, is negligible.
-    draws = tf.random.stateless_uniform(
-        [4], seed=tf.stack([seed, index]), minval=0, maxval=2**62, dtype=tf.int64)
-    photo = draws[0] % num_photos
-    height, width = tf.gather(heights_t, photo), tf.gather(widths_t, photo)
-    top = draws[1] % (height - PATCH_SIZE + 1)
-    left = draws[2] % (width - PATCH_SIZE + 1)
-    flip = draws[3] % 2
-    row_starts = tf.gather(starts_t, photo) + ((top + span) * width + left) * 3  # (32,)
-    offsets = row_starts[:, None] + tf.range(PATCH_SIZE * 3, dtype=tf.int64)[None, :]
-    image = tf.reshape(tf.gather(flat, offsets), (PATCH_SIZE, PATCH_SIZE, 3))
-    image = tf.cond(flip > 0, lambda: image[:, ::-1, :], lambda: image)
-    return image, tf.stack([photo, top, left, flip])
-
-  return crop
+  return crop_stream_fn(_photos32_train_photos(), seed, PATCH_SIZE)
 
 
 def embedded_dataset(name, split, *, seed=0, repeat=False, num_shards=1, shard_index=0):

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from spn_keras.argument_checks import check_int
 from spn_keras.data import embedded
+from spn_keras.data.crops_source import crops_dataset
 from spn_keras.data.dataset_spec import DatasetSpec
 from spn_keras.data.dataset_spec import check_split
 from spn_keras.data.folder_source import folder_dataset
@@ -40,12 +41,12 @@ _EMBEDDED_CHANNELS = {"mnist5k": 1, "photos32": 3}
 def _check_channels(parsed, channels):
   if channels is not None and channels not in (1, 3):
     raise ValueError(f"`channels` must be 1, 3 or None, got {channels!r}.")
-  if channels is None or parsed.kind in ("folder", "tfrecord"):
+  if channels is None or parsed.kind in ("folder", "tfrecord", "crops"):
     return 3 if channels is None else channels
   native = _EMBEDDED_CHANNELS.get(parsed.name, 3)
   if channels != native:
     raise ValueError(
-        f"`channels` selects the decoded channels of folder: and tfrecord: specs; "
+        f"`channels` selects the decoded channels of folder:, tfrecord: and crops: specs; "
         f"{str(parsed)!r} has {native}, got channels={channels}.")
   return channels
 
@@ -58,29 +59,31 @@ def make_dataset(spec, split="train", *, data_dir=None, download=False, shuffle=
 
   Args:
     spec: a dataset spec string such as "mnist5k", "photos32",
-      "tfds:downsampled_imagenet/64x64", "tfds:imagenet2012@128", "folder:/data/faces@64" or
-      "tfrecord:/data/shards" (grammar in `dataset_spec`), or a `DatasetSpec`.
+      "tfds:downsampled_imagenet/64x64", "tfds:imagenet2012@128", "folder:/data/faces@64",
+      "tfrecord:/data/shards" or "crops:/data/photos@32" (grammar in `dataset_spec`), or a
+      `DatasetSpec`.
     split: "train" or "test" (the held-out evaluation split: TFDS "validation" for ImageNet).
     data_dir: TFDS data folder (`tfds:` specs only; None: TFDS's default).
     download: let `tfds.load` download and prepare the data (`tfds:` specs only). Off by
       default: without a network TFDS retries for minutes before failing.
     shuffle: shuffle the examples (and files). Default: True for "train", False for "test".
-      The photos32 train stream is random already and is never buffered.
-    seed: int seed of the shuffles and of the photos32 train stream; the same seed gives the
-      same sequence of examples.
+      The photos32 and crops: train streams are random already and are never buffered.
+    seed: int seed of the shuffles and of the photos32 and crops: train streams; the same seed
+      gives the same sequence of examples.
     batch_size: per-pipeline batch size `B`, or None for single images. Under a distribution
       strategy use `make_dataset_fn`, which derives it from the global batch size.
     drop_remainder: drop the last, smaller batch. Default: True when shuffling (training, so
       that every step has the same shape), False otherwise, so that an evaluation pipeline
       (no shuffle, no repeat) yields every example of the split exactly once.
-    repeat: repeat forever (each epoch reshuffled). For photos32 "train" the stream continues
-      with new crops instead (see `embedded`).
+    repeat: repeat forever (each epoch reshuffled). For photos32 and crops: "train" the stream
+      continues with new crops instead (see `embedded`, `crops_source`).
     input_context: a `tf.distribute.InputContext`: this input pipeline reads only its share of
       the data, disjoint from the other pipelines' (files when there are at least as many
       files as pipelines, else examples; TFDS: `tfds.even_splits`).
     transform: a function of one uint8 image `(H, W, C)` (after the crop-and-resize), applied
       before batching, e.g. from `spn_keras.data.transforms`; it may return any structure.
-    channels: decoded channels (1 or 3) for `folder:` and `tfrecord:` specs (default 3).
+    channels: decoded channels (1 or 3) for `folder:`, `tfrecord:` and `crops:` specs
+      (default 3).
     shuffle_buffer: shuffle buffer of TFDS and TFRecord sources (encoded images). In-memory
       datasets and the file lists of folders are shuffled whole.
     num_parallel_calls: parallelism of the map; default `tf.data.AUTOTUNE`, or the number of
@@ -125,6 +128,12 @@ def make_dataset(spec, split="train", *, data_dir=None, download=False, shuffle=
         parsed.name, split, seed=seed, repeat=repeat, num_shards=num_shards,
         shard_index=shard_index)
     buffer = None if is_stream else int(dataset.cardinality())
+  elif parsed.kind == "crops":
+    dataset, decode = crops_dataset(parsed.name, split, parsed.size, channels=channels,
+                                    seed=seed, repeat=repeat, num_shards=num_shards,
+                                    shard_index=shard_index)
+    is_stream = split == "train"
+    buffer = None if is_stream else int(dataset.cardinality())
   elif parsed.kind == "folder":
     dataset, decode = folder_dataset(parsed.name, split, channels=channels,
                                      num_shards=num_shards, shard_index=shard_index)
@@ -145,7 +154,7 @@ def make_dataset(spec, split="train", *, data_dir=None, download=False, shuffle=
   if repeat and not is_stream:
     dataset = dataset.repeat()
 
-  size = parsed.size
+  size = None if parsed.kind == "crops" else parsed.size  # crops: cropped and resized already
 
   def to_example(element):
     image = decode(element)  # uint8 (H, W, C)

@@ -63,3 +63,16 @@ def test_record_writes_the_figures_into_the_metadata(tiny_mnist_pipeline, tmp_pa
   assert metadata["test_bits_per_dim"] == result["bits_per_dim"]["total"]
   assert metadata["depth_upscaler_test_bits_per_dim"] == result["bits_per_dim"]["depth_upscaler"]
   load_pipeline(str(copy))  # digests still check out
+
+
+def test_record_names_the_dataset_the_figures_come_from(tiny_mnist_pipeline, tmp_path):
+  """A pipeline trained on one dataset and evaluated on another records the second, so that
+  a later `spn_eval` without --dataset measures the same figures."""
+  _, path = tiny_mnist_pipeline
+  copy = tmp_path / "recorded"
+  shutil.copytree(path, copy)
+  serialization.update_pipeline_metadata(str(copy), {"dataset": "folder:/elsewhere@28"})
+  result = evaluate.evaluate(str(copy), dataset="mnist5k", max_examples=4, batch_size=4)
+  serialization.update_pipeline_metadata(str(copy), evaluate.recorded_figures(result))
+  assert read_pipeline_json(str(copy))["metadata"]["dataset"] == "mnist5k"
+  assert evaluate.evaluate(str(copy), max_examples=4, batch_size=4) == result

@@ -15,6 +15,8 @@ from spn_keras.data import TFDS_DATASETS
     ("folder:/data/v@2", "folder", "/data/v", 2),
     ("tfrecord:/data/shards", "tfrecord", "/data/shards", None),
     ("tfrecord:gs://b/x-{split}-*.tfrecord@16", "tfrecord", "gs://b/x-{split}-*.tfrecord", 16),
+    ("crops:/data/photos@32", "crops", "/data/photos", 32),
+    ("crops:gs://b/photos@16", "crops", "gs://b/photos", 16),
 ])
 def test_parse_and_round_trip(text, kind, name, size):
   spec = DatasetSpec.parse(text)
@@ -33,7 +35,7 @@ def test_unknown_spec_lists_the_valid_ones():
   with pytest.raises(ValueError, match="Unknown dataset spec 'mnist'") as info:
     DatasetSpec.parse("mnist")
   message = str(info.value)
-  for valid in ("'mnist5k'", "'photos32'", "tfds:NAME", "folder:PATH", "tfrecord:",
+  for valid in ("'mnist5k'", "'photos32'", "tfds:NAME", "folder:PATH", "tfrecord:", "crops:",
                 "imagenet2012", "celeb_a_hq/256"):
     assert valid in message
 
@@ -45,6 +47,7 @@ def test_unknown_spec_lists_the_valid_ones():
     ("mnist5k@32", "embedded datasets have a fixed size"),
     ("folder:", "names no folder dataset"),
     ("folder:@32", "names no folder dataset"),
+    ("crops:/data/photos", "'crops:' needs the side of its crops, e.g. 'crops:/data/photos@32'"),
 ])
 def test_bad_specs(text, match):
   with pytest.raises(ValueError, match=match):

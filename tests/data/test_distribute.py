@@ -13,7 +13,8 @@ from spn_keras.data import write_tfrecords
 
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory):
-  """Spec strings of a folder (one image per file) and TFRecords with 4 files and with 1."""
+  """Spec strings of a folder (one image per file), TFRecords with 4 files and with 1, and
+  random crops of a folder of photos."""
   rng = np.random.default_rng(0)
   folder = tmp_path_factory.mktemp("folder")
   for i in range(60):
@@ -24,8 +25,12 @@ def sources(tmp_path_factory):
     images = rng.integers(0, 256, (count, 6, 6, 3), np.uint8)
     write_tfrecords(images, str(records), split, num_shards=4)
     write_tfrecords(images, str(one), split, num_shards=1)
-  return {"folder": f"folder:{folder}", "tfrecords": f"tfrecord:{records}",
-          "one_tfrecord": f"tfrecord:{one}", "mnist5k": "mnist5k", "photos32": "photos32"}
+  photos = tmp_path_factory.mktemp("photos")
+  for i in range(16):  # photo15.png is the test split
+    write_png(photos / f"photo{i}.png", rng.integers(0, 256, (192, 200, 3), np.uint8))
+  return {"folder": f"folder:{folder}", "crops": f"crops:{photos}@4",
+          "tfrecords": f"tfrecord:{records}", "one_tfrecord": f"tfrecord:{one}",
+          "mnist5k": "mnist5k", "photos32": "photos32"}
 
 
 def _pipeline_images(spec, split, num_pipelines, **kwargs):
@@ -38,7 +43,7 @@ def _pipeline_images(spec, split, num_pipelines, **kwargs):
 
 
 @pytest.mark.parametrize("source", ["folder", "tfrecords", "one_tfrecord", "mnist5k",
-                                    "photos32"])
+                                    "photos32", "crops"])
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_two_pipelines_see_disjoint_shares_of_the_split(sources, source, split):
   spec = sources[source]

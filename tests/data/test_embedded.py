@@ -99,9 +99,9 @@ def test_photos32_train_crops_come_from_the_drawn_photo():
   crop = embedded.photos32_crop_fn(3)
   flips = 0
   for index in range(12):
-    image, (photo, top, left, flip) = (t.numpy() for t in crop(tf.constant(index, tf.int64)))
+    image, (photo, top, left, side, flip) = (t.numpy() for t in crop(tf.constant(index, tf.int64)))
     expected = photos[photo][top:top + 32, left:left + 32]
-    assert expected.shape == (32, 32, 3)
+    assert side == 32 and expected.shape == (32, 32, 3)
     np.testing.assert_array_equal(image, expected[:, ::-1] if flip else expected)
     flips += flip
   assert 0 < flips < 12
@@ -112,7 +112,7 @@ def test_photos32_train_picks_photos_uniformly():
   draws = _draws(0, 2400)
   counts = np.bincount(draws[:, 0], minlength=8)
   assert counts.shape == (8,) and np.all(np.abs(counts - 300) < 80), counts
-  assert abs(draws[:, 3].mean() - 0.5) < 0.05
+  assert abs(draws[:, 4].mean() - 0.5) < 0.05 and np.all(draws[:, 3] == 32)
   heights = np.array([p.shape[0] for p in embedded.photos32_photos("train").values()])
   widths = np.array([p.shape[1] for p in embedded.photos32_photos("train").values()])
   assert np.all(draws[:, 1] <= heights[draws[:, 0]] - 32)
