@@ -20,7 +20,6 @@ downscaled photos take `3 * H * W` bytes each (about 2 MB for a 768 x 1229 photo
 
 import functools
 
-import numpy as np
 import tensorflow as tf
 
 from spn_keras.data.crop_stream import crop_stream_fn
