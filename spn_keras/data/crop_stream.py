@@ -8,6 +8,8 @@ version), and input pipelines can take disjoint shares of it by index.
 import numpy as np
 import tensorflow as tf
 
+from spn_keras.data.image_ops import area_resize
+
 # Draws are uniform int64 in [0, 2**62); modulo a range of n values they are biased by at most
 # n / 2**62, negligible for image sizes.
 _DRAW_RANGE = 2**62
@@ -84,8 +86,7 @@ def crop_stream_fn(photos, seed, size, view_sides=None):
     offsets = row_starts[:, None] + tf.range(side * channels, dtype=tf.int64)[None, :]
     image = tf.reshape(tf.gather(flat, offsets), tf.stack([side, side, channels]))
     if view_sides is not None:
-      resized = tf.image.resize(image, (size, size), method="area")  # float32
-      image = tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+      image = area_resize(image, (size, size))
     image = tf.reshape(image, (size, size, channels))
     image = tf.cond(flip > 0, lambda: image[:, ::-1, :], lambda: image)
     return image, tf.stack([photo, top, left, side, flip])

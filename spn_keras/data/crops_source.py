@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from spn_keras.data.crop_stream import crop_stream_fn
 from spn_keras.data.folder_source import folder_files
+from spn_keras.data.image_ops import area_resize
 from spn_keras.data.image_ops import decode_image
 
 VIEW_SIDES = (192, 768)
@@ -48,8 +49,7 @@ def load_photo(path, channels, max_shorter_side):
   shrink = max_shorter_side / min(height, width)
   if shrink < 1:
     new_size = (max(1, round(height * shrink)), max(1, round(width * shrink)))
-    resized = tf.image.resize(photo, new_size, method="area")  # float32
-    photo = tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+    photo = area_resize(photo, new_size)
   return photo.numpy()
 
 

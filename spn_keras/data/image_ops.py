@@ -52,8 +52,20 @@ def center_crop_and_resize(image, size):
   top = (height - side) // 2
   left = (width - side) // 2
   square = image[top:top + side, left:left + side, :]  # (side, side, C)
-  resized = tf.image.resize(square, (size, size), method="area")  # float32 (size, size, C)
-  resized = tf.clip_by_value(tf.round(resized), 0.0, 255.0)
-  out = tf.cast(resized, tf.uint8)
+  out = area_resize(square, (size, size))  # uint8 (size, size, C)
   out.set_shape((size, size, image.shape[-1]))
   return out
+
+
+def area_resize(image, new_size):
+  """Box-filter (area) resize of a uint8 image, rounded to the nearest integer.
+
+  Args:
+    image: uint8 `(H, W, C)`.
+    new_size: `(new_height, new_width)`, ints or int tensors.
+
+  Returns:
+    uint8 `(new_height, new_width, C)`.
+  """
+  resized = tf.image.resize(image, new_size, method="area")  # float32
+  return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
