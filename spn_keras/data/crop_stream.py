@@ -93,3 +93,18 @@ def crop_stream_fn(photos, seed, size, view_sides=None):
 
   return crop
 
+
+def stream_indices(epoch_size, repeat, num_shards=1, shard_index=0):
+  """The example indices of a crop stream that one input pipeline reads.
+
+  Args:
+    epoch_size: examples `0 .. epoch_size - 1` make a non-repeating dataset.
+    repeat: continue past one epoch with fresh indices (infinite).
+    num_shards, shard_index: this input pipeline's share (every `num_shards`-th index).
+
+  Returns:
+    A `tf.data.Dataset` of int64 indices.
+  """
+  if repeat:
+    return tf.data.Dataset.counter(start=shard_index, step=num_shards)
+  return tf.data.Dataset.range(shard_index, epoch_size, num_shards)

@@ -23,6 +23,7 @@ import functools
 import tensorflow as tf
 
 from spn_keras.data.crop_stream import crop_stream_fn
+from spn_keras.data.crop_stream import stream_indices
 from spn_keras.data.folder_source import folder_files
 from spn_keras.data.image_ops import area_resize
 from spn_keras.data.image_ops import decode_image
@@ -86,10 +87,7 @@ def crops_dataset(directory, split, size, *, channels=3, seed=0, repeat=False, n
   photos = _photos(directory, split, channels)
   if split == "train":
     crop = crop_stream_fn(photos, seed, size, VIEW_SIDES)
-    if repeat:
-      indices = tf.data.Dataset.counter(start=shard_index, step=num_shards)
-    else:
-      indices = tf.data.Dataset.range(shard_index, EPOCH_SIZE, num_shards)
+    indices = stream_indices(EPOCH_SIZE, repeat, num_shards, shard_index)
   else:
     crop = crop_stream_fn(photos, TEST_SEED, size, VIEW_SIDES)
     indices = tf.data.Dataset.range(shard_index, TEST_CROPS_PER_PHOTO * len(photos), num_shards)

@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from spn_keras.data.crop_stream import crop_stream_fn
+from spn_keras.data.crop_stream import stream_indices
 
 MNIST5K_SIZE = 5000
 PHOTOS32_TRAIN_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
@@ -188,10 +189,7 @@ def embedded_dataset(name, split, *, seed=0, repeat=False, num_shards=1, shard_i
   """
   check_embedded_split(split)
   if name == "photos32" and split == "train":
-    if repeat:
-      indices = tf.data.Dataset.counter(start=shard_index, step=num_shards)
-    else:
-      indices = tf.data.Dataset.range(shard_index, PHOTOS32_EPOCH_SIZE, num_shards)
+    indices = stream_indices(PHOTOS32_EPOCH_SIZE, repeat, num_shards, shard_index)
     crop = photos32_crop_fn(seed)
     return indices, lambda index: crop(index)[0], True
   if name == "photos32":
