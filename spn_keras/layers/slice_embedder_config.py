@@ -5,6 +5,16 @@ import dataclasses
 from spn_keras.argument_checks import check_int
 from spn_keras.json_config import JsonConfig
 
+# Upper bounds that no real model reaches (Table 4: up to 15 layers, widths up to 1280, 10
+# heads, embeddings of 8), checked before anything is built: a config read from a folder
+# someone else made cannot make the package build or allocate for ever. `SPNConfig` and
+# `SliceDecoderConfig` use the same bounds.
+MAX_LAYERS = 128
+MAX_WIDTH = 8192
+MAX_HEADS = 64
+MAX_EMBEDDING_DIM = 1024
+MAX_SCALE = 64
+
 
 @dataclasses.dataclass(frozen=True)
 class SliceEmbedderConfig(JsonConfig):
@@ -29,15 +39,18 @@ class SliceEmbedderConfig(JsonConfig):
   attention_ffn_channels: int = 256  # hidden width of its feed-forward layers.
 
   def __post_init__(self):
-    check_int("scale", self.scale)
+    check_int("scale", self.scale, 1, MAX_SCALE)
     if self.channels not in (1, 3):
       raise ValueError(f"`channels` must be 1 or 3, got {self.channels!r}.")
     check_int("bits", self.bits, 1, 8)
     check_int("conditioning_bits", self.conditioning_bits, 0, 8)
-    for name in ("embedding_dim", "conv_layers", "conv_channels", "residual_channels",
-                 "attention_heads", "attention_channels", "attention_ffn_channels"):
-      check_int(name, getattr(self, name))
-    check_int("attention_layers", self.attention_layers, 0)
+    check_int("embedding_dim", self.embedding_dim, 1, MAX_EMBEDDING_DIM)
+    check_int("conv_layers", self.conv_layers, 1, MAX_LAYERS)
+    check_int("attention_layers", self.attention_layers, 0, MAX_LAYERS)
+    check_int("attention_heads", self.attention_heads, 1, MAX_HEADS)
+    for name in ("conv_channels", "residual_channels", "attention_channels",
+                 "attention_ffn_channels"):
+      check_int(name, getattr(self, name), 1, MAX_WIDTH)
 
   @classmethod
   def tiny(cls, **fields):

@@ -8,21 +8,40 @@ import dataclasses
 
 from spn_keras.argument_checks import check_int
 from spn_keras.json_config import JsonConfig
+from spn_keras.layers.slice_embedder_config import MAX_EMBEDDING_DIM
+from spn_keras.layers.slice_embedder_config import MAX_HEADS
+from spn_keras.layers.slice_embedder_config import MAX_LAYERS
+from spn_keras.layers.slice_embedder_config import MAX_SCALE
+from spn_keras.layers.slice_embedder_config import MAX_WIDTH
 from spn_keras.layers.slice_embedder_config import SliceEmbedderConfig
+
+# Upper bounds that no real model reaches (the paper's largest: 256x256 images, 32x32 slices,
+# S = 8, 15 PixelCNN layers, widths up to 1280, 10 heads), checked before anything is built so
+# that a config from a folder someone else made cannot make the package allocate or build for
+# ever. The layers, widths and heads bounds are `SliceEmbedderConfig`'s.
+MAX_IMAGE_SIDE = 1024
+MAX_SLICE_POSITIONS = 128 * 128  # a decoder's attention is quadratic in its positions
+MAX_KERNEL_SIZE = 15
 
 
 def _size_pair(image_size):
+  """`(H, W)` of an `image_size` (an int or a pair of ints, each in [1, MAX_IMAGE_SIDE])."""
   if isinstance(image_size, int) and not isinstance(image_size, bool):
-    return (image_size, image_size)
-  if (isinstance(image_size, (tuple, list)) and len(image_size) == 2
-      and all(isinstance(v, int) and not isinstance(v, bool) for v in image_size)):
-    return tuple(image_size)
-  raise ValueError(f"`image_size` must be an int or a pair (H, W) of ints, got {image_size!r}.")
+    pair = (image_size, image_size)
+  elif (isinstance(image_size, (tuple, list)) and len(image_size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in image_size)):
+    pair = tuple(image_size)
+  else:
+    raise ValueError(f"`image_size` must be an int or a pair (H, W) of ints, got "
+                     f"{image_size!r}.")
+  if not all(1 <= side <= MAX_IMAGE_SIDE for side in pair):
+    raise ValueError(f"`image_size` sides must be in [1, {MAX_IMAGE_SIDE}], got {image_size!r}.")
+  return pair
 
 
-def _check_ints(config, names, minimum=1):
+def _check_ints(config, names, minimum=1, maximum=None):
   for name in names:
-    check_int(name, getattr(config, name), minimum)
+    check_int(name, getattr(config, name), minimum, maximum)
 
 
 class _ImageConfig(JsonConfig):
@@ -64,15 +83,23 @@ class SliceDecoderConfig(_ImageConfig):
   context_channels: int = 0  # features per position from a conditioning network (0: none).
 
   def __post_init__(self):
-    _size_pair(self.image_size)
+    height, width = _size_pair(self.image_size)
+    if height * width > MAX_SLICE_POSITIONS:
+      raise ValueError(f"A slice decoder models at most {MAX_SLICE_POSITIONS} positions "
+                       f"(its attention is quadratic in them), got `image_size` "
+                       f"{self.image_size!r}: use an SPN's `scale` for larger images.")
     if self.channels not in (1, 3):
       raise ValueError(f"`channels` must be 1 or 3, got {self.channels!r}.")
     check_int("bits", self.bits, 1, 8)
-    _check_ints(self, ("value_embedding_dim", "attention_heads", "attention_channels",
-                           "attention_ffn_channels", "pixelcnn_layers", "kernel_size"))
+    check_int("value_embedding_dim", self.value_embedding_dim, 1, MAX_EMBEDDING_DIM)
+    check_int("attention_heads", self.attention_heads, 1, MAX_HEADS)
+    _check_ints(self, ("attention_channels", "attention_ffn_channels"), maximum=MAX_WIDTH)
+    check_int("pixelcnn_layers", self.pixelcnn_layers, 1, MAX_LAYERS)
+    check_int("kernel_size", self.kernel_size, 1, MAX_KERNEL_SIZE)
     _check_ints(self, ("pixelcnn_channels", "pixelcnn_residual_channels"),
-                    minimum=self.channels)
-    _check_ints(self, ("attention_layers", "context_channels"), minimum=0)
+                minimum=self.channels, maximum=MAX_WIDTH)
+    check_int("attention_layers", self.attention_layers, 0, MAX_LAYERS)
+    check_int("context_channels", self.context_channels, 0, MAX_WIDTH)
     if self.kernel_size < 3 or self.kernel_size % 2 == 0:
       raise ValueError(f"`kernel_size` must be an odd int >= 3, got {self.kernel_size!r}.")
 
@@ -109,7 +136,7 @@ class SPNConfig(_ImageConfig):
 
   def __post_init__(self):
     height, width = _size_pair(self.image_size)
-    _check_ints(self, ("scale",))
+    check_int("scale", self.scale, 1, MAX_SCALE)
     if height % self.scale or width % self.scale:
       raise ValueError(f"`scale` ({self.scale}) must divide `image_size` ({height}, {width}).")
     check_int("conditioning_bits", self.conditioning_bits, 0)

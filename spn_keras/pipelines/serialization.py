@@ -12,23 +12,25 @@ in use), and `pipeline.json` is rewritten (atomically: one file) only when every
 folder is complete; then the folders it no longer names are deleted. So a failure or a kill
 midway never leaves a pipeline that loads half-written: a new folder without `pipeline.json`
 is not a pipeline, and an existing one keeps its previous stages. The layout and the reading
-of a stage folder are `spn_keras.presets.preset_folders`'s.
+of a stage folder are `spn_keras.presets.preset_folders`'s; what a folder may hold, where a
+pipeline may be written and what may be deleted are `spn_keras.presets.folder_rules`'s (a
+folder someone else made cannot make a save delete anything outside it, or a file of theirs).
 """
 
 import json
 import os
-import secrets
 
 import tensorflow as tf
 
 from spn_keras.models import SliceDecoder
 from spn_keras.models import SubscalePixelNetwork
 from spn_keras.presets import file_io
+from spn_keras.presets import folder_rules
 from spn_keras.presets import preset_folders
-from spn_keras.presets.preset_folders import CONFIG_FILE
-from spn_keras.presets.preset_folders import FORMAT
-from spn_keras.presets.preset_folders import PIPELINE_FILE
-from spn_keras.presets.preset_folders import WEIGHTS_FILE
+from spn_keras.presets.folder_rules import CONFIG_FILE
+from spn_keras.presets.folder_rules import FORMAT
+from spn_keras.presets.folder_rules import PIPELINE_FILE
+from spn_keras.presets.folder_rules import WEIGHTS_FILE
 from spn_keras.presets.preset_folders import is_pipeline_folder
 from spn_keras.presets.preset_folders import read_pipeline_json
 from spn_keras.presets.preset_folders import stage_spec
@@ -82,25 +84,33 @@ def _empty_spec():
   return {"format": FORMAT, "stages": {}, "metadata": {}}
 
 
-def _free_stage_folder(path, stage, spec):
-  """A sub-folder name for a new copy of `stage` that `spec` (the committed
-  `pipeline.json`) does not name: the stage's name when free (a leftover of an interrupted
-  write there is cleared), else `<stage>.<random hex>`."""
-  named = {entry["folder"] for entry in spec["stages"].values()}
-  if stage in named:
-    return f"{stage}.{secrets.token_hex(4)}"
-  file_io.remove_tree(os.path.join(path, stage))
-  return stage
+def _open_destination(path):
+  """Checks that a pipeline may be written into `path` (`folder_rules.check_destination`),
+  creates the folder, and returns its committed manifest (an empty one for a new folder)."""
+  folder_rules.check_destination(path)
+  old_spec = read_pipeline_json(path) if is_pipeline_folder(path) else _empty_spec()
+  tf.io.gfile.makedirs(path)
+  return old_spec
+
+
+def _write_new_stage(path, stage, model, old_spec):
+  """Writes `model` into a free sub-folder of `path` (one that neither exists nor is named by
+  the committed manifest `old_spec`); returns its manifest entry."""
+  taken = {entry["folder"] for entry in old_spec["stages"].values()}
+  folder = folder_rules.free_folder_name(path, stage, taken)
+  digest = _write_stage(model, os.path.join(path, folder))
+  return {"folder": folder, "sha256": digest}
 
 
 def _commit(path, old_spec, new_spec):
   """Writes `new_spec` as `pipeline.json` (the commit), then deletes the stage folders that
-  `old_spec` named and `new_spec` does not."""
+  `old_spec` named and `new_spec` does not (`folder_rules.remove_stage_folder`: only the files
+  this package wrote there)."""
   file_io.write_json_atomically(os.path.join(path, PIPELINE_FILE), new_spec)
   kept = {entry["folder"] for entry in new_spec["stages"].values()}
   for entry in old_spec["stages"].values():
     if entry["folder"] not in kept:
-      file_io.remove_tree(os.path.join(path, entry["folder"]))
+      folder_rules.remove_stage_folder(path, entry["folder"])
 
 
 def save_pipeline(pipeline, path, metadata=None, overwrite=False):
@@ -114,17 +124,16 @@ def save_pipeline(pipeline, path, metadata=None, overwrite=False):
 
   Raises:
     FileExistsError: `path` exists and `overwrite` is False.
+    ValueError: `path` may not receive a pipeline (`folder_rules.check_destination`: inside
+      the installed package, a folder holding other files, a damaged `pipeline.json`).
   """
   path = file_io.absolute(path).rstrip("/")
   if tf.io.gfile.exists(path) and not overwrite:
     raise FileExistsError(f"`{path}` exists; pass overwrite=True to replace it.")
-  old_spec = read_pipeline_json(path) if is_pipeline_folder(path) else _empty_spec()
-  tf.io.gfile.makedirs(path)
+  old_spec = _open_destination(path)
   new_spec = {"format": FORMAT, "stages": {}, "metadata": dict(metadata or {})}
   for name, model in pipeline.stages.items():
-    folder = _free_stage_folder(path, name, old_spec)
-    digest = _write_stage(model, os.path.join(path, folder))
-    new_spec["stages"][name] = {"folder": folder, "sha256": digest}
+    new_spec["stages"][name] = _write_new_stage(path, name, model, old_spec)
   _commit(path, old_spec, new_spec)
 
 
@@ -135,22 +144,30 @@ def save_pipeline_stage(path, stage, model, metadata=None):
   free sub-folder, then `pipeline.json` (with the new folder and sha256, and `metadata`
   merged into its metadata) is rewritten atomically, then the stage's previous folder is
   deleted.
+
+  Raises:
+    ValueError: `stage` is not a stage name, or `path` may not receive a pipeline (as in
+      `save_pipeline`).
   """
+  if stage not in folder_rules.STAGES:
+    raise ValueError(f"`stage` must be one of {list(folder_rules.STAGES)}, got {stage!r}.")
   path = file_io.absolute(path).rstrip("/")
-  old_spec = read_pipeline_json(path) if is_pipeline_folder(path) else _empty_spec()
-  tf.io.gfile.makedirs(path)
-  folder = _free_stage_folder(path, stage, old_spec)
-  digest = _write_stage(model, os.path.join(path, folder))
+  old_spec = _open_destination(path)
   new_spec = json.loads(json.dumps(old_spec))
-  new_spec["stages"][stage] = {"folder": folder, "sha256": digest}
-  new_spec["metadata"].update(metadata or {})
+  new_spec["stages"][stage] = _write_new_stage(path, stage, model, old_spec)
+  new_spec.setdefault("metadata", {}).update(metadata or {})
   _commit(path, old_spec, new_spec)
 
 
 def update_pipeline_metadata(path, metadata):
-  """Merges `metadata` into the metadata of the pipeline folder `path` (atomic rewrite)."""
+  """Merges `metadata` into the metadata of the pipeline folder `path` (atomic rewrite).
+
+  Raises:
+    ValueError: `path` may not be written (`folder_rules.check_destination`).
+  """
+  folder_rules.check_destination(path)
   spec = read_pipeline_json(path)
-  spec["metadata"].update(metadata)
+  spec.setdefault("metadata", {}).update(metadata)
   file_io.write_json_atomically(os.path.join(path, PIPELINE_FILE), spec)
 
 
@@ -167,6 +184,6 @@ def load_stages(path, weights=True):
   spec = read_pipeline_json(path)
   stages = {}
   for name, entry in spec["stages"].items():
-    folder = os.path.join(path, entry["folder"])
+    folder = folder_rules.stage_folder(path, entry["folder"])
     stages[name] = load_stage(folder, entry["sha256"]) if weights else build_stage(folder)
   return stages, spec.get("metadata", {})

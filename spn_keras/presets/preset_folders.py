@@ -10,24 +10,25 @@ be local or any filesystem TensorFlow knows (`gs://...`): all I/O is `tf.io.gfil
 `pipeline.json` is a folder's commit: it is written last, and a folder without it is not a
 pipeline (`spn_keras.pipelines.serialization` writes them).
 
+What a folder may hold (plain stage-folder names, no links, bounded files, required digests)
+is `spn_keras.presets.folder_rules`'s: every read here goes through it.
+
 This module knows folders, not model classes: a caller passes the stage classes it accepts.
 It sits below the models (their `from_preset` reads presets through it), the pipelines
 (`spn_keras.pipelines.serialization` writes their folders) and the exporters.
 """
 
-import importlib.resources
 import os
-import pathlib
 
 import tensorflow as tf
 
-from spn_keras.presets.file_io import read_json
+from spn_keras.presets import folder_rules
 from spn_keras.presets.file_io import sha256_of
+from spn_keras.presets.folder_rules import CONFIG_FILE
+from spn_keras.presets.folder_rules import FORMAT  # noqa: F401  (part of this module's API)
+from spn_keras.presets.folder_rules import PIPELINE_FILE
+from spn_keras.presets.folder_rules import WEIGHTS_FILE
 
-FORMAT = "spn_keras.pipeline/1"
-WEIGHTS_FILE = "model.weights.h5"
-CONFIG_FILE = "config.json"
-PIPELINE_FILE = "pipeline.json"
 HOME_VARIABLE = "SPN_KERAS_HOME"
 
 
@@ -43,18 +44,9 @@ def is_pipeline_folder(path):
 
 
 def shipped_folder(name):
-  """The pipeline folder shipped with the package for `name` (a local path), or None.
-
-  Shipped pipelines live in the repository's top-level `zoo/`, installed as the package data
-  `spn_keras._shipped_zoo` (so they load from a wheel as well as from a source checkout).
-  """
-  candidates = []
-  try:
-    candidates.append(str(importlib.resources.files("spn_keras._shipped_zoo")))
-  except ModuleNotFoundError:
-    pass
-  candidates.append(str(pathlib.Path(__file__).resolve().parents[2] / "zoo"))
-  for base in candidates:
+  """The pipeline folder shipped with the package for `name` (a local path), or None
+  (`folder_rules.installed_roots` says where they are)."""
+  for base in folder_rules.installed_roots():
     if is_pipeline_folder(os.path.join(base, name)):
       return os.path.join(base, name)
   return None
@@ -68,11 +60,18 @@ def pretrained_folder(name):
 
 
 def read_pipeline_json(path):
-  """The parsed `pipeline.json` of a pipeline folder, validated."""
-  spec = read_json(os.path.join(path, PIPELINE_FILE), PIPELINE_FILE)
-  if spec.get("format") != FORMAT or not isinstance(spec.get("stages"), dict):
-    raise ValueError(f"`{path}/{PIPELINE_FILE}` is not a {FORMAT} file.")
-  return spec
+  """The parsed `pipeline.json` of a pipeline folder, checked (`folder_rules.read_manifest`)."""
+  return folder_rules.read_manifest(path)
+
+
+def pipeline_stage_folders(path):
+  """`{stage: (stage folder, sha256)}` of the pipeline folder `path`, in its manifest's order.
+
+  Every folder is checked by `folder_rules.stage_folder`: a plain name inside `path`, not a
+  symbolic link.
+  """
+  return {stage: (folder_rules.stage_folder(path, entry["folder"]), entry["sha256"])
+          for stage, entry in read_pipeline_json(path)["stages"].items()}
 
 
 def stage_spec(model):
@@ -90,12 +89,20 @@ def build_stage(folder, stage_classes):
   Raises:
     ValueError: the config names a class not in `stage_classes`.
   """
-  spec = read_json(os.path.join(folder, CONFIG_FILE), "stage config")
+  path = os.path.join(folder, CONFIG_FILE)
+  spec = folder_rules.read_json_file(path, "stage config")
+  if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+    raise ValueError(f"`{path}` must be a JSON object with \"class\" and \"config\" (an "
+                     f"object of config fields).")
   cls = stage_classes.get(spec.get("class"))
   if cls is None:
-    raise ValueError(f"`{folder}/{CONFIG_FILE}` is a {spec.get('class')!r} stage; expected "
-                     f"one of {sorted(stage_classes)}.")
-  model = cls(cls.config_class.from_dict(spec["config"]))
+    raise ValueError(f"`{path}` is a {spec.get('class')!r} stage; expected one of "
+                     f"{sorted(stage_classes)}.")
+  try:
+    config = cls.config_class.from_dict(spec["config"])
+  except (TypeError, ValueError) as error:
+    raise ValueError(f"`{path}` holds an invalid {cls.config_class.__name__}: {error}") from None
+  model = cls(config)
   model.build()
   return model
 
@@ -115,8 +122,7 @@ def load_stage(folder, stage_classes, expected_sha256=None):
   """
   model = build_stage(folder, stage_classes)
   weights = os.path.join(folder, WEIGHTS_FILE)
-  if not tf.io.gfile.exists(weights):
-    raise FileNotFoundError(f"No weights file at `{weights}`.")
+  folder_rules.check_regular_file(weights, "weights file", folder_rules.MAX_WEIGHTS_BYTES)
   if expected_sha256 is not None:
     actual = sha256_of(weights)
     if actual != expected_sha256:
@@ -130,8 +136,9 @@ def load_stage(folder, stage_classes, expected_sha256=None):
 
 
 def stage_class_name(folder):
-  """The class named by a stage folder's `config.json`."""
-  return read_json(os.path.join(folder, CONFIG_FILE), "stage config").get("class")
+  """The class named by a stage folder's `config.json` (None when it names none)."""
+  spec = folder_rules.read_json_file(os.path.join(folder, CONFIG_FILE), "stage config")
+  return spec.get("class") if isinstance(spec, dict) else None
 
 
 def resolve_stage_preset(preset, stage_classes):
@@ -155,9 +162,9 @@ def resolve_stage_preset(preset, stage_classes):
   if tf.io.gfile.exists(os.path.join(path, CONFIG_FILE)):  # a stage folder, maybe in a pipeline
     parent, folder_name = os.path.split(path)
     if is_pipeline_folder(parent):
-      for entry in read_pipeline_json(parent)["stages"].values():
-        if entry["folder"] == folder_name:
-          return path, entry["sha256"]
+      for folder, digest in pipeline_stage_folders(parent).values():
+        if os.path.basename(folder) == folder_name:
+          return folder, digest
     return path, None
   if is_pipeline_folder(path):
     return _only_stage(path, preset, stage_classes)
@@ -171,21 +178,20 @@ def resolve_stage_preset(preset, stage_classes):
         f"spn-keras).")
   if not stage:
     return _only_stage(folder, preset, stage_classes)
-  stages = read_pipeline_json(folder)["stages"]
+  stages = pipeline_stage_folders(folder)
   if stage not in stages:
     raise ValueError(f"Preset {preset!r}: the pipeline {name!r} has no stage {stage!r}; its "
                      f"stages are {sorted(stages)}.")
-  return os.path.join(folder, stages[stage]["folder"]), stages[stage]["sha256"]
+  return stages[stage]
 
 
 def _only_stage(folder, preset, stage_classes):
   """The one stage of a pipeline folder whose class is in `stage_classes`."""
-  stages = read_pipeline_json(folder)["stages"]
-  matching = [stage for stage, entry in stages.items()
-              if stage_class_name(os.path.join(folder, entry["folder"])) in stage_classes]
+  stages = pipeline_stage_folders(folder)
+  matching = [stage for stage, (stage_folder, _) in stages.items()
+              if stage_class_name(stage_folder) in stage_classes]
   if len(matching) != 1:
     raise ValueError(f"Preset {preset!r} names a pipeline with stages {sorted(stages)}, "
                      f"{len(matching)} of them of the classes {sorted(stage_classes)}: "
                      f"name the stage, e.g. '{preset}/{(matching or sorted(stages))[0]}'.")
-  entry = stages[matching[0]]
-  return os.path.join(folder, entry["folder"]), entry["sha256"]
+  return stages[matching[0]]

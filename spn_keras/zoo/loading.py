@@ -27,11 +27,11 @@ def load(name_or_folder, weights="pretrained"):
 
   Args:
     name_or_folder: a registered name (`list_models()`) or a pipeline folder.
-    weights: "pretrained": the trained weights of a registered name, looked for in
-      `$SPN_KERAS_HOME/<name>` and then among the pipelines shipped with the package; None:
-      the architecture with fresh random weights (say so explicitly: nothing random is ever
-      returned under "pretrained"); or a path to a pipeline folder holding weights for the
-      named architecture.
+    weights: "pretrained": the trained weights (of a registered name, looked for in
+      `$SPN_KERAS_HOME/<name>` and then among the pipelines shipped with the package; of a
+      folder, its own); None: the architecture with fresh random weights (say so explicitly:
+      nothing random is ever returned under "pretrained"); or, for a registered name, a path
+      to a pipeline folder holding weights for its architecture.
 
   Returns:
     A `Pipeline`, with `pipeline.metadata` (dataset, recorded test bits/dim, ...).
@@ -41,8 +41,21 @@ def load(name_or_folder, weights="pretrained"):
     FileNotFoundError: no pretrained weights where they were looked for (the message says
       where, and how to train or place them).
   """
+  if not isinstance(name_or_folder, (str, os.PathLike)):
+    raise TypeError(f"`name_or_folder` must be a registered name or a pipeline folder (a "
+                    f"string), got {type(name_or_folder).__name__}.")
+  if weights is not None and not isinstance(weights, (str, os.PathLike)):
+    raise TypeError(f"`weights` must be \"pretrained\", None (random weights) or a pipeline "
+                    f"folder, got {type(weights).__name__}.")
+  name_or_folder = os.fspath(name_or_folder)
   if name_or_folder not in registry.list_models() and tf.io.gfile.isdir(name_or_folder):
-    pipeline, metadata = load_pipeline(name_or_folder)
+    if weights not in ("pretrained", None):
+      raise ValueError(f"`weights` must be \"pretrained\" (the folder's own) or None (random) "
+                       f"when loading the folder `{name_or_folder}`, got {weights!r}.")
+    pipeline, metadata = load_pipeline(name_or_folder, weights=weights is not None)
+    if weights is None:  # the folder's figures are its weights', not these
+      metadata = {**{key: metadata[key] for key in ("name", "dataset") if key in metadata},
+                  "weights": "random"}
     pipeline.metadata = metadata
     return pipeline
   entry = registry.get(name_or_folder)
