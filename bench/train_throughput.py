@@ -253,7 +253,7 @@ def measure(case, config, batch_size, precision, jit_compile, args, ema_momentum
 
     def steps(n):
       for _ in range(n):
-        float(train_step(iterator, tf.constant(next(counter), tf.int64)))
+        float(train_step(iterator, tf.constant(next(counter), tf.int64))[0])  # bits/dim
 
     model = trainer.model
     seed = tf.constant([0, 1], tf.int64)

@@ -7,10 +7,16 @@ all tools can then be imported in the same process (tests, notebooks). Importing
 defines the flags; each tool adds only the flags that are its own.
 """
 
+from absl import app
 from absl import flags
 
+from spn_keras.argument_checks import ArgumentError
 from spn_keras.pipelines.pipeline import STAGES
 from spn_keras.training.trainer import PRECISIONS
+from spn_keras.training.trainer import TrainerConfig
+
+# `TrainerConfig` fields that a flag of another name sets.
+_FLAG_OF_FIELD = {"global_batch_size": "batch_size"}
 
 flags.DEFINE_string("zoo", None, "Registered zoo name (see spn_keras.zoo.list_models()).")
 flags.DEFINE_string("config", None, "Pipeline folder whose stage configs define the model.")
@@ -41,3 +47,21 @@ flags.DEFINE_bool("progress", True, "Show a progress bar over the stages' slices
 flags.DEFINE_string("output", None, "spn_sample: the PNG file for the grid of images (default "
                     "samples.png); spn_export: the export's base folder, written as "
                     "<output>/<version>/saved_model.pb.")
+
+
+def trainer_config(**fields):
+  """`TrainerConfig(**fields)`, for a tool whose flags set the fields.
+
+  Returns:
+    The `TrainerConfig`.
+
+  Raises:
+    app.UsageError: a field is refused; the one-line message names the flag that sets it
+      (`--batch_size` for `global_batch_size`) and its accepted range.
+  """
+  try:
+    return TrainerConfig(**fields)
+  except ArgumentError as error:
+    flag = _FLAG_OF_FIELD.get(error.name, error.name)
+    expected = error.expected.removesuffix(" or None")  # a flag left out is the None
+    raise app.UsageError(f"--{flag} must be {expected}, got {error.value!r}.") from None

@@ -5,7 +5,9 @@ Each stage trains on its own view of the data (SPN_SPEC section 6): the slice de
 low bits given the high ones. Checkpoints go to `--model_dir/<stage>`; rerunning the same
 command resumes from the last one. When the stage finishes, its averaged weights are written
 into the pipeline folder `--pipeline_dir` (with `pipeline.json` updated), which collects the
-trained stages.
+trained stages. A run that diverges (a loss, weights or test bits/dim that are not finite)
+stops with an error and writes nothing more: no checkpoint after the last good one, nothing
+into the pipeline folder.
 
   spn_train --zoo=mnist28_mdu --stage=slice_decoder --model_dir=/tmp/mnist \\
       --pipeline_dir=/tmp/mnist/pipeline --train_steps=2000 --precision=mixed_bfloat16
@@ -19,12 +21,14 @@ import sys
 from absl import app
 from absl import flags
 
+from spn_keras import data
 from spn_keras.cli import common
 from spn_keras.cli import stage_flags
 from spn_keras.pipelines import serialization
+from spn_keras.presets import file_io
+from spn_keras.presets import folder_rules
 from spn_keras.training import STRATEGIES
 from spn_keras.training import Trainer
-from spn_keras.training import TrainerConfig
 from spn_keras.training import get_strategy
 
 FLAGS = flags.FLAGS
@@ -71,23 +75,32 @@ def learning_rate_schedule(entry, f):
 
 
 def train(argv_flags):
-  """Runs the training described by the parsed flags; returns a summary dict."""
+  """Runs the training described by the parsed flags; returns a summary dict.
+
+  Raises:
+    app.UsageError: a flag is refused (before any work).
+    FloatingPointError: the run diverged; nothing was written into `--pipeline_dir`.
+  """
   f = argv_flags
   if not f.stage or not f.model_dir:
     raise app.UsageError("--stage and --model_dir are required.")
+  if f.pipeline_dir:  # refused now rather than after the training
+    try:
+      folder_rules.check_destination(file_io.absolute(f.pipeline_dir).rstrip("/"))
+    except ValueError as error:
+      raise app.UsageError(f"--pipeline_dir: {error}") from None
   entry, pipeline, dataset = common.resolve_stage(f.zoo, f.config, f.stage, f.dataset)
-  batch_size = f.batch_size or entry.batch_size
+  batch_size = entry.batch_size if f.batch_size is None else f.batch_size
   schedule = learning_rate_schedule(entry, f)
   ema = entry.ema_momentum if f.ema_momentum is None else (f.ema_momentum or None)
   stage_dir = os.path.join(f.model_dir, f.stage)
-  config = TrainerConfig(model_dir=stage_dir, train_steps=f.train_steps,
-                         global_batch_size=batch_size, ema_momentum=ema, precision=f.precision,
-                         clip_norm=f.clip_norm, checkpoint_every=f.checkpoint_every,
-                         log_every=f.log_every, eval_every=f.eval_every or f.train_steps,
-                         sample_every=f.sample_every, seed=f.seed,
-                         first_slice_given=common.scores_after_first_slice(pipeline, f.stage),
-                         jit_compile=f.jit_compile, max_train_seconds=f.max_train_seconds,
-                         **schedule)
+  config = stage_flags.trainer_config(
+      model_dir=stage_dir, train_steps=f.train_steps, global_batch_size=batch_size,
+      ema_momentum=ema, precision=f.precision, clip_norm=f.clip_norm,
+      checkpoint_every=f.checkpoint_every, log_every=f.log_every,
+      eval_every=f.eval_every or f.train_steps, sample_every=f.sample_every, seed=f.seed,
+      first_slice_given=common.scores_after_first_slice(pipeline, f.stage),
+      jit_compile=f.jit_compile, max_train_seconds=f.max_train_seconds, **schedule)
   strategy = get_strategy(f.strategy, f.tpu)
   dataset_fn = common.train_dataset_fn(pipeline, f.stage, dataset, batch_size, f.data_dir,
                                        f.seed)
@@ -104,10 +117,17 @@ def train(argv_flags):
   trainer = Trainer(lambda: entry.build_stage(f.stage), dataset_fn, config, strategy,
                     eval_fn=eval_fn, sample_fn=sample_fn,
                     dims_per_example=pipeline.num_dims)
-  last = trainer.train()
+  with data.image_shape_errors_as_value_errors():  # one line naming a wrong-size file
+    last = trainer.train()
   with trainer.averaged_weights():
     final = trainer.eval_results if last is not None else eval_fn(trainer.model)
     test_bits = final["bits_per_dim"]
+    if not math.isfinite(test_bits):  # finite weights too large for the likelihood
+      raise FloatingPointError(
+          f"The trained {f.stage} scores {test_bits} test bits/dim at step "
+          f"{int(trainer.step.numpy())}; nothing was written into the pipeline folder: lower "
+          f"the learning rate or clip gradients (--clip_norm) and train again in a new "
+          f"--model_dir (the checkpoints in this one hold these weights).")
     if f.pipeline_dir:
       serialization.save_pipeline_stage(
           f.pipeline_dir, f.stage, trainer.model,
@@ -116,14 +136,17 @@ def train(argv_flags):
                     f"{f.stage}_train_steps": int(trainer.step.numpy())})
   return {"stage": f.stage, "step": int(trainer.step.numpy()),
           "resumed_from_step": trainer.start_step, "train_seconds": trainer.train_seconds,
-          "last_train_bits_per_dim": last,
-          "test_bits_per_dim": test_bits if math.isfinite(test_bits) else None}
+          "last_train_bits_per_dim": last, "test_bits_per_dim": test_bits}
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  print(json.dumps(train(FLAGS)))
+  try:
+    summary = train(FLAGS)
+  except FloatingPointError as error:  # diverged: one line, not a traceback
+    common.exit_with_error(str(error))
+  print(json.dumps(summary))
 
 
 def run():

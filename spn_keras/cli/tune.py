@@ -41,13 +41,14 @@ from keras_tuner.engine.trial import TrialStatus
 from tensorboard.plugins.hparams import api as hparams_api
 import tensorflow as tf
 
+from spn_keras.argument_checks import ArgumentError
+from spn_keras.argument_checks import check_float
 from spn_keras.argument_checks import check_int
 from spn_keras.cli import common
 from spn_keras.cli import stage_flags
 from spn_keras.models import SPNConfig
 from spn_keras.presets import file_io
 from spn_keras.training import Trainer
-from spn_keras.training import TrainerConfig
 from spn_keras.training import get_strategy
 
 OBJECTIVE = "test_bits_per_dim"
@@ -106,28 +107,31 @@ def search_space(stage_config, width_scales=WIDTH_SCALES,
 
   Args:
     stage_config: the stage's `SliceDecoderConfig` or `SPNConfig` (the entry's widths).
-    width_scales: positive factors; each width chooses among `round(width * factor)`, raised
-      to the smallest valid value.
-    learning_rate_range: `(low, high)`, `0 < low < high`.
+    width_scales: positive finite factors; each width chooses among `round(width * factor)`,
+      raised to the smallest valid value.
+    learning_rate_range: `(low, high)`, finite, `0 < low < high`.
 
   Returns:
     A `keras_tuner.HyperParameters` with the float "learning_rate" (log sampling) and an int
     choice per searched width (see `_searched_widths`).
 
   Raises:
-    ValueError: `width_scales` or `learning_rate_range` is invalid.
+    ArgumentError: `width_scales` or `learning_rate_range` is invalid (a `ValueError`).
   """
   width_scales = tuple(width_scales)
-  if not width_scales or not all(isinstance(s, (int, float)) and s > 0 for s in width_scales):
-    raise ValueError(f"`width_scales` must be positive numbers, got {width_scales!r}.")
+  if not width_scales:
+    raise ArgumentError("width_scales", "finite numbers > 0 (at least one)", width_scales)
+  for scale in width_scales:
+    check_float("width_scales", scale, minimum=0, exclusive_minimum=True)
   learning_rate_range = tuple(learning_rate_range)
-  if (len(learning_rate_range) != 2
-      or not all(isinstance(r, (int, float)) for r in learning_rate_range)
-      or not 0 < learning_rate_range[0] < learning_rate_range[1]):
-    raise ValueError(f"`learning_rate_range` must be (low, high) with 0 < low < high, got "
-                     f"{learning_rate_range!r}.")
+  expected = "(low, high) with 0 < low < high"
+  if len(learning_rate_range) != 2:
+    raise ArgumentError("learning_rate_range", expected, learning_rate_range)
+  low, high = (check_float("learning_rate_range", rate) for rate in learning_rate_range)
+  if not 0 < low < high:
+    raise ArgumentError("learning_rate_range", expected, learning_rate_range)
   hyperparameters = keras_tuner.HyperParameters()
-  hyperparameters.Float("learning_rate", *learning_rate_range, sampling="log")
+  hyperparameters.Float("learning_rate", low, high, sampling="log")
   for name, (part, field, minimum) in _searched_widths(stage_config).items():
     width = getattr(_part(stage_config, part), field)
     values = sorted({max(minimum, round(width * scale)) for scale in width_scales})
@@ -166,10 +170,10 @@ def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None
     zoo, config: the architecture: a registered zoo name or a pipeline folder (exactly one).
     dataset: `make_dataset` spec; None: the entry's.
     data_dir: TFDS data folder.
-    max_trials: trials of the search, counting those of earlier runs in `model_dir`.
-    train_steps: optimizer steps per trial.
-    eval_examples: the first this many test examples score each trial.
-    batch_size: global batch size; None: the entry's.
+    max_trials: trials of the search, counting those of earlier runs in `model_dir` (>= 1).
+    train_steps: optimizer steps per trial (>= 1).
+    eval_examples: the first this many test examples score each trial (>= 1).
+    batch_size: global batch size (>= 1); None: the entry's.
     precision, clip_norm, checkpoint_every, log_every, seed, jit_compile: as in
       `TrainerConfig`; `seed` also seeds the random search. Every trial sees the same data in
       the same order and starts from weights drawn with the same seed.
@@ -181,6 +185,12 @@ def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None
     the trials were created) of dicts with `trial_id`, `status`, `hyperparameters`,
     `test_bits_per_dim` and `last_train_bits_per_dim` (when measured) and `error` (the last
     line of the error of a failed trial).
+
+  Raises:
+    app.UsageError: `stage` or `model_dir` is missing, or an argument of the trials'
+      `TrainerConfig` is refused (naming its flag).
+    ArgumentError: `max_trials`, `eval_examples`, `width_scales` or `learning_rate_range` is
+      refused.
   """
   if not stage or not model_dir:
     raise app.UsageError("--stage and --model_dir are required.")
@@ -189,7 +199,15 @@ def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None
   entry, pipeline, dataset = common.resolve_stage(zoo, config, stage, dataset)
   stage_config = entry.stages[stage]
   hyperparameters = search_space(stage_config, width_scales, learning_rate_range)
-  batch_size = batch_size or entry.batch_size
+  batch_size = entry.batch_size if batch_size is None else batch_size
+  # Checked before the search: each trial's config differs in its folder and learning rate only.
+  trial_config = stage_flags.trainer_config(
+      model_dir=model_dir, train_steps=train_steps, global_batch_size=batch_size,
+      learning_rate=learning_rate_range[0], ema_momentum=None, precision=precision,
+      clip_norm=clip_norm, checkpoint_every=checkpoint_every, keep_checkpoints=1,
+      log_every=log_every, eval_every=train_steps, seed=seed,
+      first_slice_given=common.scores_after_first_slice(pipeline, stage),
+      jit_compile=jit_compile)
   dataset_fn = common.train_dataset_fn(pipeline, stage, dataset, batch_size, data_dir, seed)
   test = common.stage_dataset(pipeline, stage, dataset, "test", None, data_dir)
   evaluate = common.stage_evaluator(
@@ -200,13 +218,8 @@ def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None
     widths = {name: value for name, value in values.items() if name != "learning_rate"}
     trial_entry = dataclasses.replace(
         entry, stages={**entry.stages, stage: with_widths(stage_config, widths)})
-    trainer_config = TrainerConfig(
-        model_dir=trial_dir, train_steps=train_steps, global_batch_size=batch_size,
-        learning_rate=values["learning_rate"], ema_momentum=None, precision=precision,
-        clip_norm=clip_norm, checkpoint_every=checkpoint_every, keep_checkpoints=1,
-        log_every=log_every, eval_every=train_steps, seed=seed,
-        first_slice_given=common.scores_after_first_slice(pipeline, stage),
-        jit_compile=jit_compile)
+    trainer_config = dataclasses.replace(trial_config, model_dir=trial_dir,
+                                         learning_rate=values["learning_rate"])
     scores = {}
 
     def eval_fn(model):

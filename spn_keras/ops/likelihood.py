@@ -32,6 +32,13 @@ def nats_to_bits_per_dim(nats, num_dims):
 def check_images(name, images, bits, shape=None):
   """Validates an integer image batch and returns it as int32.
 
+  Values are checked where they are known: eagerly, with a `ValueError`; in a graph (a
+  `tf.function`, `Model.fit`), by an assert that stops the graph with a
+  `tf.errors.InvalidArgumentError` carrying the same message (without the values) before
+  anything reads them. XLA has no run-time errors: inside an XLA-compiled function
+  (`jit_compile=True`) the assert compiles to nothing, so a compiled step must check its inputs
+  before the compiled program (as `Trainer` does).
+
   Args:
     name: argument name for error messages.
     images: `(B, H, W, C)` integer array or tensor.
@@ -39,10 +46,11 @@ def check_images(name, images, bits, shape=None):
     shape: expected `(H, W, C)`, or None.
 
   Returns:
-    int32 tensor `(B, H, W, C)`.
+    int32 tensor `(B, H, W, C)` (in a graph, behind the range check).
 
   Raises:
-    ValueError / TypeError naming `name` and what was expected.
+    ValueError / TypeError naming `name` and what was expected; in a graph, values out of
+    range raise `tf.errors.InvalidArgumentError` when it runs.
   """
   images = check_integer_dtype(name, images)
   if images.shape.rank != 4:
@@ -50,9 +58,28 @@ def check_images(name, images, bits, shape=None):
   if shape is not None and tuple(images.shape[1:]) != tuple(shape):
     raise ValueError(f"`{name}` must have shape (B, {', '.join(map(str, shape))}), "
                      f"got {tuple(images.shape)}.")
-  if tf.executing_eagerly() and tf.size(images) > 0:
-    low, high = int(tf.reduce_min(images)), int(tf.reduce_max(images))
-    if low < 0 or high >= 2**bits:
-      raise ValueError(f"`{name}` values must be in [0, {2**bits}) ({bits} bits), "
-                       f"got values in [{low}, {high}].")
-  return tf.cast(images, tf.int32)
+  expected = f"`{name}` values must be in [0, {2**bits}) ({bits} bits)"
+  if tf.executing_eagerly():
+    if tf.size(images) > 0:
+      low, high = int(tf.reduce_min(images)), int(tf.reduce_max(images))
+      if low < 0 or high >= 2**bits:
+        raise ValueError(f"{expected}, got values in [{low}, {high}].")
+    return tf.cast(images, tf.int32)
+  in_range = _values_in_range(images, bits)
+  if in_range is None:
+    return tf.cast(images, tf.int32)
+  with tf.control_dependencies([tf.debugging.Assert(in_range, [f"{expected}."])]):
+    return tf.identity(tf.cast(images, tf.int32))
+
+
+def _values_in_range(images, bits):
+  """A bool scalar tensor: whether all `images` lie in `[0, 2**bits)` (True when empty).
+
+  Returns None when the dtype holds no values outside the range (uint8 images of 8 bits).
+  """
+  conditions = []
+  if images.dtype.min < 0:
+    conditions.append(tf.reduce_min(images) >= 0)
+  if images.dtype.max >= 2**bits:
+    conditions.append(tf.reduce_max(images) < tf.constant(2**bits, images.dtype))
+  return tf.reduce_all(tf.stack(conditions)) if conditions else None

@@ -14,41 +14,52 @@ import time
 import keras
 import tensorflow as tf
 
+from spn_keras.argument_checks import ArgumentError
+from spn_keras.argument_checks import check_bool
+from spn_keras.argument_checks import check_float
+from spn_keras.argument_checks import check_increasing_ints
 from spn_keras.argument_checks import check_int
 from spn_keras.models.autoregressive_image_model import replica_target_slices
+from spn_keras.ops.likelihood import check_images
 from spn_keras.ops.likelihood import nats_to_bits_per_dim
 from spn_keras.visualization import image_grid
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# `keras.utils.set_random_seed` seeds numpy's global generator, which takes seeds < 2**32.
+MAX_SEED = 2**32 - 1
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainerConfig:
   """How to train one stage.
 
+  Every field is checked when the config is made (an `ArgumentError`, a `ValueError`, names
+  the field and its accepted range), and held as a Python value (a tuple for a sequence).
+
   Attributes:
     model_dir: folder for checkpoints (`model_dir/checkpoints`) and TensorBoard events
       (`model_dir/train`, `model_dir/eval`).
-    train_steps: total optimizer steps; a rerun resumes and stops at this step.
-    global_batch_size: examples per step over all replicas.
-    learning_rate: initial learning rate.
-    learning_rate_boundaries: steps at which the rate drops (piecewise constant).
-    learning_rate_values: the rates after each boundary.
-    ema_momentum: Polyak averaging momentum (paper: 0.9999); None disables it. At step `t`
-      the average moves with `min(ema_momentum, (1 + t) / (10 + t))` (the warm-up of
+    train_steps: total optimizer steps (>= 1); a rerun resumes and stops at this step.
+    global_batch_size: examples per step over all replicas (>= 1).
+    learning_rate: initial learning rate (finite, > 0).
+    learning_rate_boundaries: steps at which the rate drops (piecewise constant): strictly
+      increasing ints >= 1.
+    learning_rate_values: the rates after each boundary (finite, > 0), one per boundary.
+    ema_momentum: Polyak averaging momentum in [0, 1) (paper: 0.9999); None disables it. At
+      step `t` the average moves with `min(ema_momentum, (1 + t) / (10 + t))` (the warm-up of
       `tf.train.ExponentialMovingAverage(num_updates=t)`): with a constant momentum `m` the
       first iterate would keep a weight of `m**t` (38% after 955 steps at 0.999). Evaluation,
       samples and exported weights use the averaged weights.
     precision: "float32", "mixed_bfloat16" or "mixed_float16" (with loss scaling).
-    clip_norm: global gradient-norm clipping; None disables it.
-    checkpoint_every: steps between checkpoints (and always at the last step).
-    keep_checkpoints: checkpoints kept by the `CheckpointManager`.
-    log_every: steps between training summaries.
+    clip_norm: global gradient-norm clipping (finite, > 0); None disables it.
+    checkpoint_every: steps between checkpoints (and always at the last step), >= 1.
+    keep_checkpoints: checkpoints kept by the `CheckpointManager`, >= 1.
+    log_every: steps between training summaries, >= 1.
     eval_every: steps between evaluations (0: none).
     sample_every: steps between sample grids in TensorBoard (0: none).
-    seed: seed of the initial weights (`keras.utils.set_random_seed` before the model is
-      built) and of the choice of target slices: the same seed gives the same run (float32,
-      one device).
+    seed: an int in `[0, MAX_SEED]`, seed of the initial weights (`keras.utils.set_random_seed`
+      before the model is built) and of the choice of target slices: the same seed gives the
+      same run (float32, one device).
     first_slice_given: train a pipeline's size upscaler on what the pipeline scores: target
       slices `1 ..` only (slice 0 is the slice decoder's), the loss an unbiased estimate of
       `-log p(slices >= 1 | slice 0)` (`training_loss(..., first_slice_given=True)`), so
@@ -56,8 +67,8 @@ class TrainerConfig:
       on all `S*S` slices (a stage modelling whole images).
     jit_compile: compile each replica's training step (forward, backward and optimizer
       update) with XLA, as a TPU does; the losses are those of the plain step.
-    max_train_seconds: wall-clock budget of one `Trainer.train` call (None: no limit). The
-      step that exhausts it ends the call as if it were the last step (checkpoint,
+    max_train_seconds: wall-clock budget (finite, > 0) of one `Trainer.train` call (None: no
+      limit). The step that exhausts it ends the call as if it were the last step (checkpoint,
       evaluation, samples); a rerun resumes towards `train_steps` with a fresh budget.
   """
 
@@ -81,16 +92,38 @@ class TrainerConfig:
   max_train_seconds: float = None
 
   def __post_init__(self):
+    if not isinstance(self.model_dir, (str, os.PathLike)) or not os.fspath(self.model_dir):
+      raise ArgumentError("model_dir", "a folder path", self.model_dir)
     if self.precision not in PRECISIONS:
-      raise ValueError(f"`precision` must be one of {PRECISIONS}, got {self.precision!r}.")
-    if len(self.learning_rate_boundaries) != len(self.learning_rate_values):
-      raise ValueError("`learning_rate_boundaries` and `learning_rate_values` must have the "
-                       "same length.")
-    for name in ("train_steps", "global_batch_size", "checkpoint_every", "log_every"):
-      check_int(name, getattr(self, name))
-    if self.max_train_seconds is not None and not self.max_train_seconds > 0:
-      raise ValueError(f"`max_train_seconds` must be a positive number or None, got "
-                       f"{self.max_train_seconds!r}.")
+      raise ArgumentError("precision", f"one of {PRECISIONS}", self.precision)
+    positive = dict(minimum=0, exclusive_minimum=True)
+    checked = {
+        "train_steps": check_int("train_steps", self.train_steps),
+        "global_batch_size": check_int("global_batch_size", self.global_batch_size),
+        "learning_rate": check_float("learning_rate", self.learning_rate, **positive),
+        "learning_rate_boundaries": check_increasing_ints("learning_rate_boundaries",
+                                                          self.learning_rate_boundaries),
+        "learning_rate_values": _checked_rates(self.learning_rate_values),
+        "ema_momentum": check_float("ema_momentum", self.ema_momentum, 0, 1,
+                                    exclusive_maximum=True, allow_none=True),
+        "clip_norm": check_float("clip_norm", self.clip_norm, allow_none=True, **positive),
+        "checkpoint_every": check_int("checkpoint_every", self.checkpoint_every),
+        "keep_checkpoints": check_int("keep_checkpoints", self.keep_checkpoints),
+        "log_every": check_int("log_every", self.log_every),
+        "eval_every": check_int("eval_every", self.eval_every, minimum=0),
+        "sample_every": check_int("sample_every", self.sample_every, minimum=0),
+        "seed": check_int("seed", self.seed, 0, MAX_SEED),
+        "first_slice_given": check_bool("first_slice_given", self.first_slice_given),
+        "jit_compile": check_bool("jit_compile", self.jit_compile),
+        "max_train_seconds": check_float("max_train_seconds", self.max_train_seconds,
+                                         allow_none=True, **positive),
+    }
+    boundaries = checked["learning_rate_boundaries"]
+    if len(checked["learning_rate_values"]) != len(boundaries):
+      raise ArgumentError("learning_rate_values", f"{len(boundaries)} rates (one per boundary "
+                          f"of `learning_rate_boundaries`)", self.learning_rate_values)
+    for name, value in checked.items():
+      object.__setattr__(self, name, value)  # frozen: set once, here
 
   def learning_rate_schedule(self):
     if not self.learning_rate_boundaries:
@@ -98,6 +131,14 @@ class TrainerConfig:
     return keras.optimizers.schedules.PiecewiseConstantDecay(
         list(self.learning_rate_boundaries),
         [self.learning_rate] + list(self.learning_rate_values))
+
+
+def _checked_rates(values):
+  """`learning_rate_values` as a tuple of floats, each finite and > 0."""
+  if not isinstance(values, (tuple, list)):
+    raise ArgumentError("learning_rate_values", "a tuple of finite numbers > 0", values)
+  return tuple(check_float("learning_rate_values", value, 0, exclusive_minimum=True)
+               for value in values)
 
 
 class Trainer:
@@ -239,10 +280,11 @@ class Trainer:
       `(config.seed, step)` (slices `1 ..` with `config.first_slice_given`), takes the next
       batch of `iterator` (from
       `strategy.distribute_datasets_from_function(dataset_fn)`), applies one optimizer update
-      and returns the batch's training bits/dim (a float32 scalar tensor). It does not advance
-      `self.step`. With `config.jit_compile` each replica's step (one replica), or its
-      forward and backward pass (several: the gradient all-reduce stays outside), is one XLA
-      program.
+      and returns float32 `[training bits/dim of the batch, replicas whose weights or optimizer
+      state are not finite after the update]`. It does not advance `self.step`. With
+      `config.jit_compile` each replica's step (one replica), or its forward and backward pass
+      (several: the gradient all-reduce stays outside), is one XLA program; the batch's values
+      are checked before it (an assert inside XLA compiles to nothing: `check_images`).
     """
     strategy, config = self.strategy, self.config
     model, optimizer = self.model, self.optimizer
@@ -267,11 +309,17 @@ class Trainer:
       return loss, [tf.where(finite, tf.convert_to_tensor(g), tf.zeros_like(v))
                     for g, v in zip(grads, model.trainable_variables)]
 
+    state = [v for v in model.trainable_variables + optimizer.variables
+             if keras.backend.is_float_dtype(v.dtype)]
+
     def update(loss, grads, step):
-      """Applies the gradients (all-reduced over replicas); this replica's bits/dim share."""
+      """Applies the gradients (all-reduced over replicas); this replica's `[bits/dim share,
+      1.0 if its weights or optimizer state are no longer finite else 0.0]`."""
       with self._ema_warmup(step):
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-      return nats_to_bits_per_dim(-loss, self.dims)
+      finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in state])
+      return tf.stack([tf.cast(nats_to_bits_per_dim(-loss, self.dims), tf.float32),
+                       1.0 - tf.cast(finite, tf.float32)])
 
     def replica_step(batch, step):
       return update(*gradients(batch, step), step)
@@ -279,23 +327,37 @@ class Trainer:
     schedule = config.learning_rate_schedule()
     if config.jit_compile:
       if strategy.num_replicas_in_sync == 1:
-        replica_step = self._on_replica_device(tf.function(replica_step, jit_compile=True))
+        compiled_step = self._on_replica_device(tf.function(replica_step, jit_compile=True))
+
+        def replica_step(batch, step):  # noqa: F811
+          return compiled_step(self._checked_batch(batch), step)
       else:
         # The optimizer all-reduces the gradients over replicas (a `merge_call`), which cannot
         # run inside an XLA program: each replica compiles its forward and backward pass.
         compiled_gradients = self._on_replica_device(tf.function(gradients, jit_compile=True))
 
         def replica_step(batch, step):  # noqa: F811
-          return update(*compiled_gradients(batch, step), step)
+          return update(*compiled_gradients(self._checked_batch(batch), step), step)
 
     @tf.function
     def train_step(iterator, step):
-      if callable(schedule):
-        optimizer.learning_rate = schedule(step)
+      # Set at every step, also when constant: the rate a checkpoint restored with the optimizer
+      # must not replace the configured one (a rerun with a lower rate resumes with it).
+      optimizer.learning_rate = schedule(step) if callable(schedule) else schedule
       per_replica = strategy.run(replica_step, args=(next(iterator), step))
       return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     return train_step
+
+  def _checked_batch(self, batch):
+    """`batch` with its values checked in range (in a graph: by asserts), as int32."""
+    model = self.model
+    checked = dict(batch, images=check_images("images", batch["images"], model.bits,
+                                              model.image_shape))
+    if model.conditioning_bits and "conditioning" in batch:
+      checked["conditioning"] = check_images("conditioning", batch["conditioning"],
+                                             model.conditioning_bits, model.image_shape)
+    return checked
 
   def _on_replica_device(self, function):
     """`function` called on the device of the replica that calls it.
@@ -330,8 +392,9 @@ class Trainer:
       The last training bits/dim (a float), or None when there was nothing left to do.
 
     Raises:
-      FloatingPointError: the loss became NaN or infinite; the latest checkpoint (written
-        before it) is left intact.
+      FloatingPointError: the loss became NaN or infinite, or the weights or the optimizer's
+        state did after an update; the step is not counted and nothing more is saved: the
+        latest checkpoint (written before it), if any, is left intact.
     """
     config = self.config
     start = self.restore()
@@ -352,12 +415,13 @@ class Trainer:
     started = tick = time.perf_counter()
     tick_step = start
     for step in range(start + 1, config.train_steps + 1):
-      bits = float(train_step(iterator, tf.constant(step, tf.int64)))
+      bits, broken_replicas = train_step(iterator, tf.constant(step, tf.int64)).numpy()
+      bits = float(bits)
       if not math.isfinite(bits):
-        raise FloatingPointError(
-            f"Training loss is {bits} at step {step}; stopped. The latest checkpoint "
-            f"({self.manager.latest_checkpoint}) is intact: lower the learning rate or "
-            "clip gradients (clip_norm) and rerun to resume from it.")
+        raise self._diverged(f"Training loss is {bits} at step {step}")
+      if broken_replicas:
+        raise self._diverged(f"The weights (or the optimizer's state) are not finite after "
+                             f"step {step}")
       self.step.assign(step)
       self.history.append((step, bits))
       last = bits
@@ -393,3 +457,11 @@ class Trainer:
     writer.flush()
     eval_writer.flush()
     return last
+
+  def _diverged(self, what):
+    """The `FloatingPointError` that stops a run that diverged: `what`, and what was kept."""
+    latest = self.manager.latest_checkpoint
+    kept = (f"The latest checkpoint ({latest}) is intact" if latest else "Nothing was saved")
+    return FloatingPointError(
+        f"{what}; stopped. {kept}: lower the learning rate or clip gradients (clip_norm) and "
+        f"rerun{' to resume from it' if latest else ''}.")

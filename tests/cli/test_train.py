@@ -1,4 +1,6 @@
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -136,3 +138,83 @@ def test_bucket_model_dir_and_pipeline_dir(tiny_config_folder):
   pipeline = zoo.load(f"{root}/pipeline")
   assert list(pipeline.stages) == ["slice_decoder"]
   assert pipeline.metadata["slice_decoder_train_steps"] == 3
+
+
+def _run_train(arguments, run=train.train):
+  """`run` (`train.train` or `train.main`) on the parsed spn_train `arguments`."""
+  flags.FLAGS(["spn_train"] + arguments)
+  try:
+    return run(flags.FLAGS) if run is train.train else run(["spn_train"])
+  finally:
+    flags.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("bad_flags, message", [
+    (["--batch_size=0"], "--batch_size must be a positive int, got 0."),
+    (["--learning_rate=nan"], "--learning_rate must be a finite number > 0, got nan."),
+    (["--learning_rate=-0.001"], "--learning_rate must be a finite number > 0, got -0.001."),
+    (["--learning_rate=0"], "--learning_rate must be a finite number > 0, got 0.0."),
+    (["--learning_rate_boundaries=10,5", "--learning_rate_values=1e-4,1e-5"],
+     r"--learning_rate_boundaries must be a tuple of strictly increasing ints >= 1, got "
+     r"\(10, 5\)."),
+    (["--learning_rate_boundaries=10", "--learning_rate_values=inf"],
+     "--learning_rate_values must be a finite number > 0, got inf."),
+    (["--clip_norm=-1"], "--clip_norm must be a finite number > 0, got -1.0."),
+    (["--ema_momentum=1"], r"--ema_momentum must be a finite number in \[0, 1\), got 1.0."),
+    (["--ema_momentum=-0.5"], r"--ema_momentum must be a finite number in \[0, 1\), got -0.5."),
+    (["--train_steps=0"], "--train_steps must be a positive int, got 0."),
+    (["--checkpoint_every=0"], "--checkpoint_every must be a positive int, got 0."),
+    (["--log_every=-1"], "--log_every must be a positive int, got -1."),
+    (["--eval_every=-1"], "--eval_every must be an int >= 0, got -1."),
+    (["--sample_every=-1"], "--sample_every must be an int >= 0, got -1."),
+    (["--seed=-1"], r"--seed must be an int in \[0, 4294967295\], got -1."),
+    (["--max_train_seconds=0"], "--max_train_seconds must be a finite number > 0, got 0.0."),
+])
+def test_bad_training_flags_are_refused_before_any_work(tiny_config_folder, tmp_path, bad_flags,
+                                                       message):
+  arguments = [f"--config={tiny_config_folder}", "--stage=slice_decoder",
+               f"--model_dir={tmp_path}/runs", f"--pipeline_dir={tmp_path}/pipeline"]
+  with pytest.raises(app.UsageError, match=f"^{message}$"):
+    _run_train(arguments + bad_flags)
+  assert not os.listdir(tmp_path)
+
+
+def test_a_diverged_run_is_one_line_and_writes_nothing(tiny_config_folder, tmp_path, capsys):
+  """Weights past the float32 range after the first step: no checkpoint, no pipeline stage."""
+  arguments = [f"--config={tiny_config_folder}", "--stage=slice_decoder",
+               f"--model_dir={tmp_path}/runs", f"--pipeline_dir={tmp_path}/pipeline",
+               "--train_steps=1", "--batch_size=4", "--learning_rate=3e38"]
+  with pytest.raises(SystemExit) as exit_info:
+    _run_train(arguments, run=train.main)
+  assert exit_info.value.code == 2
+  out, err = capsys.readouterr()
+  assert not out and err.count("\n") == 1
+  assert re.search(r"error: The weights \(or the optimizer's state\) are not finite after step "
+                   r"1; stopped. Nothing was saved", err), err
+  assert not (tmp_path / "pipeline").exists()
+  assert not tf.train.latest_checkpoint(str(tmp_path / "runs" / "slice_decoder" / "checkpoints"))
+
+
+def test_a_stage_scoring_non_finite_test_bits_is_not_written(tiny_config_folder, tmp_path,
+                                                             monkeypatch, capsys):
+  monkeypatch.setattr(train.common, "stage_evaluator",
+                      lambda *args: lambda model: {"bits_per_dim": float("nan")})
+  arguments = [f"--config={tiny_config_folder}", "--stage=slice_decoder",
+               f"--model_dir={tmp_path}/runs", f"--pipeline_dir={tmp_path}/pipeline",
+               "--train_steps=1", "--batch_size=4"]
+  with pytest.raises(SystemExit) as exit_info:
+    _run_train(arguments, run=train.main)
+  assert exit_info.value.code == 2
+  assert re.search("error: The trained slice_decoder scores nan test bits/dim at step 1; nothing "
+                   "was written into the pipeline folder", capsys.readouterr().err)
+  assert not (tmp_path / "pipeline").exists()
+
+
+def test_a_pipeline_dir_that_may_not_be_written_is_refused_before_training(tmp_path):
+  folder = tmp_path / "my_project"
+  folder.mkdir()
+  (folder / "notes.txt").write_text("mine")
+  with pytest.raises(app.UsageError, match="--pipeline_dir: .* is not a pipeline folder"):
+    _run_train(["--zoo=mnist28_mdu", "--stage=slice_decoder",
+                f"--model_dir={tmp_path / 'model'}", f"--pipeline_dir={folder}"])
+  assert sorted(path.name for path in tmp_path.iterdir()) == ["my_project"]

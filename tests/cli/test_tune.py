@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from spn_keras import zoo
+from spn_keras.argument_checks import ArgumentError
 from spn_keras.cli import train  # noqa: F401  (both tools' flags must coexist in one process)
 from spn_keras.cli import tune
 from spn_keras.models import SliceDecoderConfig
@@ -81,13 +82,21 @@ def test_search_space_stays_valid_when_scaled_down(config):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(width_scales=()), "width_scales"),
-    (dict(width_scales=(1.0, 0.0)), "width_scales"),
-    (dict(learning_rate_range=(1e-3, 1e-4)), "learning_rate_range"),
-    (dict(learning_rate_range=(1e-3,)), "learning_rate_range"),
+    (dict(width_scales=()), r"`width_scales` must be finite numbers > 0 \(at least one\), got "
+                            r"\(\)."),
+    (dict(width_scales=(1.0, 0.0)), "`width_scales` must be a finite number > 0, got 0.0."),
+    (dict(width_scales=(1.0, float("inf"))),
+     "`width_scales` must be a finite number > 0, got inf."),
+    (dict(learning_rate_range=(1e-3, 1e-4)), r"`learning_rate_range` must be \(low, high\) "
+                                             r"with 0 < low < high, got \(0.001, 0.0001\)."),
+    (dict(learning_rate_range=(1e-3,)), r"`learning_rate_range` must be \(low, high\)"),
+    (dict(learning_rate_range=(1e-4, float("inf"))),
+     "`learning_rate_range` must be a finite number, got inf."),
+    (dict(learning_rate_range=(float("nan"), 1e-3)),
+     "`learning_rate_range` must be a finite number, got nan."),
 ])
 def test_search_space_rejects_bad_arguments(kwargs, message):
-  with pytest.raises(ValueError, match=message):
+  with pytest.raises(ArgumentError, match=message):
     tune.search_space(SliceDecoderConfig.tiny(), **kwargs)
 
 
@@ -125,13 +134,25 @@ def test_diverged_trial_fails_without_stopping_the_search(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    (dict(stage=None), app.UsageError, "--stage"),
-    (dict(max_trials=0), ValueError, "max_trials"),
-    (dict(eval_examples=0), ValueError, "eval_examples"),
+    (dict(stage=None), app.UsageError, "--stage and --model_dir are required."),
+    (dict(max_trials=0), ArgumentError, "`max_trials` must be a positive int, got 0."),
+    (dict(eval_examples=0), ArgumentError, "`eval_examples` must be a positive int, got 0."),
     (dict(zoo=None), ValueError, "--zoo"),
+    (dict(learning_rate_range=(0.0, 1e-3)), ArgumentError, "`learning_rate_range` must be"),
+    # The trials' TrainerConfig fields, checked before the search, name their flags.
+    (dict(batch_size=0), app.UsageError, "--batch_size must be a positive int, got 0."),
+    (dict(train_steps=0), app.UsageError, "--train_steps must be a positive int, got 0."),
+    (dict(clip_norm=-1.0), app.UsageError, "--clip_norm must be a finite number > 0, got -1.0."),
+    (dict(clip_norm=float("nan")), app.UsageError,
+     "--clip_norm must be a finite number > 0, got nan."),
+    (dict(checkpoint_every=0), app.UsageError,
+     "--checkpoint_every must be a positive int, got 0."),
+    (dict(seed=2**32), app.UsageError,
+     r"--seed must be an int in \[0, 4294967295\], got 4294967296."),
 ])
-def test_tune_rejects_bad_arguments(tmp_path, kwargs, error, message):
-  arguments = dict(stage="slice_decoder", model_dir=str(tmp_path), zoo="mnist28_mdu")
+def test_tune_rejects_bad_arguments_before_any_work(tmp_path, kwargs, error, message):
+  arguments = dict(stage="slice_decoder", model_dir=str(tmp_path / "search"), zoo="mnist28_mdu")
   arguments.update(kwargs)
   with pytest.raises(error, match=message):
     tune.tune(**arguments)
+  assert not os.listdir(tmp_path)

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from spn_keras import data
 from spn_keras import testing
+from spn_keras.argument_checks import ArgumentError
 from spn_keras.models import SPNConfig
 from spn_keras.models import SubscalePixelNetwork
 from spn_keras.training import Trainer
@@ -134,6 +135,14 @@ def test_resume_with_a_new_learning_rate_schedule(tmp_path):
   np.testing.assert_allclose(sorted(rates), [1e-4, 3e-4, 1e-3], rtol=1e-6)  # steps 7, 6, 5
 
 
+def test_resume_with_a_new_constant_learning_rate(tmp_path):
+  _stage_trainer(tmp_path, "slice_decoder", 1, False, steps=2).train()  # 1e-3
+  resumed = _stage_trainer(tmp_path, "slice_decoder", 1, False, steps=3, learning_rate=5e-4)
+  resumed.train()  # the checkpoint's rate (restored with the optimizer) gives way to the new
+  assert resumed.start_step == 2
+  assert float(resumed.optimizer.learning_rate.numpy()) == pytest.approx(5e-4)
+
+
 def test_time_budget_ends_the_call_like_a_last_step(tmp_path):
   budgeted = _tiny_trainer(tmp_path, 50, checkpoint_every=20, max_train_seconds=1e-9)
   budgeted.train()  # the first step exhausts the budget: it is checkpointed like a last step
@@ -196,12 +205,71 @@ def test_averaging_momentum_warms_up(tmp_path):
   assert trainer.optimizer.ema_momentum == 0.999
 
 
-def test_bad_config():
-  with pytest.raises(ValueError, match="precision"):
-    TrainerConfig(model_dir="x", train_steps=1, precision="float64")
-  with pytest.raises(ValueError, match="train_steps"):
-    TrainerConfig(model_dir="x", train_steps=0)
-  with pytest.raises(ValueError, match="strategy"):
+@pytest.mark.parametrize("fields, message", [
+    (dict(model_dir=""), "`model_dir` must be a folder path, got ''."),
+    (dict(model_dir=None), "`model_dir` must be a folder path, got None."),
+    (dict(train_steps=0), "`train_steps` must be a positive int, got 0."),
+    (dict(global_batch_size=0), "`global_batch_size` must be a positive int, got 0."),
+    (dict(global_batch_size=8.0), "`global_batch_size` must be a positive int, got 8.0."),
+    (dict(learning_rate=float("nan")), "`learning_rate` must be a finite number > 0, got nan."),
+    (dict(learning_rate=0.0), "`learning_rate` must be a finite number > 0, got 0.0."),
+    (dict(learning_rate=-1e-3), "`learning_rate` must be a finite number > 0, got -0.001."),
+    (dict(learning_rate="1e-3"), "`learning_rate` must be a finite number > 0, got '1e-3'."),
+    (dict(learning_rate_boundaries=(10, 5), learning_rate_values=(1e-4, 1e-5)),
+     r"`learning_rate_boundaries` must be a tuple of strictly increasing ints >= 1, got "
+     r"\(10, 5\)."),
+    (dict(learning_rate_boundaries=(5, 5), learning_rate_values=(1e-4, 1e-5)),
+     "`learning_rate_boundaries` must be a tuple of strictly increasing ints"),
+    (dict(learning_rate_boundaries=(0,), learning_rate_values=(1e-4,)),
+     r"`learning_rate_boundaries` must be a tuple of strictly increasing ints >= 1, got \(0,\)"),
+    (dict(learning_rate_boundaries=(10,), learning_rate_values=(float("inf"),)),
+     "`learning_rate_values` must be a finite number > 0, got inf."),
+    (dict(learning_rate_boundaries=(10,), learning_rate_values=1e-4),
+     "`learning_rate_values` must be a tuple of finite numbers > 0, got 0.0001."),
+    (dict(learning_rate_boundaries=(10, 20), learning_rate_values=(1e-4,)),
+     r"`learning_rate_values` must be 2 rates \(one per boundary of "
+     r"`learning_rate_boundaries`\), got \(0.0001,\)."),
+    (dict(ema_momentum=1.0),
+     r"`ema_momentum` must be a finite number in \[0, 1\) or None, got 1.0."),
+    (dict(ema_momentum=-0.1), r"`ema_momentum` must be a finite number in \[0, 1\) or None"),
+    (dict(precision="float64"), r"`precision` must be one of \('float32', 'mixed_bfloat16', "
+                                r"'mixed_float16'\), got 'float64'."),
+    (dict(clip_norm=-1.0), "`clip_norm` must be a finite number > 0 or None, got -1.0."),
+    (dict(clip_norm=0.0), "`clip_norm` must be a finite number > 0 or None, got 0.0."),
+    (dict(clip_norm=float("inf")), "`clip_norm` must be a finite number > 0 or None, got inf."),
+    (dict(checkpoint_every=0), "`checkpoint_every` must be a positive int, got 0."),
+    (dict(keep_checkpoints=0), "`keep_checkpoints` must be a positive int, got 0."),
+    (dict(log_every=0), "`log_every` must be a positive int, got 0."),
+    (dict(eval_every=-1), "`eval_every` must be an int >= 0, got -1."),
+    (dict(sample_every=-1), "`sample_every` must be an int >= 0, got -1."),
+    (dict(seed=-1), r"`seed` must be an int in \[0, 4294967295\], got -1."),
+    (dict(seed=2**32), r"`seed` must be an int in \[0, 4294967295\], got 4294967296."),
+    (dict(first_slice_given="yes"), "`first_slice_given` must be True or False, got 'yes'."),
+    (dict(jit_compile=1), "`jit_compile` must be True or False, got 1."),
+    (dict(max_train_seconds=0), "`max_train_seconds` must be a finite number > 0 or None, "
+                                "got 0."),
+    (dict(max_train_seconds=float("nan")), "`max_train_seconds` must be a finite number > 0"),
+])
+def test_bad_config_names_the_field_and_the_accepted_range(fields, message):
+  with pytest.raises(ArgumentError, match=message):
+    TrainerConfig(**{"model_dir": "x", "train_steps": 1, **fields})
+
+
+def test_config_holds_the_checked_values_as_python_types(tmp_path):
+  config = TrainerConfig(model_dir=tmp_path, train_steps=np.int64(3), global_batch_size=4,
+                         learning_rate=np.float32(0.5), learning_rate_boundaries=[2],
+                         learning_rate_values=[np.float64(1e-5)], ema_momentum=0,
+                         clip_norm=1, seed=2**32 - 1, max_train_seconds=10)
+  assert config.model_dir == tmp_path
+  assert (config.train_steps, config.learning_rate, config.learning_rate_boundaries,
+          config.learning_rate_values, config.ema_momentum, config.clip_norm,
+          config.max_train_seconds) == (3, 0.5, (2,), (1e-5,), 0.0, 1.0, 10.0)
+  assert type(config.train_steps) is int and type(config.learning_rate) is float
+  assert TrainerConfig(model_dir="x", train_steps=1, ema_momentum=None).ema_momentum is None
+
+
+def test_unknown_strategy():
+  with pytest.raises(ValueError, match="`strategy` must be one of"):
     get_strategy("parameter_server")
 
 
@@ -247,22 +315,78 @@ def test_first_slice_given_trains_on_slices_after_the_first(tmp_path, first_slic
       trainer.train()
 
 
-def _stage_trainer(model_dir, stage, channels, jit_compile, steps=3):
-  """A tiny stage of a 4x4 MDU pipeline on random images, plain or XLA-compiled."""
+def _stage_trainer(model_dir, stage, channels, jit_compile, steps=3, batch=None, **config):
+  """A tiny stage of a 4x4 MDU pipeline, plain or XLA-compiled, on random images (or on
+  `batch`, a dict of the stage's view, repeated); `config`: other `TrainerConfig` fields."""
   pipeline = testing.tiny_mdu_pipeline(4, channels=channels)
   images = np.random.default_rng(0).integers(0, 256, (16, 4, 4, channels), np.uint8)
   view = pipeline.stage_view(stage)
 
   def dataset_fn(context):
+    if batch is not None:
+      return tf.data.Dataset.from_tensors(batch).repeat()
     return tf.data.Dataset.from_tensor_slices(images).map(view).repeat().batch(
         context.get_per_replica_batch_size(4))
 
   stage_model = pipeline.stages[stage]
+  config = dict(dict(learning_rate=1e-3, ema_momentum=0.9), **config)
   return Trainer(lambda: type(stage_model)(stage_model.config), dataset_fn,
                  TrainerConfig(model_dir=str(model_dir), train_steps=steps, global_batch_size=4,
-                               learning_rate=1e-3, ema_momentum=0.9, jit_compile=jit_compile,
-                               first_slice_given=stage == "size_upscaler"),
+                               jit_compile=jit_compile,
+                               first_slice_given=stage == "size_upscaler", **config),
                  get_strategy("one_device"), dims_per_example=pipeline.num_dims)
+
+
+def _files(folder):
+  """`{path relative to folder: bytes}` of every file under `folder`."""
+  return {path.relative_to(folder): path.read_bytes() for path in folder.rglob("*")
+          if path.is_file()}
+
+
+# The tests below run plain and XLA-compiled steps; the compiled step also runs the weights'
+# check and the range check of its inputs (outside the XLA program, where an assert would
+# compile to nothing).
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_weights_that_become_non_finite_stop_the_run_and_nothing_is_saved(tmp_path,
+                                                                          jit_compile):
+  # RMSprop moves weights by a few times the learning rate: past the float32 maximum (3.4e38),
+  # while the step's own loss (before the update) is finite.
+  exploding = _stage_trainer(tmp_path, "slice_decoder", 1, jit_compile, steps=1,
+                             learning_rate=3e38)
+  with pytest.raises(FloatingPointError, match="The weights .* are not finite after step 1; "
+                                               "stopped. Nothing was saved"):
+    exploding.train()
+  assert not tf.train.latest_checkpoint(tmp_path / "checkpoints")
+
+
+def test_a_resumed_run_that_diverges_leaves_the_checkpoints_as_they_were(tmp_path):
+  _stage_trainer(tmp_path, "slice_decoder", 1, False, steps=2).train()
+  saved = _files(tmp_path / "checkpoints")
+  resumed = _stage_trainer(tmp_path, "slice_decoder", 1, False, steps=4, checkpoint_every=1,
+                           learning_rate=3e38)
+  with pytest.raises(FloatingPointError, match=r"not finite after step 3; stopped. The latest "
+                                               r"checkpoint \(.*ckpt-2\) is intact"):
+    resumed.train()
+  assert _files(tmp_path / "checkpoints") == saved
+
+
+@pytest.mark.parametrize("stage, batch, message", [
+    ("slice_decoder", {"images": np.full((4, 2, 2, 1), 8, np.uint8)},  # 3 bits
+     r"`images` values must be in \[0, 8\) \(3 bits\)\."),
+    ("depth_upscaler", {"images": np.zeros((4, 4, 4, 1), np.uint8),  # 5 bits given 3
+                        "conditioning": np.full((4, 4, 4, 1), 9, np.uint8)},
+     r"`conditioning` values must be in \[0, 8\) \(3 bits\)\."),
+])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_values_out_of_range_stop_a_training_step_with_a_readable_message(
+    tmp_path, stage, batch, message, jit_compile):
+  trainer = _stage_trainer(tmp_path, stage, 1, jit_compile, steps=1, batch=batch)
+  weights = trainer.model.get_weights()
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    trainer.train()
+  for before, after in zip(weights, trainer.model.get_weights()):
+    np.testing.assert_array_equal(after, before)
+  assert not tf.train.latest_checkpoint(tmp_path / "checkpoints")
 
 
 # RGB variants are slow tests (about 40 s together); the default suite trains each stage kind
