@@ -13,10 +13,12 @@ from absl import app
 from absl import flags
 
 from spn_keras import data
+from spn_keras.argument_checks import check_int
 from spn_keras.cli import common
 from spn_keras.cli import stage_flags  # noqa: F401  (defines --pipeline, --dataset, ...)
 from spn_keras.pipelines import load_pipeline
 from spn_keras.pipelines import serialization
+from spn_keras.presets import folder_rules
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("split", "test", ["train", "test"], "Dataset split to evaluate.")
@@ -42,7 +44,14 @@ def evaluate(pipeline_dir, dataset=None, split="test", data_dir=None, batch_size
   Returns:
     dict with `dataset`, `split`, `num_examples` and `bits_per_dim` (`{stage: value}`, plus
     `"total"` when the whole pipeline is evaluated).
+
+  Raises:
+    ValueError: the dataset's images are not the pipeline's (channels that cannot be
+      converted, another size), or another argument is out of range.
+    app.UsageError: `stage` is given and the dataset cannot give its images.
   """
+  check_int("batch_size", batch_size)
+  check_int("max_examples", max_examples, allow_none=True)
   pipeline, metadata = load_pipeline(pipeline_dir)
   dataset = dataset or metadata.get("dataset")
   if not dataset:
@@ -51,14 +60,13 @@ def evaluate(pipeline_dir, dataset=None, split="test", data_dir=None, batch_size
       lambda ds: ds)
   if stage is None:
     images = data.make_dataset(dataset, split, data_dir=data_dir, batch_size=batch_size,
-                               shuffle=False, autotune=False,
+                               shuffle=False, autotune=False, image_shape=pipeline.image_shape,
                                transform=pipeline.stage_view_full_images())
     bits, count = common.evaluate_pipeline(pipeline, take(images))
   else:
     views = common.stage_dataset(pipeline, stage, dataset, split, batch_size, data_dir)
-    first_slice_given = stage == "size_upscaler" and pipeline.slice_decoder is not None
     value, count = common.evaluate_stage(pipeline.stages[stage], take(views), pipeline.num_dims,
-                                         first_slice_given)
+                                         common.scores_after_first_slice(pipeline, stage))
     bits = {stage: value}
   return {"dataset": dataset, "split": split, "num_examples": count, "bits_per_dim": bits}
 
@@ -68,8 +76,14 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not FLAGS.pipeline:
     raise app.UsageError("--pipeline is required.")
-  result = evaluate(FLAGS.pipeline, FLAGS.dataset, FLAGS.split, FLAGS.data_dir,
-                    FLAGS.batch_size or 64, FLAGS.max_examples, FLAGS.stage)
+  try:
+    if FLAGS.record:  # before the work: a folder that may not be written is refused now
+      folder_rules.check_destination(FLAGS.pipeline)
+    batch_size = 64 if FLAGS.batch_size is None else FLAGS.batch_size
+    result = evaluate(FLAGS.pipeline, FLAGS.dataset, FLAGS.split, FLAGS.data_dir, batch_size,
+                      FLAGS.max_examples, FLAGS.stage)
+  except (ValueError, FileNotFoundError) as error:
+    raise app.UsageError(common.user_error_message(error)) from None
   if FLAGS.record:
     serialization.update_pipeline_metadata(FLAGS.pipeline, recorded_figures(result))
   print(json.dumps(result))

@@ -18,6 +18,7 @@ from spn_keras.data.dataset_spec import DatasetSpec
 from spn_keras.data.distribute import make_dataset_fn
 from spn_keras.data.folder_source import folder_split
 from spn_keras.data.image_ops import center_crop_and_resize
+from spn_keras.data.input_pipeline import image_shape_errors_as_value_errors
 from spn_keras.data.input_pipeline import make_dataset
 from spn_keras.data.tfds_source import TFDS_DATASETS
 from spn_keras.data.tfrecord_source import write_tfrecords
@@ -29,7 +30,7 @@ from spn_keras.data.transforms import split_depth
 
 __all__ = [
     "DatasetSpec", "TFDS_DATASETS", "center_crop_and_resize", "compose", "crops_source",
-    "embedded",
-    "first_slice", "folder_split", "make_dataset", "make_dataset_fn", "pad_to", "reduce_depth",
-    "split_depth", "transforms", "write_tfrecords"
+    "embedded", "first_slice", "folder_split", "image_shape_errors_as_value_errors",
+    "make_dataset", "make_dataset_fn", "pad_to", "reduce_depth", "split_depth", "transforms",
+    "write_tfrecords"
 ]

@@ -10,19 +10,40 @@ from spn_keras.argument_checks import check_int
 
 
 def decode_image(encoded, channels):
-  """Decodes one PNG, JPEG, BMP or (first frame of a) GIF file to uint8.
+  """Decodes one PNG, JPEG, BMP or (first frame of a) GIF file to uint8 `channels` channels.
+
+  Every format is converted the same way: an alpha channel is dropped, a gray image is
+  repeated to RGB for `channels=3`, and an RGB image becomes gray for `channels=1` by
+  `tf.image.rgb_to_grayscale`'s weights (0.2989 R + 0.5870 G + 0.1140 B) rounded to the
+  nearest integer (`rgb_to_gray`); a gray image decoded with `channels=1` keeps its values.
 
   Args:
     encoded: scalar `tf.string`, the bytes of an encoded image.
-    channels: 1 or 3: grayscale images are repeated to RGB, RGB(A) images are converted to
-      grayscale or lose their alpha channel as `tf.io.decode_image` does.
+    channels: 1 or 3.
 
   Returns:
     uint8 `(H, W, channels)`.
   """
-  image = tf.io.decode_image(encoded, channels=channels, dtype=tf.uint8, expand_animations=False)
-  image.set_shape((None, None, channels))
-  return image
+  if channels not in (1, 3):
+    raise ValueError(f"`channels` must be 1 or 3, got {channels!r}.")
+  image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
+  image.set_shape((None, None, 3))
+  return rgb_to_gray(image) if channels == 1 else image
+
+
+def rgb_to_gray(image):
+  """Gray levels of a uint8 RGB image: `tf.image.rgb_to_grayscale`'s weighted sum, rounded.
+
+  The weights add up to 0.9999, so an image whose three channels are equal keeps its values.
+
+  Args:
+    image: uint8 `(H, W, 3)`.
+
+  Returns:
+    uint8 `(H, W, 1)`.
+  """
+  gray = tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))  # float32 in [0, 255]
+  return tf.cast(tf.clip_by_value(tf.round(gray), 0.0, 255.0), tf.uint8)
 
 
 def center_crop_and_resize(image, size):

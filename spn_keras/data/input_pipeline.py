@@ -21,7 +21,9 @@ parallelism (`num_parallel_calls`, default: the number of CPUs, at most 8) and a
 of 2 batches; the tests use it.
 """
 
+import contextlib
 import os
+import re
 
 import tensorflow as tf
 
@@ -35,26 +37,105 @@ from spn_keras.data.image_ops import center_crop_and_resize
 from spn_keras.data.tfds_source import tfds_dataset
 from spn_keras.data.tfrecord_source import tfrecord_dataset
 
+# Sources whose images are decoded to the channels asked for; the others have fixed channels.
+_DECODED_KINDS = ("folder", "tfrecord", "crops")
 _EMBEDDED_CHANNELS = {"mnist5k": 1, "photos32": 3}
+_CHANNEL_NAMES = {1: "gray", 3: "RGB"}
+# The message of a failed image-shape check inside the text of the InvalidArgumentError.
+_WRONG_SIZE = re.compile(r"assertion failed: \[(.*?\(`image_shape`\)[^\]]*)\]", re.DOTALL)
 
 
-def _check_channels(parsed, channels):
+def _resolve_channels(parsed, channels, image_shape):
+  """The channels to decode to: `channels`, or `image_shape`'s, or the source's own."""
   if channels is not None and channels not in (1, 3):
     raise ValueError(f"`channels` must be 1, 3 or None, got {channels!r}.")
-  if channels is None or parsed.kind in ("folder", "tfrecord", "crops"):
+  if image_shape is not None:
+    if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 3:
+      raise ValueError(f"`image_shape` must be (height, width, channels), got {image_shape!r}.")
+    check_int("image_shape[0]", image_shape[0])
+    check_int("image_shape[1]", image_shape[1])
+    if image_shape[2] not in (1, 3) or (channels is not None and channels != image_shape[2]):
+      raise ValueError(f"`image_shape` must end in 1 or 3 channels (and agree with `channels` "
+                       f"when both are given), got {image_shape!r} and channels={channels!r}.")
+    channels = image_shape[2]
+  if parsed.kind in _DECODED_KINDS:
     return 3 if channels is None else channels
-  native = _EMBEDDED_CHANNELS.get(parsed.name, 3)
-  if channels != native:
+  native = _EMBEDDED_CHANNELS.get(parsed.name, 3) if parsed.kind == "embedded" else 3
+  if channels is not None and channels != native:
     raise ValueError(
-        f"`channels` selects the decoded channels of folder:, tfrecord: and crops: specs; "
-        f"{str(parsed)!r} has {native}, got channels={channels}.")
-  return channels
+        f"Dataset {str(parsed)!r} has {_CHANNEL_NAMES[native]} ({native}-channel) images, not "
+        f"the {_CHANNEL_NAMES[channels]} ({channels}-channel) images asked for (`channels` or "
+        f"`image_shape`): use a dataset of {_CHANNEL_NAMES[channels]} images, or a folder:, "
+        "tfrecord: or crops: spec, whose images are converted to the channels asked for.")
+  return native
+
+
+def _size_hint(parsed, size):
+  """How to change `parsed` to give `size x size` images, or "" when no spec can."""
+  if parsed.kind == "embedded":
+    return ""
+  if parsed.size is None:
+    return f"; add @{size} to the spec to crop and resize its images"
+  return f"; give @{size} instead of @{parsed.size} in the spec"
+
+
+def _shape_checker(parsed, image_shape):
+  """A function `(image, element) -> image` that checks `image` against `image_shape`.
+
+  A shape known when the dataset is built (embedded datasets, `@SIZE`, TFDS) is checked then:
+  a `ValueError` before any image is read. Otherwise each image is checked when it is read:
+  a `tf.errors.InvalidArgumentError` naming the file (`folder:`) or the spec.
+  """
+  height, width, channels = image_shape
+  hint = _size_hint(parsed, height) if height == width else ""
+
+  def check(image, element):
+    if image.shape[:2].is_fully_defined():
+      if tuple(image.shape) != tuple(image_shape):
+        found = " x ".join(str(n) for n in image.shape)
+        raise ValueError(f"Dataset {str(parsed)!r} gives {found} images, not the {height} x "
+                         f"{width} x {channels} asked for (`image_shape`){hint}.")
+      return image
+    found = tf.shape(image)
+    source = (tf.strings.join(["Image file ", element]) if parsed.kind == "folder" else
+              f"An image of {parsed}")
+    message = tf.strings.join([
+        source, " is ", tf.strings.as_string(found[0]), " x ", tf.strings.as_string(found[1]),
+        f" pixels, not the {height} x {width} asked for (`image_shape`) from {parsed}{hint}."])
+    is_right = tf.reduce_all(tf.equal(found[:2], [height, width]))
+    with tf.control_dependencies([tf.debugging.Assert(is_right, [message])]):
+      image = tf.identity(image)
+    image.set_shape(image_shape)
+    return image
+
+  return check
+
+
+@contextlib.contextmanager
+def image_shape_errors_as_value_errors():
+  """Turns a failed `image_shape` check into a `ValueError` with just its message.
+
+  Reading a `make_dataset(..., image_shape=...)` dataset inside the block raises, for an image
+  of another size, a `ValueError` whose message is one line naming the file (or the spec), the
+  size found and the one expected, instead of TensorFlow's `InvalidArgumentError` with its op
+  and node names. Other errors pass through unchanged.
+
+  Raises:
+    ValueError: an image read inside the block has the wrong size.
+  """
+  try:
+    yield
+  except tf.errors.InvalidArgumentError as error:
+    match = _WRONG_SIZE.search(error.message)
+    if match is None:
+      raise
+    raise ValueError(match.group(1)) from None
 
 
 def make_dataset(spec, split="train", *, data_dir=None, download=False, shuffle=None, seed=0,
                  batch_size=None, drop_remainder=None, repeat=False, input_context=None,
-                 transform=None, channels=None, shuffle_buffer=10_000, num_parallel_calls=None,
-                 prefetch=None, autotune=True):
+                 transform=None, channels=None, image_shape=None, shuffle_buffer=10_000,
+                 num_parallel_calls=None, prefetch=None, autotune=True):
   """A `tf.data.Dataset` of uint8 images from a dataset spec.
 
   Args:
@@ -82,8 +163,15 @@ def make_dataset(spec, split="train", *, data_dir=None, download=False, shuffle=
       files as pipelines, else examples; TFDS: `tfds.even_splits`).
     transform: a function of one uint8 image `(H, W, C)` (after the crop-and-resize), applied
       before batching, e.g. from `spn_keras.data.transforms`; it may return any structure.
-    channels: decoded channels (1 or 3) for `folder:`, `tfrecord:` and `crops:` specs
-      (default 3).
+    channels: the channels (1 or 3) that `folder:`, `tfrecord:` and `crops:` images are
+      decoded to (default 3, or `image_shape`'s; conversions: `image_ops.decode_image`: a gray
+      image is repeated to RGB, an RGB image becomes gray by `tf.image.rgb_to_grayscale`'s
+      weights, rounded). The other datasets have fixed channels: another count is refused.
+    image_shape: `(H, W, C)` that every image must have after the crop-and-resize (before
+      `transform`), e.g. a pipeline's `image_shape`; `C` sets `channels`. A mismatch known
+      when the dataset is built (embedded datasets, `@SIZE`, TFDS) is a `ValueError` then;
+      otherwise reading an image of another size raises a `tf.errors.InvalidArgumentError`
+      whose message names its file (`folder:`) or the spec, its size and the one expected.
     shuffle_buffer: shuffle buffer of TFDS and TFRecord sources (encoded images). In-memory
       datasets and the file lists of folders are shuffled whole.
     num_parallel_calls: parallelism of the map; default `tf.data.AUTOTUNE`, or the number of
@@ -108,7 +196,8 @@ def make_dataset(spec, split="train", *, data_dir=None, download=False, shuffle=
     raise ValueError(f"`seed` must be an int, got {seed!r}.")
   if transform is not None and not callable(transform):
     raise TypeError(f"`transform` must be a function of one image, got {transform!r}.")
-  channels = _check_channels(parsed, channels)
+  channels = _resolve_channels(parsed, channels, image_shape)
+  check_shape = None if image_shape is None else _shape_checker(parsed, image_shape)
   shuffle = (split == "train") if shuffle is None else bool(shuffle)
   drop_remainder = shuffle if drop_remainder is None else bool(drop_remainder)
   if input_context is None:
@@ -160,6 +249,8 @@ def make_dataset(spec, split="train", *, data_dir=None, download=False, shuffle=
     image = decode(element)  # uint8 (H, W, C)
     if size is not None:
       image = center_crop_and_resize(image, size)  # uint8 (SIZE, SIZE, C)
+    if check_shape is not None:
+      image = check_shape(image, element)
     return image if transform is None else transform(image)
 
   dataset = dataset.map(to_example, num_parallel_calls=num_parallel_calls)

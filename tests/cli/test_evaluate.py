@@ -1,12 +1,19 @@
+import json
+import re
 import shutil
 
+from absl import app
+from absl import flags
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from spn_keras import data
 from spn_keras import testing
 from spn_keras.cli import evaluate
+from spn_keras.cli import train
 from spn_keras.pipelines import load_pipeline
+from spn_keras.pipelines.pipeline import STAGES
 from spn_keras.pipelines import serialization
 from spn_keras.presets.preset_folders import read_pipeline_json
 
@@ -76,3 +83,82 @@ def test_record_names_the_dataset_the_figures_come_from(tiny_mnist_pipeline, tmp
   serialization.update_pipeline_metadata(str(copy), evaluate.recorded_figures(result))
   assert read_pipeline_json(str(copy))["metadata"]["dataset"] == "mnist5k"
   assert evaluate.evaluate(str(copy), max_examples=4, batch_size=4) == result
+
+
+def _gray_png_folder(folder, shapes_per_split):
+  """Writes random gray PNGs into `folder`, named so that `folder:` puts them in their split.
+
+  Args:
+    folder: a `pathlib.Path`.
+    shapes_per_split: `{"train": [(H, W), ...], "test": [...]}`.
+
+  Returns:
+    `{split: [(file name, uint8 (H, W, 1)), ...]}` in the order `folder:` reads them.
+  """
+  rng = np.random.default_rng(0)
+  names = (f"digit{i:03d}.png" for i in range(1000))
+  written = {}
+  for split, shapes in shapes_per_split.items():
+    written[split] = []
+    for shape in shapes:
+      name = next(n for n in names if data.folder_split(n) == split)
+      image = rng.integers(0, 256, size=(*shape, 1), dtype=np.uint8)
+      folder.mkdir(parents=True, exist_ok=True)
+      (folder / name).write_bytes(tf.io.encode_png(image).numpy())
+      written[split].append((name, image))
+  return written
+
+
+def _run_main(main, arguments, capsys):
+  """Runs a tool's `main` with `arguments` as its command line; returns what it printed."""
+  flags.FLAGS(arguments)
+  try:
+    main(arguments[:1])
+  finally:
+    flags.FLAGS.unparse_flags()
+  return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_a_gray_png_folder_trains_and_evaluates_every_stage_of_mnist28_mdu(tmp_path, capsys):
+  """Issue 27: 28 x 28 gray PNGs were refused as (B, None, None, 3) by every stage."""
+  images = _gray_png_folder(tmp_path / "digits", {"train": [(28, 28)] * 4,
+                                                  "test": [(28, 28)] * 3})
+  spec = f"folder:{tmp_path / 'digits'}"
+  pipeline_dir = tmp_path / "pipeline"
+  for stage in STAGES:
+    result = _run_main(train.main, [
+        "spn_train", "--zoo=mnist28_mdu", f"--stage={stage}", f"--dataset={spec}",
+        f"--model_dir={tmp_path / 'runs'}", f"--pipeline_dir={pipeline_dir}",
+        "--train_steps=1", "--batch_size=2", "--log_every=1", "--checkpoint_every=1"], capsys)
+    assert result["step"] == 1 and result["test_bits_per_dim"] > 0, stage
+  result = _run_main(evaluate.main, ["spn_eval", f"--pipeline={pipeline_dir}"], capsys)
+  assert result["dataset"] == spec and result["num_examples"] == len(images["test"])
+  assert set(result["bits_per_dim"]) == {*STAGES, "total"}
+  # spn_train measured each stage on the same test images: spn_eval's terms are those figures.
+  metadata = read_pipeline_json(str(pipeline_dir))["metadata"]
+  for stage in STAGES:
+    assert abs(result["bits_per_dim"][stage] - metadata[f"{stage}_test_bits_per_dim"]) < 1e-4
+
+
+@pytest.mark.parametrize("stage", [None, "depth_upscaler"])
+def test_spn_eval_names_the_file_of_a_wrong_size(tiny_mnist_pipeline, tmp_path, stage, capsys):
+  _, path = tiny_mnist_pipeline
+  images = _gray_png_folder(tmp_path / "digits", {"test": [(28, 28), (20, 24)]})
+  spec = f"folder:{tmp_path / 'digits'}"
+  wrong = tmp_path / "digits" / images["test"][1][0]
+  arguments = ["spn_eval", f"--pipeline={path}", f"--dataset={spec}", "--batch_size=1"]
+  with pytest.raises(app.UsageError, match="^" + re.escape(
+      f"Image file {wrong} is 20 x 24 pixels, not the 28 x 28 asked for (`image_shape`) from "
+      f"{spec}; add @28 to the spec to crop and resize its images.") + "$"):
+    _run_main(evaluate.main, arguments + ([f"--stage={stage}"] if stage else []), capsys)
+  assert not capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stage", [None, "slice_decoder"])
+def test_spn_eval_refuses_rgb_data_for_a_gray_pipeline(tiny_mnist_pipeline, stage, capsys):
+  _, path = tiny_mnist_pipeline
+  arguments = ["spn_eval", f"--pipeline={path}", "--dataset=photos32"]
+  with pytest.raises(app.UsageError, match=(
+      "Dataset 'photos32' has RGB \\(3-channel\\) images, not the gray \\(1-channel\\) images "
+      "asked for")):
+    _run_main(evaluate.main, arguments + ([f"--stage={stage}"] if stage else []), capsys)

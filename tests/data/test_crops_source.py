@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -50,6 +52,24 @@ def test_train_and_test_crops_come_from_their_split_of_the_photos(photo_folder):
   test_photos = {_photo_of(patch, colours) for patch in test}
   assert train_photos == {name for name, split in splits.items() if split == "train"}
   assert test_photos == {name for name, split in splits.items() if split == "test"}
+
+
+def test_gray_crops_for_a_gray_model(photo_folder):
+  """Issue 27: `crops:` of colour photos for a gray model: each crop is its photo's gray."""
+  folder, colours, splits = photo_folder
+  gray = {name: np.round(colour @ [0.2989, 0.5870, 0.1140]) for name, colour in colours.items()}
+  test = images_of(make_dataset(f"crops:{folder}@16", "test", batch_size=64,
+                                image_shape=(16, 16, 1), **FAST))
+  assert test.shape == (crops_source.TEST_CROPS_PER_PHOTO * 3, 16, 16, 1)
+  test_gray = sorted(g for name, g in gray.items() if splits[name] == "test")
+  assert sorted({int(np.median(crop)) for crop in test}) == test_gray
+  assert max(np.abs(crop.astype(int) - np.median(crop)).max() for crop in test) <= 3  # JPEG
+  train = make_dataset(f"crops:{folder}@16", "train", batch_size=8, channels=1, **FAST)
+  assert next(iter(train)).shape == (8, 16, 16, 1)
+  with pytest.raises(ValueError, match=re.escape(
+      f"Dataset 'crops:{folder}@16' gives 16 x 16 x 1 images, not the 28 x 28 x 1 asked for "
+      "(`image_shape`); give @28 instead of @16 in the spec.")):
+    make_dataset(f"crops:{folder}@16", "test", image_shape=(28, 28, 1), **FAST)
 
 
 def test_train_stream_is_seeded_and_test_crops_are_fixed(tmp_path):

@@ -104,6 +104,25 @@ def test_resize_jpeg_and_grayscale(tmp_path):
   assert gray.element_spec.shape == (8, 8, 1)
 
 
+def test_gray_pngs_for_a_gray_model(tmp_path):
+  """Issue 27: a gray model's `folder:` of 28 x 28 gray PNGs (and an RGB one among them)."""
+  rng = np.random.default_rng(4)
+  names = [n for n in (f"{i}.png" for i in range(40)) if folder_split(n) == "train"][:4]
+  sources = {name: rng.integers(0, 256, size=(28, 28, 1), dtype=np.uint8) for name in names}
+  sources[names[-1]] = rng.integers(0, 256, size=(28, 28, 3), dtype=np.uint8)
+  for name, image in sources.items():
+    write_png(tmp_path / name, image)
+  dataset = make_dataset(f"folder:{tmp_path}", shuffle=False, batch_size=2,
+                         image_shape=(28, 28, 1), **FAST)
+  assert dataset.element_spec.shape == (None, 28, 28, 1)
+  got = images_of(dataset)
+  for name, image in zip(sorted(sources), got):
+    source = sources[name]
+    if source.shape[2] == 3:
+      source = np.round(source @ [0.2989, 0.5870, 0.1140])[..., None]
+    np.testing.assert_array_equal(image, source, err_msg=name)
+
+
 def test_folder_errors(tmp_path):
   with pytest.raises(FileNotFoundError, match="does not exist"):
     make_dataset(f"folder:{tmp_path / 'missing'}", **FAST)

@@ -82,3 +82,25 @@ def test_decode_png_and_jpeg(tmp_path):
   decoded = decode_image(tf.io.read_file(str(tmp_path / "s.jpg")), 3).numpy()
   assert decoded.shape == (16, 16, 3) and decoded.dtype == np.uint8
   assert np.abs(decoded.astype(int) - smooth).max() <= 8
+
+
+GRAY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140])  # tf.image.rgb_to_grayscale's
+
+
+@pytest.mark.parametrize("write", [write_png, write_jpeg])
+def test_rgb_becomes_gray_by_the_grayscale_weights_rounded(tmp_path, write):
+  """The same conversion for every format (libpng and libjpeg each have their own)."""
+  rgb = np.random.default_rng(2).integers(0, 256, size=(6, 9, 3), dtype=np.uint8)
+  write(tmp_path / "c", rgb)
+  encoded = tf.io.read_file(str(tmp_path / "c"))
+  decoded_rgb = decode_image(encoded, 3).numpy()
+  gray = decode_image(encoded, 1).numpy()
+  assert gray.shape == (6, 9, 1) and gray.dtype == np.uint8
+  np.testing.assert_array_equal(gray[..., 0], np.round(decoded_rgb @ GRAY_WEIGHTS))
+  levels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1)  # gray stays exact
+  np.testing.assert_array_equal(decode_image(tf.io.encode_png(levels), 1), levels)
+
+
+def test_decode_channels_must_be_1_or_3():
+  with pytest.raises(ValueError, match="`channels` must be 1 or 3, got 2"):
+    decode_image(tf.io.encode_png(np.zeros((2, 2, 1), np.uint8)), 2)

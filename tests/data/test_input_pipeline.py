@@ -1,10 +1,15 @@
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from data_helpers import FAST
 from data_helpers import images_of
+from data_helpers import write_png
 from spn_keras.data import embedded
+from spn_keras.data import folder_split
+from spn_keras.data import image_shape_errors_as_value_errors
 from spn_keras.data import make_dataset
 from spn_keras.data import transforms
 
@@ -64,7 +69,19 @@ def test_autotune_option(autotune):
     (dict(shuffle_buffer=0), ValueError, "`shuffle_buffer` must be a positive int"),
     (dict(num_parallel_calls=0), ValueError, "`num_parallel_calls` must be a positive int"),
     (dict(seed=1.5), ValueError, "`seed` must be an int"),
-    (dict(channels=3), ValueError, "'mnist5k' has 1, got channels=3"),
+    (dict(channels=3), ValueError,
+     "Dataset 'mnist5k' has gray \\(1-channel\\) images, not the RGB \\(3-channel\\) images "
+     "asked for \\(`channels` or `image_shape`\\): use a dataset of RGB images, or a folder:"),
+    (dict(spec="photos32", image_shape=(32, 32, 1)), ValueError,
+     "Dataset 'photos32' has RGB \\(3-channel\\) images, not the gray \\(1-channel\\)"),
+    (dict(image_shape=(32, 32, 1)), ValueError,
+     "Dataset 'mnist5k' gives 28 x 28 x 1 images, not the 32 x 32 x 1 asked for "
+     "\\(`image_shape`\\)\\.$"),
+    (dict(image_shape=(28, 28)), ValueError,
+     "`image_shape` must be \\(height, width, channels\\), got \\(28, 28\\)"),
+    (dict(image_shape=(0, 28, 1)), ValueError, "`image_shape\\[0\\]` must be a positive int"),
+    (dict(image_shape=(28, 28, 2)), ValueError, "`image_shape` must end in 1 or 3 channels"),
+    (dict(image_shape=(28, 28, 1), channels=3), ValueError, "agree with `channels`"),
     (dict(transform="reduce"), TypeError, "`transform` must be a function"),
     (dict(transform=transforms.first_slice(3)), ValueError,
      "height \\(28\\) must be divisible by `scale` \\(3\\)"),
@@ -73,3 +90,36 @@ def test_errors(kwargs, error, match):
   kwargs = dict(dict(spec="mnist5k", split="test"), **kwargs)
   with pytest.raises(error, match=match):
     make_dataset(kwargs.pop("spec"), kwargs.pop("split"), **kwargs, **FAST)
+
+
+def test_image_shape_checked_in_advance():
+  """Known shapes are checked when the dataset is built: nothing is read."""
+  dataset = make_dataset("mnist5k", "test", image_shape=(28, 28, 1), **FAST)
+  assert dataset.element_spec == tf.TensorSpec((28, 28, 1), tf.uint8)
+  photos = make_dataset("photos32", "test", batch_size=4, image_shape=[32, 32, 3], **FAST)
+  assert photos.element_spec.shape == (None, 32, 32, 3)
+
+
+def test_a_wrong_size_read_from_a_folder_names_the_file(tmp_path):
+  names = [n for n in (f"{i}.png" for i in range(40)) if folder_split(n) == "train"][:3]
+  for name, side in zip(names, (28, 20, 28)):
+    write_png(tmp_path / name, np.full((side, side, 1), 7, np.uint8))
+  spec = f"folder:{tmp_path}"
+  sized = make_dataset(f"{spec}@16", shuffle=False, channels=1, **FAST)
+  assert sized.element_spec.shape == (16, 16, 1)
+  with pytest.raises(ValueError, match=re.escape(
+      f"Dataset '{spec}@16' gives 16 x 16 x 1 images, not the 28 x 28 x 1 asked for "
+      "(`image_shape`); give @28 instead of @16 in the spec.")):
+    make_dataset(f"{spec}@16", image_shape=(28, 28, 1), **FAST)
+  dataset = make_dataset(spec, shuffle=False, image_shape=(28, 28, 1), **FAST)
+  assert dataset.element_spec == tf.TensorSpec((28, 28, 1), tf.uint8)
+  expected = (f"Image file {tmp_path / names[1]} is 20 x 20 pixels, not the 28 x 28 asked for "
+              f"(`image_shape`) from {spec}; add @28 to the spec to crop and resize its images.")
+  with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(expected)):
+    list(dataset)
+  with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+    with image_shape_errors_as_value_errors():
+      list(dataset)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="another error"):
+    with image_shape_errors_as_value_errors():
+      raise tf.errors.InvalidArgumentError(None, None, "another error")

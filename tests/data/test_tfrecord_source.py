@@ -1,4 +1,5 @@
 import os
+import re
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import tensorflow as tf
 from data_helpers import FAST
 from data_helpers import images_of
 from data_helpers import keys_of
+from spn_keras.data import image_shape_errors_as_value_errors
 from spn_keras.data import make_dataset
 from spn_keras.data import write_tfrecords
 from spn_keras.data.tfrecord_source import FEATURE_KEY
@@ -70,6 +72,24 @@ def test_resize_and_jpeg(tmp_path):
   square = smooth[4:20].astype(float)  # central 16 x 16
   expected = square.reshape(4, 4, 4, 4, 3).mean(axis=(1, 3))
   assert np.abs(out[0] - expected).max() <= 6
+
+
+def test_gray_and_rgb_records_for_a_gray_model(tmp_path, shards):
+  """Issue 27: records of gray PNGs keep their values, records of RGB PNGs become gray."""
+  gray = np.random.default_rng(5).integers(0, 256, size=(5, 8, 8, 1), dtype=np.uint8)
+  write_tfrecords(gray, str(tmp_path), "test", num_shards=2)
+  got = make_dataset(f"tfrecord:{tmp_path}", "test", image_shape=(8, 8, 1), **FAST)
+  assert got.element_spec == tf.TensorSpec((8, 8, 1), tf.uint8)
+  np.testing.assert_array_equal(images_of(got), gray)
+  root, _, rgb = shards
+  converted = images_of(make_dataset(f"tfrecord:{root}", "test", channels=1, **FAST))
+  np.testing.assert_array_equal(converted[..., 0], np.round(rgb @ [0.2989, 0.5870, 0.1140]))
+  wrong = make_dataset(f"tfrecord:{tmp_path}", "test", image_shape=(28, 28, 1), **FAST)
+  with pytest.raises(ValueError, match=re.escape(
+      f"An image of tfrecord:{tmp_path} is 8 x 8 pixels, not the 28 x 28 asked for "
+      f"(`image_shape`) from tfrecord:{tmp_path}; add @28 to the spec")):
+    with image_shape_errors_as_value_errors():
+      list(wrong)
 
 
 def test_tfrecord_errors(tmp_path):
