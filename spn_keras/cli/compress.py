@@ -5,8 +5,10 @@
 
 Writes `<output_dir>/<name>.spn` for each `<name>.png` (any image TensorFlow decodes: PNG,
 JPEG, BMP, GIF) and prints JSON with the files, their bytes and bits per dimension. Every
-input is checked first (the pipeline's height, width, channels and bit depth): a wrong one is
-an error and nothing is written. Existing outputs are an error unless `--overwrite`.
+input and output is checked before any work (inputs are readable regular files; outputs do
+not exist unless `--overwrite`), and every image before any is coded (the pipeline's height,
+width, channels and bit depth): a wrong one is one line naming the file, exit status 2, and
+nothing is written.
 `spn_decompress` restores the images exactly, with the same pipeline, where the files were made
 (see `spn_keras.codec`).
 """
@@ -28,22 +30,27 @@ for _name in ("zoo", "pipeline", "output_dir", "overwrite", "progress"):
   flags.declare_key_flag(_name)
 
 
-def read_image(path, pipeline):
-  """Reads one image file as uint8 `(H, W, C)`, checked against the pipeline's images.
+def decode_image(path, contents, pipeline):
+  """Decodes one image file's `contents` as uint8 `(H, W, C)`, checked against the pipeline.
+
+  Args:
+    path: the file's path, for the messages.
+    contents: its bytes.
+    pipeline: the `Pipeline` whose images it must be.
+
+  Returns:
+    uint8 `(H, W, C)`.
 
   Raises:
     ValueError: naming the file: not an image, or another shape, channel count or depth.
   """
-  try:
-    contents = tf.io.read_file(path).numpy()
-  except tf.errors.NotFoundError:
-    raise ValueError(f"{path}: no such file.") from None
   if contents[:8] == _PNG_SIGNATURE and len(contents) > 24 and contents[24] == 16:
     raise ValueError(f"{path}: a 16-bit PNG; the pipeline codes {pipeline.bits}-bit values.")
   try:
     image = tf.io.decode_image(contents, expand_animations=False).numpy()
-  except tf.errors.InvalidArgumentError as e:
-    raise ValueError(f"{path}: not a readable image ({e.message.splitlines()[0]}).") from None
+  except tf.errors.OpError as error:
+    reason = common.user_error_message(error)
+    raise ValueError(f"{path}: not a readable image ({reason}).") from None
   height, width, channels = pipeline.image_shape
   if image.shape != (height, width, channels):
     raise ValueError(f"{path}: a {image.shape[0]}x{image.shape[1]} image with "
@@ -59,6 +66,9 @@ def compress_files(inputs, output_dir, zoo_name=None, pipeline_dir=None, overwri
                    progress=False):
   """Compresses image files into `<output_dir>/<name>.spn`; returns a summary.
 
+  The inputs and outputs are checked, and the inputs read, before the pipeline is loaded;
+  the images are checked before any is coded; nothing is written unless all are coded.
+
   Args:
     inputs: image file paths.
     output_dir: the folder for the compressed files.
@@ -72,14 +82,17 @@ def compress_files(inputs, output_dir, zoo_name=None, pipeline_dir=None, overwri
     mean), `seconds`.
 
   Raises:
-    ValueError: no inputs, an input that is not an image of the pipeline's shape and depth.
+    ValueError: naming the file: no inputs, a missing or unreadable input, one that is not
+      an image of the pipeline's shape and depth, an `output_dir` that is a file.
     FileExistsError: an output exists and `overwrite` is False.
+    OSError: an output cannot be written.
   """
   if not inputs:
     raise ValueError("Give at least one image file to compress.")
+  outputs = common.checked_output_paths(inputs, output_dir, SUFFIX, overwrite)
+  contents = [common.read_input_file(path) for path in inputs]
   pipeline = common.load_pipeline(zoo_name, pipeline_dir)
-  outputs = common.output_paths(inputs, output_dir, SUFFIX)
-  images = np.stack([read_image(path, pipeline) for path in inputs])
+  images = np.stack([decode_image(path, blob, pipeline) for path, blob in zip(inputs, contents)])
   start = time.perf_counter()
   blobs = codec.compress(pipeline, images, progress=progress)
   seconds = time.perf_counter() - start

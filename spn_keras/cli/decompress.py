@@ -5,8 +5,9 @@
 Writes `<output_dir>/<name>.png` for each `<name>.spn` and prints JSON naming them. Decode with
 the pipeline the files were made with, on a machine like the one that made them (see
 `spn_keras.codec`): a file of another pipeline, a corrupt or truncated file, or one made in
-another environment is an error, and nothing is written. Existing outputs are an error unless
-`--overwrite`.
+another environment is an error, and nothing is written. Inputs (readable regular files) and
+outputs (none exists unless `--overwrite`) are checked before any work; a mistake is one line
+naming the file, exit status 2.
 """
 
 import sys
@@ -39,21 +40,17 @@ def decompress_files(inputs, output_dir, zoo_name=None, pipeline_dir=None, overw
     dict with `files` (`[{input, output}]`) and `seconds`.
 
   Raises:
-    ValueError: no inputs or a missing input.
+    ValueError: naming the file: no inputs, a missing or unreadable input, an `output_dir`
+      that is a file.
     spn_keras.codec.CodecError: a file that does not decode with this pipeline here.
     FileExistsError: an output exists and `overwrite` is False.
+    OSError: an output cannot be written.
   """
   if not inputs:
     raise ValueError("Give at least one .spn file to decompress.")
+  outputs = common.checked_output_paths(inputs, output_dir, ".png", overwrite)
+  blobs = [common.read_input_file(path) for path in inputs]
   pipeline = common.load_pipeline(zoo_name, pipeline_dir)
-  outputs = common.output_paths(inputs, output_dir, ".png")
-  blobs = []
-  for path in inputs:
-    try:
-      with tf.io.gfile.GFile(path, "rb") as f:
-        blobs.append(f.read())
-    except tf.errors.NotFoundError:
-      raise ValueError(f"{path}: no such file.") from None
   start = time.perf_counter()
   try:
     images = codec.decompress(pipeline, blobs, progress=progress)

@@ -9,17 +9,19 @@ logits the same way (`quantized_frequencies`), one image row at a time; the enco
 known sub-pixels where the decoder feeds the ones it decodes. Entropy coding is
 `constriction`'s range coder.
 
-A file decodes where it was made: the same model (its fingerprint is in the header: another
-model is refused before decoding) and the same environment (package, TensorFlow, numpy and
-constriction versions, CPU kind and core count: the header's tag). Elsewhere float rounding
-may differ; then the pixels fail their CRC and `decompress` says so, naming both
-environments, instead of returning a wrong image.
+A file decodes where it was made: the same model (its fingerprint is in the header, which has
+its own CRC: another model's file, or a damaged header, is refused before decoding) and the
+same environment (package, TensorFlow, numpy and constriction versions, CPU kind and core
+count: the header's tag). Elsewhere float rounding may differ; then the pixels fail their CRC
+and `decompress` says so, naming both environments, instead of returning a wrong image.
 """
 
+import collections.abc
 import zlib
 
 import constriction
 import numpy as np
+import tensorflow as tf
 
 from spn_keras.codec import environment
 from spn_keras.codec.codec_error import CodecError
@@ -48,13 +50,73 @@ def _coding_stages(model):
                   f"{type(model).__name__}.")
 
 
-def _check_conditioning(model, conditioning):
-  if conditioning is None:
-    return None
+def _integer_images(name, values, bits, shape):
+  """`values` (an integer array `(N, *shape)` in `[0, 2**bits)`) as an int32 numpy array.
+
+  Raises:
+    TypeError: `values` is not an array (None, text, bytes, a dict) or not of integers.
+    ValueError: images of several shapes, or another shape or depth.
+  """
+  if values is None or isinstance(values, (str, bytes, bytearray, memoryview, dict)):
+    raise TypeError(f"`{name}` must be an integer array (N, H, W, C), got "
+                    f"{type(values).__name__}.")
+  if not tf.is_tensor(values):
+    try:
+      values = np.asarray(values)
+    except ValueError:  # numpy: an inhomogeneous shape
+      raise ValueError(f"`{name}` must be an array of images of one shape (N, H, W, C); "
+                       f"its images differ in shape.") from None
+    if values.dtype == object:
+      raise TypeError(f"`{name}` must be an integer array (N, H, W, C), got an array of "
+                      f"Python objects.")
+  return check_images(name, values, bits, shape).numpy()
+
+
+def _check_conditioning(model, conditioning, num_images):
+  """`conditioning` checked against `model` for `num_images` images (None where it has none).
+
+  Raises:
+    TypeError, ValueError: naming `conditioning` and what `model` expects.
+  """
   if isinstance(model, Pipeline):
-    raise ValueError("`conditioning` must be None for a Pipeline: its stages code the most "
-                     "significant bits themselves.")
-  return np.asarray(conditioning)
+    if conditioning is not None:
+      raise ValueError("`conditioning` must be None for a Pipeline: its stages code the most "
+                       "significant bits themselves.")
+    return None
+  if not model.conditioning_bits:
+    if conditioning is not None:
+      raise ValueError("`conditioning` must be None: this stage is not a depth upscaler "
+                       "(conditioning_bits = 0).")
+    return None
+  if conditioning is None:
+    raise ValueError(f"`conditioning` is required: this stage upscales depth given the "
+                     f"{model.conditioning_bits} most significant bits (N, H, W, C) of each "
+                     f"image.")
+  conditioning = _integer_images("conditioning", conditioning, model.conditioning_bits,
+                                 model.image_shape)
+  if len(conditioning) != num_images:
+    raise ValueError(f"`conditioning` must have batch size {num_images} (one per image), got "
+                     f"{len(conditioning)}.")
+  return conditioning
+
+
+def _check_files(files):
+  """`files` as a list of `bytes`.
+
+  Raises:
+    TypeError: `files` is not a sequence (list, tuple, array) of bytes-like objects: e.g. one
+      file's bytes alone, a str, a dict.
+  """
+  if (isinstance(files, (str, bytes, bytearray, memoryview)) or
+      not isinstance(files, (collections.abc.Sequence, np.ndarray))):
+    raise TypeError(f"`files` must be a list of bytes objects, one per file, got "
+                    f"{type(files).__name__}.")
+  files = list(files)
+  for index, file in enumerate(files):
+    if not isinstance(file, (bytes, bytearray, memoryview)):
+      raise TypeError(f"`files[{index}]` must be a bytes object (one file's contents), got "
+                      f"{type(file).__name__}.")
+  return [bytes(file) for file in files]
 
 
 def _known_slices(model, images):
@@ -166,11 +228,14 @@ def compress(model, images, conditioning=None, progress=False):
     list of N `bytes`.
 
   Raises:
-    ValueError: images of another shape or depth than the model's.
+    TypeError: `model` is not a Pipeline or stage, or `images` or `conditioning` is not an
+      integer array.
+    ValueError: images (or conditioning) of another shape, depth or count than the model
+      expects.
   """
   stages = _coding_stages(model)
-  images = check_images("images", images, model.bits, model.image_shape).numpy()
-  conditioning = _check_conditioning(model, conditioning)
+  images = _integer_images("images", images, model.bits, model.image_shape)
+  conditioning = _check_conditioning(model, conditioning, len(images))
   header_start = dict(model_fingerprint=environment.model_fingerprint(stages),
                       environment_tag=environment.environment_tag(),
                       image_shape=model.image_shape)
@@ -209,7 +274,7 @@ def decompress(model, files, conditioning=None, progress=False):
 
   Args:
     model: the `Pipeline` or stage the files were compressed with.
-    files: a sequence of `bytes`.
+    files: a list (or tuple) of `bytes` objects, one per file.
     conditioning: a depth-upscaling stage coded alone: the `(N, H, W, C)` most significant
       bits given to `compress`.
     progress: show a progress bar over the stages' slices.
@@ -218,12 +283,18 @@ def decompress(model, files, conditioning=None, progress=False):
     uint8 `(N, H, W, C)`.
 
   Raises:
-    CodecError: a file that is not of this format, was made with another model or for
-      another image shape, or whose pixels fail their CRC (corrupt, truncated, or made in
-      another environment: the message compares the environments). Its `file_index` says
-      which file.
+    TypeError: `model` is not a Pipeline or stage, or `files` is not a list of bytes (one
+      file's bytes alone, a str).
+    ValueError: `conditioning` is not what the model expects for `len(files)` images.
+    CodecError: a file that is not of this format, has a damaged header, was made with
+      another model or for another image shape, or whose pixels fail their CRC (corrupt,
+      truncated, or made in another environment: the message compares the environments).
+      Its `file_index` says which file.
   """
-  fingerprint = environment.model_fingerprint(_coding_stages(model))
+  stages = _coding_stages(model)
+  files = _check_files(files)
+  conditioning = _check_conditioning(model, conditioning, len(files))
+  fingerprint = environment.model_fingerprint(stages)
   image_shape = tuple(model.image_shape)
   parsed = []
   for index, blob in enumerate(files):
@@ -239,7 +310,6 @@ def decompress(model, files, conditioning=None, progress=False):
                        f"{header.model_fingerprint.hex()}; this model's is "
                        f"{fingerprint.hex()}): decode it with the model that made it.", index)
     parsed.append((header, payload))
-  conditioning = _check_conditioning(model, conditioning)
   bar = _progress_bar(model, len(parsed), progress)
   family = constriction.stream.model.Categorical(perfect=False)
   images = np.zeros((len(parsed), *image_shape), np.uint8)
@@ -271,6 +341,8 @@ def decompress(model, files, conditioning=None, progress=False):
         raise CodecError(_crc_failure(start + offset, header), start + offset)
       images[start + offset] = decoded[offset]
   return images
+
+
 def _crc_failure(index, header):
   """The message for file `index` whose decoded pixels fail the CRC of its `header`."""
   here = environment.environment_tag()

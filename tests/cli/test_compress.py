@@ -6,13 +6,15 @@ The codec itself is tested in tests/codec; a one-stage pipeline of 2x2 gray 2-bi
 
 import json
 import os
+import re
+import sys
 
-from absl import app
 from absl import flags
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from spn_keras.cli import common
 from spn_keras.cli import compress
 from spn_keras.cli import decompress
 from spn_keras.cli import evaluate  # noqa: F401  (the tools' flags must coexist in one process)
@@ -31,6 +33,36 @@ def _main(tool, argv):
     FLAGS.unparse_flags()
 
 
+@pytest.fixture
+def refused(capsys, monkeypatch):
+  """`refused(tool, argv, message)`: runs `tool` with `argv`, which must exit with status 2
+  after printing one line, `spn_compress: error: <message>` (or spn_decompress)."""
+
+  def check(tool, argv, message):
+    name = "spn_compress" if tool is compress else "spn_decompress"
+    monkeypatch.setattr(sys, "argv", [name])  # the command's name, as the console script has
+    with pytest.raises(SystemExit) as exit_info:
+      _main(tool, argv)
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2, error
+    assert error.count("\n") == 1, error
+    assert re.match(f"{name}: error: .*{message}", error), error
+
+  return check
+
+
+def _tree(folder):
+  """`{relative path: contents}` of the files under `folder` (None for a folder)."""
+  tree = {}
+  for root, dirs, files in os.walk(folder):
+    for name in dirs:
+      tree[os.path.relpath(os.path.join(root, name), folder)] = None
+    for name in files:
+      with open(os.path.join(root, name), "rb") as f:
+        tree[os.path.relpath(os.path.join(root, name), folder)] = f.read()
+  return tree
+
+
 def _write_pngs(folder, images):
   os.makedirs(folder, exist_ok=True)
   paths = []
@@ -40,7 +72,7 @@ def _write_pngs(folder, images):
   return paths
 
 
-def test_compress_then_decompress_restores_the_pngs(pipeline_dir, tmp_path, capsys):
+def test_compress_then_decompress_restores_the_pngs(pipeline_dir, tmp_path, capsys, refused):
   images = np.random.default_rng(0).integers(0, 4, size=(3, 2, 2, 1), dtype=np.uint8)
   inputs = _write_pngs(str(tmp_path / "in"), images)
   packed, restored = str(tmp_path / "packed"), str(tmp_path / "restored")
@@ -57,10 +89,15 @@ def test_compress_then_decompress_restores_the_pngs(pipeline_dir, tmp_path, caps
     assert entry["output"] == os.path.join(restored, f"image{i}.png")
     np.testing.assert_array_equal(tf.io.decode_png(tf.io.read_file(entry["output"])),
                                   images[i])
-  with pytest.raises(app.UsageError, match="exists .*--overwrite"):
-    _main(compress, [f"--pipeline={pipeline_dir}", f"--output_dir={packed}", *inputs])
+  before = _tree(packed)
+  refused(compress, [f"--pipeline={pipeline_dir}", f"--output_dir={packed}", *inputs],
+          r"image0\.spn exists \(3 of the outputs do\); pass --overwrite")
+  assert _tree(packed) == before
   _main(compress, [f"--pipeline={pipeline_dir}", f"--output_dir={packed}", "--overwrite",
                    "--noprogress", *inputs])
+
+
+_PNG = tf.io.encode_png(np.zeros((2, 2, 1), np.uint8)).numpy()
 
 
 @pytest.mark.parametrize("bad_image, message", [
@@ -69,41 +106,144 @@ def test_compress_then_decompress_restores_the_pngs(pipeline_dir, tmp_path, caps
     (np.zeros((2, 2, 3), np.uint8), r"bad\.png: a 2x2 image with 3 channel"),
     (np.full((2, 2, 1), 9, np.uint8), r"bad\.png: values up to 9; the pipeline codes 2-bit"),
     (np.zeros((2, 2, 1), np.uint16), r"bad\.png: a 16-bit PNG"),
-])
-def test_a_wrong_image_is_refused_and_nothing_is_written(pipeline_dir, tmp_path, bad_image,
-                                                         message):
+    (_PNG[:-12], r"bad\.png: not a readable image \(Invalid PNG data, size \d+\)\.$"),
+    (b"", r"bad\.png: not a readable image \(Input is empty\.\)\.$"),
+], ids=["size", "channels", "depth", "16_bit", "truncated", "empty"])
+def test_a_wrong_image_is_refused_and_nothing_is_written(pipeline_dir, tmp_path, refused,
+                                                         bad_image, message):
   good = _write_pngs(str(tmp_path / "in"), np.zeros((1, 2, 2, 1), np.uint8))
   bad = str(tmp_path / "in" / "bad.png")
-  tf.io.write_file(bad, tf.io.encode_png(bad_image))
+  contents = bad_image if isinstance(bad_image, bytes) else tf.io.encode_png(bad_image)
+  tf.io.write_file(bad, contents)
   output_dir = tmp_path / "out"
-  with pytest.raises(app.UsageError, match=message):
-    _main(compress, [f"--pipeline={pipeline_dir}", f"--output_dir={output_dir}", *good, bad])
-  assert not output_dir.exists() or not os.listdir(output_dir)
+  refused(compress, [f"--pipeline={pipeline_dir}", f"--output_dir={output_dir}", *good, bad],
+          message)
+  assert not output_dir.exists()
 
 
-def test_a_corrupt_file_is_named_and_nothing_is_written(pipeline_dir, tmp_path):
+@pytest.mark.parametrize("damage, message", [
+    (lambda blob: b"\x07" + blob[1:], r"image1\.spn: File 1: Not an spn-keras image file"),
+    (lambda blob: blob[:3], r"image1\.spn: File 1: The file is truncated \(3 bytes"),
+    (lambda blob: blob[:1] + bytes([blob[1] ^ 4]) + blob[2:],
+     r"image1\.spn: File 1: The header is damaged"),
+], ids=["format", "truncated", "header"])
+def test_a_corrupt_file_is_named_and_nothing_is_written(pipeline_dir, tmp_path, refused, damage,
+                                                        message):
   inputs = _write_pngs(str(tmp_path / "in"), np.ones((2, 2, 2, 1), np.uint8))
   summary = compress.compress_files(inputs, str(tmp_path / "packed"),
                                     pipeline_dir=pipeline_dir)
-  with open(summary["files"][1]["output"], "r+b") as f:
-    f.write(b"\x07")  # not the format version
+  with open(summary["files"][1]["output"], "rb") as f:
+    blob = f.read()
+  with open(summary["files"][1]["output"], "wb") as f:
+    f.write(damage(blob))
   restored = tmp_path / "restored"
-  with pytest.raises(app.UsageError, match=r"image1\.spn: File 1: Not an spn-keras image file"):
-    _main(decompress, [f"--pipeline={pipeline_dir}", f"--output_dir={restored}",
-                       *[f["output"] for f in summary["files"]]])
+  refused(decompress, [f"--pipeline={pipeline_dir}", f"--output_dir={restored}",
+                       *[f["output"] for f in summary["files"]]], message)
   assert not restored.exists()
 
 
-def test_the_tools_need_inputs_an_output_dir_and_one_pipeline(pipeline_dir, tmp_path):
-  for tool in (compress, decompress):
-    with pytest.raises(app.UsageError, match="--output_dir is required"):
-      _main(tool, [f"--pipeline={pipeline_dir}", "x.png"])
-    with pytest.raises(app.UsageError, match="exactly one of --zoo"):
-      _main(tool, [f"--output_dir={tmp_path}", "x.png"])
-    with pytest.raises(app.UsageError, match="at least one"):
-      _main(tool, [f"--pipeline={pipeline_dir}", f"--output_dir={tmp_path}"])
-    with pytest.raises(app.UsageError, match="missing.png: no such file"):
-      _main(tool, [f"--pipeline={pipeline_dir}", f"--output_dir={tmp_path}", "missing.png"])
+@pytest.mark.parametrize("tool", [compress, decompress])
+def test_the_tools_need_inputs_an_output_dir_and_one_pipeline(pipeline_dir, tmp_path, refused,
+                                                              tool):
+  refused(tool, [f"--pipeline={pipeline_dir}", "x.png"], "--output_dir is required")
+  refused(tool, [f"--output_dir={tmp_path}", "x.png"], "exactly one of --zoo")
+  refused(tool, [f"--pipeline={pipeline_dir}", f"--output_dir={tmp_path}"], "at least one")
+  assert not os.listdir(tmp_path)
+
+
+@pytest.fixture
+def pipeline_never_loaded(monkeypatch):
+  """Fails the tool if it loads its pipeline: the files must be checked before any work."""
+
+  def load_pipeline(*args, **kwargs):
+    raise AssertionError("the pipeline was loaded before the files were checked")
+
+  monkeypatch.setattr(common, "load_pipeline", load_pipeline)
+
+
+def _bad_files_cases(root, suffix):
+  """`{case: (inputs, output_dir, message)}` on the files that `_lay_out_files` makes."""
+  good, out = f"{root}/in/good.png", f"{root}/out"
+  suffix = re.escape(suffix)
+  return {
+      "missing_input": ([good, "missing.png"], f"{root}/new", r"missing\.png: no such file\.$"),
+      "folder_input": ([good, f"{root}/in"], f"{root}/new", r"/in: a folder, not a file\.$"),
+      "device_input": ([good, os.devnull], f"{root}/new", r"/dev/null: not a regular file"),
+      "same_names": ([good, f"{root}/in/other/good.png"], f"{root}/new",
+                     r"/in/good\.png and .*/in/other/good\.png have the same file name"),
+      "output_dir_is_a_file": ([good], f"{root}/a_file",
+                               r"--output_dir .*/a_file is a file, not a folder\.$"),
+      "output_dir_below_a_file": ([good], f"{root}/a_file/new",
+                                  r"--output_dir .*/a_file/new lies below .*/a_file, a file"),
+      "output_is_a_folder": ([f"{root}/in/folder.png"], out,
+                             f"/out/folder{suffix} is a folder: an output cannot replace it"),
+      "output_exists": ([good], out,
+                        f"/out/good{suffix} exists \\(1 of the outputs do\\); pass --overwrite"),
+  }
+
+
+def _lay_out_files(root, suffix):
+  """Inputs in `root/in`, a file `root/a_file`, and in `root/out` an output and a folder named
+  like outputs."""
+  for folder in ("in/other", f"out/folder{suffix}"):
+    os.makedirs(os.path.join(root, folder))
+  for name, contents in (("in/good.png", _PNG), ("in/other/good.png", _PNG),
+                         ("in/folder.png", _PNG), ("a_file", b"not a folder"),
+                         (f"out/good{suffix}", b"an earlier output")):
+    with open(os.path.join(root, name), "wb") as f:
+      f.write(contents)
+
+
+@pytest.mark.parametrize("tool", [compress, decompress])
+@pytest.mark.parametrize("case", list(_bad_files_cases("root", ".spn")))
+def test_files_are_checked_before_any_work(tmp_path, refused, pipeline_never_loaded, tool, case):
+  suffix = ".spn" if tool is compress else ".png"
+  _lay_out_files(str(tmp_path), suffix)
+  inputs, output_dir, message = _bad_files_cases(str(tmp_path), suffix)[case]
+  before = _tree(tmp_path)
+  refused(tool, ["--pipeline=unused", f"--output_dir={output_dir}", *inputs], message)
+  assert _tree(tmp_path) == before
+
+
+def test_an_unreadable_input_is_named(pipeline_dir, tmp_path, refused, monkeypatch):
+  """A read that TensorFlow refuses names the file in one line (the refusal is simulated:
+  tests run as root, whom file permissions do not stop)."""
+  inputs = _write_pngs(str(tmp_path / "in"), np.zeros((2, 2, 2, 1), np.uint8))
+  packed = compress.compress_files(inputs, str(tmp_path / "packed"),
+                                   pipeline_dir=pipeline_dir)["files"]
+  gfile = tf.io.gfile.GFile
+
+  def refusing_gfile(path, mode="r"):
+    if os.path.basename(path) in ("image1.png", "image1.spn"):
+      raise tf.errors.PermissionDeniedError(None, None, f"{path}; Permission denied")
+    return gfile(path, mode)
+
+  monkeypatch.setattr(tf.io.gfile, "GFile", refusing_gfile)
+  output_dir = tmp_path / "out"
+  refused(compress, [f"--pipeline={pipeline_dir}", f"--output_dir={output_dir}", *inputs],
+          r"/in/image1\.png: cannot be read \(.*/in/image1\.png; Permission denied\)\.$")
+  refused(decompress, [f"--pipeline={pipeline_dir}", f"--output_dir={output_dir}",
+                       *[f["output"] for f in packed]],
+          r"/packed/image1\.spn: cannot be read \(.*/image1\.spn; Permission denied\)\.$")
+  assert not output_dir.exists()
+
+
+def test_a_failed_write_is_named_and_leaves_nothing(pipeline_dir, tmp_path, refused,
+                                                    monkeypatch):
+  inputs = _write_pngs(str(tmp_path / "in"), np.zeros((2, 2, 2, 1), np.uint8))
+  gfile = tf.io.gfile.GFile
+
+  def full_disk_gfile(path, mode="r"):
+    if "w" in mode and os.path.basename(path).startswith(".image1.spn"):
+      raise tf.errors.ResourceExhaustedError(None, None, f"{path}; No space left on device")
+    return gfile(path, mode)
+
+  monkeypatch.setattr(tf.io.gfile, "GFile", full_disk_gfile)
+  output_dir = tmp_path / "out"
+  refused(compress, [f"--pipeline={pipeline_dir}", f"--output_dir={output_dir}",
+                     "--noprogress", *inputs],
+          r"/out/image1\.spn: cannot be written \(.*; No space left on device\)\.$")
+  assert os.listdir(output_dir) == []  # image0.spn's temporary file is gone too
 
 
 def test_bucket_paths_through_tf_io_gfile(pipeline_dir):

@@ -10,7 +10,7 @@ def _header(shape=(28, 28, 1)):
 
 def test_round_trip_and_size():
   blob = _header().to_bytes()
-  assert len(blob) == 14  # version, fingerprint 4, tag 2, shape 3, CRC 4
+  assert len(blob) == 16  # version, fingerprint 4, tag 2, shape 3, pixels CRC 4, header CRC 2
   header, payload = CodecHeader.from_bytes(blob + b"payload")
   assert header == _header() and payload == b"payload"
 
@@ -22,14 +22,29 @@ def test_large_shapes_take_more_varint_bytes():
 
 @pytest.mark.parametrize("blob, message", [
     (b"", "empty"),
-    (b"\x89PNG\r\n\x1a\n", "Not an spn-keras image file"),
+    (b"\x89PNG\r\n\x1a\n", "Not an spn-keras image file of format version 2: its first byte is "
+     "137"),
+    (bytes([1]) + _header().to_bytes()[1:], "format version 2: its first byte is 1"),
     (_header().to_bytes()[:5], "truncated"),
     (_header().to_bytes()[:8], "truncated"),
     (_header().to_bytes()[:12], "truncated"),
-])
+    (_header().to_bytes()[:15], "truncated"),
+], ids=["empty", "png", "format_version_1", "in_fingerprint", "in_shape", "in_pixels_crc",
+        "in_header_crc"])
 def test_bad_files(blob, message):
   with pytest.raises(CodecError, match=message):
     CodecHeader.from_bytes(blob)
+
+
+def test_any_flipped_bit_after_the_version_is_a_damaged_header():
+  blob = _header().to_bytes() + b"payload"
+  for bit in range(8, 8 * len(_header().to_bytes())):
+    damaged = bytearray(blob)
+    damaged[bit // 8] ^= 1 << (bit % 8)
+    # A flipped varint bit can move the fields after it: then the header seems to end early.
+    message = "header is damaged: its CRC-16" if not 7 <= bit // 8 < 10 else "header is damaged"
+    with pytest.raises(CodecError, match=message):
+      CodecHeader.from_bytes(bytes(damaged))
 
 
 def test_bad_field_lengths():

@@ -78,6 +78,15 @@ def test_another_model_is_refused_before_decoding(pipeline):
     codec.decompress(other, files)
 
 
+def test_a_damaged_fingerprint_is_a_damaged_header_not_another_model(pipeline):
+  file = codec.compress(pipeline, _images(1, seed=6))[0]
+  for bit in range(8, 8 + 8 * len(environment.model_fingerprint(pipeline.stages))):
+    damaged = bytearray(file)
+    damaged[bit // 8] ^= 1 << (bit % 8)
+    with pytest.raises(CodecError, match="File 0: The header is damaged: its CRC-16"):
+      codec.decompress(pipeline, [bytes(damaged)])
+
+
 def test_corrupt_and_truncated_files_fail_their_crc(pipeline):
   images = _images(2, seed=4)
   files = codec.compress(pipeline, images)
@@ -116,6 +125,66 @@ def test_a_file_from_another_environment_says_so(pipeline):
 def test_bad_images_are_refused(pipeline, images, conditioning, message):
   with pytest.raises((ValueError, TypeError), match=message):
     codec.compress(pipeline, images, conditioning=conditioning)
+
+
+@pytest.mark.parametrize("conditioning, message", [
+    (lambda msb: msb[:1], r"`conditioning` must have batch size 2 \(one per image\), got 1"),
+    (lambda msb: None, "`conditioning` is required"),
+    (lambda msb: msb + 8, r"`conditioning` values must be in \[0, 8\) \(3 bits\)"),
+    (lambda msb: msb[:, :4], r"`conditioning` must have shape \(B, 8, 8, 1\)"),
+    (lambda msb: msb.astype(np.float32), "`conditioning` must have an integer dtype"),
+    (lambda msb: "msb", "`conditioning` must be an integer array"),
+], ids=["one_short", "missing", "too_many_bits", "wrong_shape", "float", "str"])
+def test_a_depth_stage_checks_its_conditioning_before_coding(pipeline, conditioning, message):
+  depth = pipeline.depth_upscaler
+  images = _images(2, seed=8)
+  msb, lsb = images >> 5, images & 31
+  with pytest.raises((ValueError, TypeError), match=message):
+    codec.compress(depth, lsb, conditioning=conditioning(msb))
+  with pytest.raises((ValueError, TypeError), match=message):
+    codec.decompress(depth, [b"never read", b"never read"], conditioning=conditioning(msb))
+
+
+def test_a_stage_without_conditioning_refuses_one(pipeline):
+  slices = _images(1, shape=(4, 4, 1)) >> 5
+  with pytest.raises(ValueError, match="`conditioning` must be None: this stage is not a depth"):
+    codec.compress(pipeline.slice_decoder, slices, conditioning=slices)
+
+
+@pytest.mark.parametrize("files, message", [
+    (b"\x02abc", "got bytes"),
+    ("image.spn", "got str"),
+    (None, "got NoneType"),
+    (7, "got int"),
+    ({b"\x02abc": 0}, "got dict"),
+    ((file for file in [b"\x02abc"]), "got generator"),
+], ids=["bytes", "str", "none", "int", "dict", "generator"])
+def test_files_must_be_a_list_of_bytes(pipeline, files, message):
+  with pytest.raises(TypeError, match="`files` must be a list of bytes objects, one per file, " +
+                     message):
+    codec.decompress(pipeline, files)
+
+
+def test_each_file_must_be_bytes(pipeline):
+  file = codec.compress(pipeline, _images(1, seed=9))[0]
+  with pytest.raises(TypeError, match=r"`files\[1\]` must be a bytes object .*got str"):
+    codec.decompress(pipeline, [file, "image.spn"])
+  decoded = codec.decompress(pipeline, (bytearray(file), memoryview(file)))  # bytes-like
+  np.testing.assert_array_equal(decoded, np.concatenate([_images(1, seed=9)] * 2))
+
+
+@pytest.mark.parametrize("images, error, message", [
+    (None, TypeError, "`images` must be an integer array .*got NoneType"),
+    (b"\x00" * 64, TypeError, "`images` must be an integer array .*got bytes"),
+    ("image.png", TypeError, "`images` must be an integer array .*got str"),
+    ([np.zeros((8, 8, 1), np.uint8), np.zeros((8, 7, 1), np.uint8)], ValueError,
+     "`images` must be an array of images of one shape"),
+    ({"images": 1}, TypeError, "`images` must be an integer array .*got dict"),
+    ([[None]], TypeError, "`images` must be an integer array .*got an array of Python objects"),
+], ids=["none", "bytes", "str", "ragged", "dict", "objects"])
+def test_images_that_are_not_an_array_are_refused(pipeline, images, error, message):
+  with pytest.raises(error, match=message):
+    codec.compress(pipeline, images)
 
 
 def test_bad_arguments(pipeline):
