@@ -12,11 +12,13 @@ import tensorflow as tf
 
 from spn_keras import data
 from spn_keras import zoo
+from spn_keras.argument_checks import ArgumentError
 from spn_keras.cli import launch
 from spn_keras.ops.likelihood import nats_to_bits_per_dim
 from spn_keras.pipelines import Pipeline
 from spn_keras.pipelines import serialization
 from spn_keras.presets import file_io
+from spn_keras.presets.preset_folders import pipeline_stage_folders
 
 
 def run_tool(main, module):
@@ -42,11 +44,49 @@ def run_tool(main, module):
       flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
   def quiet_main(argv):
-    if flags.FLAGS.verbosity < 1:
+    verbose = flags.FLAGS.verbosity >= 1
+    if not verbose:
       logging.set_verbosity(logging.WARNING)
-    return main(argv)
+    try:
+      return main(argv)
+    except app.UsageError as error:
+      exit_with_error(str(error))
+    except USER_ERRORS as error:
+      if verbose:  # -v 1: the whole traceback, for a bug report
+        raise
+      exit_with_error(user_error_message(error))
 
   app.run(quiet_main)
+
+
+# The errors that a user's input (flags, files, folders) causes, which a tool reports in one
+# line (the traceback shows with --verbosity=1): this package's checks raise the first five;
+# TensorFlow raises the others about files and data.
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError,
+               NotADirectoryError, PermissionError, tf.errors.NotFoundError,
+               tf.errors.PermissionDeniedError, tf.errors.InvalidArgumentError,
+               tf.errors.FailedPreconditionError)
+
+
+def user_error_message(error):
+  """One line for a `USER_ERRORS` error: an `ArgumentError` about an argument that a flag of
+  the same name sets names the flag (`--num_images must be ...`); a TensorFlow error keeps
+  its first line, without the function and op that raised it (`{{function_node ...}}` before
+  it, `[Op:...]` after it): e.g. "x.png; Is a directory"."""
+  if isinstance(error, ArgumentError) and error.name in flags.FLAGS:
+    return f"--{error.name} must be {error.expected}, got {error.value!r}."
+  message = error.message if isinstance(error, tf.errors.OpError) else str(error)
+  line = (message.strip().splitlines() or [type(error).__name__])[0].split(" [Op:")[0]
+  if line.startswith("{{function_node"):  # the traced function that raised it
+    line = line.split("}}", 1)[-1].strip()
+  return line
+
+
+def exit_with_error(message):
+  """Prints `<tool>: error: <message>` (one line) to stderr and exits with status 2."""
+  tool = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "spn-keras"
+  print(f"{tool}: error: {' '.join(message.split())}", file=sys.stderr)
+  sys.exit(2)
 
 
 def convert_files_main(convert, argv):
@@ -54,38 +94,98 @@ def convert_files_main(convert, argv):
 
   Checks the flags (exactly one of `--zoo` and `--pipeline`, an `--output_dir`), runs
   `convert(inputs, output_dir, zoo_name, pipeline_dir, overwrite, progress)` on the
-  positional arguments, and prints the summary it returns as JSON; its `ValueError`s and
-  `FileExistsError`s become usage errors.
+  positional arguments, and prints the summary it returns as JSON. A user's mistake (a flag,
+  or `convert`'s `ValueError`s and `OSError`s: a missing, unreadable or undecodable input,
+  an existing output, a file of another pipeline) prints one line and exits with status 2
+  (`exit_with_error`).
 
   Args:
     convert: the tool's function (`spn_compress`'s `compress_files`, ...).
     argv: the arguments absl passes to `main`.
+
+  Raises:
+    SystemExit: status 2, after the line that says what was wrong.
   """
   flag_values = flags.FLAGS
-  if (flag_values.zoo is None) == (flag_values.pipeline is None):
-    raise app.UsageError("Give exactly one of --zoo (a registered name) and --pipeline (a "
-                         "pipeline folder).")
-  if not flag_values.output_dir:
-    raise app.UsageError("--output_dir is required.")
   try:
+    if (flag_values.zoo is None) == (flag_values.pipeline is None):
+      raise app.UsageError("Give exactly one of --zoo (a registered name) and --pipeline (a "
+                           "pipeline folder).")
+    if not flag_values.output_dir:
+      raise app.UsageError("--output_dir is required.")
     summary = convert(argv[1:], flag_values.output_dir, flag_values.zoo, flag_values.pipeline,
                       flag_values.overwrite, flag_values.progress)
-  except (ValueError, FileExistsError) as e:
-    raise app.UsageError(str(e)) from None
+  except (app.UsageError, ValueError, OSError) as error:
+    exit_with_error(user_error_message(error))
   print(json.dumps(summary))
 
 
-def output_paths(inputs, output_dir, suffix):
-  """`{input: <output_dir>/<input's file name without extension><suffix>}`.
+def checked_output_paths(inputs, output_dir, suffix, overwrite=False):
+  """Checks a tool's input files and `output_dir` before any work; names each input's output.
+
+  An input's output is `<output_dir>/<its file name without extension><suffix>`. Every input
+  must be an existing regular file (not a folder, device or pipe); `output_dir` must be a
+  folder or not exist yet below one; no two inputs may share an output; no output may be a
+  folder, nor exist unless `overwrite`.
+
+  Args:
+    inputs: the input paths (local, or `tf.io.gfile` paths such as `gs://...`).
+    output_dir: the folder for the outputs (`--output_dir`).
+    suffix: the outputs' extension, e.g. ".spn".
+    overwrite: whether existing outputs may be replaced (`--overwrite`).
+
+  Returns:
+    `{input: output path}`.
 
   Raises:
-    ValueError: two inputs would give the same output.
+    ValueError: naming the file or folder that is wrong.
+    FileExistsError: an output exists and `overwrite` is False.
   """
-  outputs = {path: os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + suffix)
-             for path in inputs}
-  if len(set(outputs.values())) != len(outputs):
-    raise ValueError("Two inputs have the same file name: their outputs would collide.")
-  return outputs
+  for path in inputs:
+    if not tf.io.gfile.exists(path):
+      raise ValueError(f"{path}: no such file.")
+    if tf.io.gfile.isdir(path):
+      raise ValueError(f"{path}: a folder, not a file.")
+    if file_io.is_local(path) and not os.path.isfile(path):
+      raise ValueError(f"{path}: not a regular file (a device or a pipe).")
+  folder = output_dir  # the nearest folder that exists decides where outputs can go
+  while folder and not tf.io.gfile.exists(folder) and os.path.dirname(folder) != folder:
+    folder = os.path.dirname(folder)
+  if folder and tf.io.gfile.exists(folder) and not tf.io.gfile.isdir(folder):
+    where = "is" if folder == output_dir else f"lies below {folder},"
+    raise ValueError(f"--output_dir {output_dir} {where} a file, not a folder.")
+  inputs_by_output = {}
+  for path in inputs:
+    output = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + suffix)
+    if output in inputs_by_output:
+      raise ValueError(f"{inputs_by_output[output]} and {path} have the same file name: both "
+                       f"would be written to {output}.")
+    if tf.io.gfile.isdir(output):
+      raise ValueError(f"{output} is a folder: an output cannot replace it.")
+    inputs_by_output[output] = path
+  _refuse_existing_outputs(inputs_by_output, overwrite)
+  return {path: output for output, path in inputs_by_output.items()}
+
+
+def _refuse_existing_outputs(paths, overwrite):
+  """Raises FileExistsError if any of `paths` exists and `overwrite` is False."""
+  existing = [path for path in paths if tf.io.gfile.exists(path)]
+  if existing and not overwrite:
+    raise FileExistsError(f"{existing[0]} exists ({len(existing)} of the outputs do); pass "
+                          f"--overwrite to replace them.")
+
+
+def read_input_file(path):
+  """The bytes of the input file `path` (checked first by `checked_output_paths`).
+
+  Raises:
+    ValueError: naming the file, when TensorFlow cannot read it (permissions, I/O error).
+  """
+  try:
+    with tf.io.gfile.GFile(path, "rb") as f:
+      return f.read()
+  except tf.errors.OpError as error:
+    raise ValueError(f"{path}: cannot be read ({user_error_message(error)}).") from None
 
 
 def write_outputs(contents, overwrite=False):
@@ -102,11 +202,9 @@ def write_outputs(contents, overwrite=False):
 
   Raises:
     FileExistsError: a target exists and `overwrite` is False (nothing is written).
+    OSError: naming the target, when a file cannot be written (nothing is written).
   """
-  existing = [path for path in contents if tf.io.gfile.exists(path)]
-  if existing and not overwrite:
-    raise FileExistsError(f"{existing[0]} exists ({len(existing)} of the outputs do); pass "
-                          f"--overwrite to replace them.")
+  _refuse_existing_outputs(contents, overwrite)
   temporary = {}
   try:
     for path, content in contents.items():
@@ -114,10 +212,12 @@ def write_outputs(contents, overwrite=False):
       temporary[path] = file_io.temporary_sibling(path)
       with tf.io.gfile.GFile(temporary[path], "wb") as f:
         f.write(content)
-  except BaseException:
+  except BaseException as error:
     for tmp in temporary.values():
       if tf.io.gfile.exists(tmp):
         tf.io.gfile.remove(tmp)
+    if isinstance(error, tf.errors.OpError):
+      raise OSError(f"{path}: cannot be written ({user_error_message(error)}).") from None
     raise
   for path, tmp in temporary.items():
     tf.io.gfile.rename(tmp, path, overwrite=True)
@@ -145,11 +245,9 @@ def resolve_architecture(zoo_name=None, config=None):
                      "folder with pipeline.json and per-stage config.json).")
   if zoo_name is not None:
     return zoo.get(zoo_name)
-  spec = serialization.read_pipeline_json(config)
-  stages = {}
-  for name, entry in spec["stages"].items():
-    stages[name] = serialization.build_stage(os.path.join(config, entry["folder"])).config
-  metadata = spec.get("metadata", {})
+  stages = {name: serialization.build_stage(folder).config
+            for name, (folder, _) in pipeline_stage_folders(config).items()}
+  metadata = serialization.read_pipeline_json(config).get("metadata", {})
   return zoo.ZooEntry(name=metadata.get("name", os.path.basename(os.path.normpath(config))),
                       description=metadata.get("description", ""),
                       dataset=metadata.get("dataset", ""), stages=stages,
@@ -223,23 +321,22 @@ def stage_evaluator(pipeline, stage, dataset):
 
 def stage_dataset(pipeline, stage, spec, split, batch_size, data_dir=None, seed=0,
                   input_context=None, repeat=False):
-  """The dataset of `stage`'s view of `spec` (a `make_dataset` spec)."""
-  shape = pipeline.image_shape
-  return data.make_dataset(spec, split, data_dir=data_dir, batch_size=batch_size, seed=seed,
-                           repeat=repeat, input_context=input_context,
-                           transform=_checked_view(pipeline, stage, shape),
-                           autotune=False)
+  """The dataset of `stage`'s view of `spec` (a `make_dataset` spec).
 
+  Images are decoded to the pipeline's channels and checked against its `image_shape`
+  (`make_dataset`'s `image_shape`: a wrong size found while reading names the file or spec).
 
-def _checked_view(pipeline, stage, shape):
+  Raises:
+    app.UsageError: `spec` cannot give the pipeline's images (missing folder, other channels
+      or size known in advance, ...).
+  """
   view = pipeline.stage_view(stage)
-
-  def transform(image):
-    tf.debugging.assert_equal(tf.shape(image), tf.constant(shape, tf.int32),
-                              message=f"dataset images must have shape {shape}")
-    return view(image)
-
-  return transform
+  try:
+    return data.make_dataset(spec, split, data_dir=data_dir, batch_size=batch_size, seed=seed,
+                             repeat=repeat, input_context=input_context, transform=view,
+                             image_shape=pipeline.image_shape, autotune=False)
+  except (ValueError, FileNotFoundError) as error:
+    raise app.UsageError(f"--dataset={spec}: {error}") from None
 
 
 def evaluate_stage(model, dataset, full_dims, first_slice_given=False):
@@ -247,21 +344,30 @@ def evaluate_stage(model, dataset, full_dims, first_slice_given=False):
 
   Returns:
     `(bits_per_dim, num_examples)`.
+
+  Raises:
+    ValueError: an image of the dataset has the wrong size (one line naming its file).
   """
   total, count = 0.0, 0
-  for batch in dataset:
-    nats = model.log_prob(batch["images"], batch.get("conditioning"),
-                          first_slice_given=first_slice_given)
-    total += float(tf.reduce_sum(nats))
-    count += int(nats.shape[0])
+  with data.image_shape_errors_as_value_errors():
+    for batch in dataset:
+      nats = model.log_prob(batch["images"], batch.get("conditioning"),
+                            first_slice_given=first_slice_given)
+      total += float(tf.reduce_sum(nats))
+      count += int(nats.shape[0])
   return nats_to_bits_per_dim(total / count, full_dims), count
 
 
 def evaluate_pipeline(pipeline, dataset):
-  """Exact per-stage and total bits/dim of a pipeline over a dataset of full images."""
+  """Exact per-stage and total bits/dim of a pipeline over a dataset of full images.
+
+  Raises:
+    ValueError: an image of the dataset has the wrong size (one line naming its file).
+  """
   sums, count = {}, 0
-  for images in dataset:
-    for name, value in pipeline.bits_per_dim(images).items():
-      sums[name] = sums.get(name, 0.0) + float(np.sum(value))
-    count += int(images.shape[0])
+  with data.image_shape_errors_as_value_errors():
+    for images in dataset:
+      for name, value in pipeline.bits_per_dim(images).items():
+        sums[name] = sums.get(name, 0.0) + float(np.sum(value))
+      count += int(images.shape[0])
   return {name: value / count for name, value in sums.items()}, count

@@ -4,7 +4,8 @@
   spn_sample --zoo=mnist28_mdu --upscale=thumbnail.png --output=upscaled.png
 
 `--zoo` takes a registered name (pretrained weights: `$SPN_KERAS_HOME/<name>` or the
-pipelines shipped with the package) or a pipeline folder. `--out` and `--temperature` are
+pipelines shipped with the package) or a pipeline folder; `--pipeline` a pipeline folder.
+`--weights=random` samples the same architecture with fresh random weights. `--out` and `--temperature` are
 aliases of `--output` and `--temperatures`.
 
 The grid is enlarged by nearest-neighbour zoom, by default the smallest integer factor that
@@ -14,6 +15,7 @@ makes its longer side at least 512 pixels (16 MNIST digits: a 112x112 grid, zoom
 
 import json
 import math
+import os
 import sys
 import time
 
@@ -25,6 +27,7 @@ import tensorflow as tf
 
 from spn_keras import zoo
 from spn_keras.argument_checks import check_int
+from spn_keras.argument_checks import check_seed
 from spn_keras.cli import common
 from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --seed, --output, ...)
 from spn_keras.visualization import image_grid
@@ -48,10 +51,37 @@ flags.DEFINE_alias("temperature", "temperatures")
 
 
 def _read_images(path):
-  if path.endswith(".npy"):
-    images = np.load(path)
-    return images if images.ndim == 4 else images[None]
-  return tf.io.decode_image(tf.io.read_file(path), expand_animations=False).numpy()[None]
+  """The images of `--upscale`: a `(B, h, w, C)` batch.
+
+  Raises:
+    ValueError: `path` is not a regular file, or not an image or `.npy` array that decodes.
+  """
+  if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+    raise ValueError(f"--upscale: no image file at `{path}`.")
+  try:
+    if path.endswith(".npy"):
+      with tf.io.gfile.GFile(path, "rb") as f:
+        images = np.load(f, allow_pickle=False)
+      return images if images.ndim == 4 else images[None]
+    return tf.io.decode_image(tf.io.read_file(path), expand_animations=False).numpy()[None]
+  except (ValueError, OSError, tf.errors.OpError) as error:
+    message = error.message if isinstance(error, tf.errors.OpError) else str(error)
+    raise ValueError(f"--upscale: cannot read `{path}` as a PNG/JPEG image or a .npy array: "
+                     f"{message.splitlines()[0]}") from None
+
+
+def parse_temperatures(values):
+  """The `--temperatures` flag's values as floats (one, or one per stage).
+
+  Raises:
+    ValueError: a value is not a number.
+  """
+  try:
+    temperatures = [float(value) for value in values]
+  except ValueError:
+    raise ValueError(f"--temperatures must be one number or one per stage (comma-separated), "
+                     f"got {','.join(values)!r}.") from None
+  return temperatures[0] if len(temperatures) == 1 else temperatures
 
 
 def default_zoom(height, width):
@@ -84,13 +114,16 @@ def sample(name_or_folder, weights="pretrained", num_images=16, temperatures=(1.
     ValueError: `zoom` is not a positive int or None.
   """
   zoom = check_int("zoom", zoom, allow_none=True)
+  temperatures = parse_temperatures(temperatures)
+  folder = os.path.dirname(output) or "."
+  if tf.io.gfile.isdir(output) or not tf.io.gfile.isdir(folder):
+    raise ValueError(f"--output must be a PNG file in an existing folder, got `{output}`.")
+  low_resolution = _read_images(upscale) if upscale else None
   pipeline = zoo.load(name_or_folder, weights=None if weights == "random" else weights)
-  temperatures = [float(t) for t in temperatures]
-  temperatures = temperatures[0] if len(temperatures) == 1 else temperatures
   start = time.perf_counter()
   stages = list(pipeline.stages)
   if upscale:
-    images = pipeline.upscale(_read_images(upscale), temperatures=temperatures, seed=seed,
+    images = pipeline.upscale(low_resolution, temperatures=temperatures, seed=seed,
                               method=method, progress=progress)
   else:
     images = pipeline.sample(num_images, temperatures=temperatures, seed=seed, method=method,
@@ -108,10 +141,12 @@ def sample(name_or_folder, weights="pretrained", num_images=16, temperatures=(1.
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if not FLAGS.zoo:
-    raise app.UsageError("--zoo is required (a registered name or a pipeline folder).")
-  keras.utils.set_random_seed(FLAGS.seed)
-  print(json.dumps(sample(FLAGS.zoo, FLAGS.weights, FLAGS.num_images, FLAGS.temperatures,
+  if (FLAGS.zoo is None) == (FLAGS.pipeline is None):
+    raise app.UsageError("Give one of --zoo (a registered name or a pipeline folder) and "
+                         "--pipeline (a pipeline folder).")
+  seed = check_seed("seed", FLAGS.seed, allow_none=False)
+  keras.utils.set_random_seed(seed % 2**32)  # random weights (--weights=random); Keras: 32 bits
+  print(json.dumps(sample(FLAGS.zoo or FLAGS.pipeline, FLAGS.weights, FLAGS.num_images, FLAGS.temperatures,
                           FLAGS.seed, FLAGS.output or "samples.png", FLAGS.upscale, FLAGS.method,
                           FLAGS.progress, FLAGS.zoom), default=str))
 

@@ -12,6 +12,7 @@ chain rule over slices, pixels and channels.
 """
 
 import functools
+import os
 import random
 
 import keras
@@ -19,13 +20,16 @@ from keras import ops
 import numpy as np
 import tensorflow as tf
 
+from spn_keras.argument_checks import check_float
 from spn_keras.argument_checks import check_int
+from spn_keras.argument_checks import check_seed
 from spn_keras.layers import SubscaleSlicer
 from spn_keras.ops.likelihood import check_images
 from spn_keras.ops.likelihood import nats_to_bits_per_dim
 from spn_keras.presets import preset_folders
 from spn_keras.sampling import CachedSliceSampler
 from spn_keras.sampling import SamplingProgress
+from spn_keras.sampling.cached_slice_sampler import check_compute_dtype
 from spn_keras.sampling.sub_pixel_choice import choose_sub_pixel
 from spn_keras.sampling.sub_pixel_choice import gumbel_noise
 
@@ -37,6 +41,24 @@ def stage_seed(seed, stream):
   """The stateless seed `(2,)` of random stream `stream` (a stage, a slice) under `seed`."""
   return tf.random.experimental.stateless_fold_in(
       tf.constant([0, 0], tf.int64) + tf.cast(seed, tf.int64), stream)
+
+
+def _checked_seed(seed):
+  """`seed` checked: None, an int in [0, 2**63), a pair of them (a stateless seed `(2,)`), or a
+  tensor (a traced graph's input, as it is)."""
+  if tf.is_tensor(seed) or seed is None:
+    return seed
+  if isinstance(seed, (tuple, list, np.ndarray)) and len(seed) == 2:
+    return [check_seed("seed", value, allow_none=False) for value in seed]
+  return check_seed("seed", seed)
+
+
+def _physical_memory_bytes():
+  """This machine's memory in bytes, or None where the system does not say."""
+  try:
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+  except (AttributeError, OSError, ValueError):
+    return None
 
 
 def replica_target_slices(seed, step, global_batch_size, local_batch_size, first, num_slices):
@@ -309,6 +331,11 @@ class AutoregressiveImageModel(keras.Model):
       **kwargs: the other `keras.Model.compile` arguments (`run_eagerly`, `jit_compile`,
         `steps_per_execution`, ...). `loss`, `loss_weights`, `metrics` and
         `weighted_metrics` are not accepted: the loss is the model's likelihood.
+        `jit_compile` defaults to False (Keras's "auto" would pick XLA on a GPU): a plain
+        step checks that the values given to `fit` lie in the stage's range, an
+        XLA-compiled one cannot (`tf.debugging` asserts do nothing under XLA), so ask for
+        XLA explicitly, on data you have checked (`spn_train --jit_compile` checks each
+        batch before its compiled step).
 
     Raises:
       ValueError: a loss or metrics were given; `first_slice_given` with `scale = 1`.
@@ -326,6 +353,7 @@ class AutoregressiveImageModel(keras.Model):
     check_int("seed", seed, minimum=0)
     if not self.built:
       self.build()
+    kwargs.setdefault("jit_compile", False)
     super().compile(optimizer=optimizer, **kwargs)
     # Stored outside Keras's attribute tracking: the metrics are not weights of the stage and
     # must not enter its checkpoints.
@@ -482,6 +510,44 @@ class AutoregressiveImageModel(keras.Model):
     embedder = getattr(self, "embedder", None)
     return float(positions * (per_pixel + (embedder.count_params() if embedder else 0)))
 
+  def sampling_memory_bytes(self, num_images):
+    """A lower bound on the memory that sampling `num_images` images takes at once, in bytes.
+
+    Counts what grows with the batch and must exist together: the Gumbel noise of one slice
+    `(B, h, w, C, 2**bits)` float32, the slices `(B, S*S, h, w, C)` int32, the conditioning
+    network's context `(B, h, w, context_channels)` and the decoder's key/value caches
+    `(B, h*w, attention_channels)` per attention layer, float32. Activations come on top.
+
+    Args:
+      num_images: the batch size, a Python int.
+
+    Returns:
+      int.
+    """
+    height, width, channels = self.image_shape
+    c = self._slice_decoder().config
+    positions = c.height * c.width
+    per_image = (positions * channels * 2**self.bits * 4 + height * width * channels * 4
+                 + positions * c.context_channels * 4
+                 + 2 * c.attention_layers * positions * c.attention_channels * 4)
+    return num_images * per_image
+
+  def check_sampling_memory(self, num_images):
+    """Refuses a `num_images` whose `sampling_memory_bytes` exceed this machine's memory.
+
+    Raises:
+      ValueError: naming `num_images`, the memory needed and the largest batch that fits.
+    """
+    needed = self.sampling_memory_bytes(num_images)
+    available = _physical_memory_bytes()
+    if available is not None and needed > available:
+      per_image = self.sampling_memory_bytes(1)
+      raise ValueError(
+          f"`num_images` ({num_images:,}) needs at least {needed / 2**30:,.1f} GiB to sample "
+          f"({per_image / 2**10:,.1f} KiB per image) and this machine has "
+          f"{available / 2**30:,.1f} GiB: sample at most {available // per_image:,} images "
+          f"at a time.")
+
   def _initial_slices(self, num_images, first_slice):
     """The slices before any is generated or coded, and the first slice index to do.
 
@@ -514,6 +580,7 @@ class AutoregressiveImageModel(keras.Model):
     """
     if method not in ("cached", "naive"):
       raise ValueError(f"`method` must be 'cached' or 'naive', got {method!r}.")
+    check_compute_dtype(compute_dtype)
     # Tensors come from a traced graph (a SavedModel signature): checked when it runs, before
     # anything uses them (so that the check's message, not another op's, reports a bad value).
     if tf.is_tensor(num_images):
@@ -522,12 +589,14 @@ class AutoregressiveImageModel(keras.Model):
         num_images = tf.identity(num_images)
     else:
       check_int("num_images", num_images)
+      self.check_sampling_memory(num_images)
     if tf.is_tensor(temperature):
       with tf.control_dependencies([tf.debugging.assert_positive(
           temperature, message="`temperature` must be > 0")]):
         temperature = tf.identity(temperature)
-    elif not temperature > 0:
-      raise ValueError(f"`temperature` must be > 0, got {temperature!r}.")
+    else:
+      check_float("temperature", temperature, minimum=0, exclusive_minimum=True)
+    seed = _checked_seed(seed)
     if seed is None:
       seed = random.SystemRandom().randrange(2**62)
     if not self.built:

@@ -1,12 +1,16 @@
 """`Pipeline`: multidimensional upscaling, stages chained into one model of an image."""
 
 import functools
+import numbers
 import os
 import random
 
+import numpy as np
 import tensorflow as tf
 
+from spn_keras.argument_checks import check_float
 from spn_keras.argument_checks import check_int
+from spn_keras.argument_checks import check_seed
 from spn_keras.export.pipeline_exporter import PipelineExporter
 from spn_keras.models.autoregressive_image_model import stage_seed
 from spn_keras.models.slice_decoder import SliceDecoder
@@ -17,15 +21,22 @@ from spn_keras.ops.likelihood import nats_to_bits_per_dim
 from spn_keras.pipelines import serialization
 from spn_keras.presets import pretrained_folder
 from spn_keras.presets import spn_keras_home
+from spn_keras.presets.folder_rules import STAGES
 from spn_keras.presets.preset_folders import is_pipeline_folder
 from spn_keras.sampling import SamplingProgress
 
-STAGES = ("slice_decoder", "size_upscaler", "depth_upscaler")
+
+def _as_temperature(value, name="temperatures"):
+  """A positive finite float, or a scalar float tensor as it is (a temperature input of a
+  traced graph, checked when it runs)."""
+  if tf.is_tensor(value):
+    return value
+  return check_float(name, value, minimum=0, exclusive_minimum=True)
 
 
-def _as_temperature(value):
-  """A float, or a scalar float tensor as it is (a temperature input of a traced graph)."""
-  return value if tf.is_tensor(value) else float(value)
+def _is_number(value):
+  return isinstance(value, (numbers.Real, np.number)) or (
+      isinstance(value, np.ndarray) and value.ndim == 0)
 
 
 class Pipeline:
@@ -309,25 +320,30 @@ class Pipeline:
   def _temperatures(self, temperatures):
     """`{stage: T}` from the forms `sample` accepts; scalar tensors (a traced graph) stay."""
     names = list(self.stages)
-    if isinstance(temperatures, (int, float)):
-      temperatures = {name: float(temperatures) for name in names}
-    elif isinstance(temperatures, dict):
+    if _is_number(temperatures) or (tf.is_tensor(temperatures) and temperatures.shape.rank == 0):
+      value = _as_temperature(temperatures)
+      return {name: value for name in names}
+    if isinstance(temperatures, dict):
       unknown = set(temperatures) - set(names)
       if unknown:
         raise ValueError(f"`temperatures` names unknown stages {sorted(unknown)}; "
                          f"stages are {names}.")
-      temperatures = {name: _as_temperature(temperatures.get(name, 1.0)) for name in names}
-    else:
-      temperatures = tuple(temperatures)
-      if len(temperatures) != len(names):
-        raise ValueError(f"`temperatures` must have one value per stage {names}, "
-                         f"got {len(temperatures)}.")
-      temperatures = dict(zip(names, map(_as_temperature, temperatures)))
-    return temperatures
+      return {name: _as_temperature(temperatures.get(name, 1.0), f"temperatures[{name!r}]")
+              for name in names}
+    if not isinstance(temperatures, (tuple, list, np.ndarray)):
+      raise TypeError(f"`temperatures` must be a positive number, a sequence of one per stage "
+                      f"{names}, or a dict {{stage: T}}, got {temperatures!r}.")
+    if len(temperatures) != len(names):
+      raise ValueError(f"`temperatures` must have one value per stage {names}, "
+                       f"got {len(temperatures)}.")
+    return {name: _as_temperature(value, f"temperatures[{i}] ({name})")
+            for i, (name, value) in enumerate(zip(names, temperatures))}
 
   def _generate(self, num_images, low, temperatures, seed, method, progress=False,
                 jit_compile=True, compute_dtype=None):
     """Runs the stages after `low` (which may be None, a first slice, or a low-depth image)."""
+    if not tf.is_tensor(seed):
+      seed = check_seed("seed", seed)
     if seed is None:
       seed = random.SystemRandom().randrange(2**62)
     seeds = {name: stage_seed(seed, i) for i, name in enumerate(STAGES)}
@@ -341,6 +357,10 @@ class Pipeline:
       plan.append(("size_upscaler", self.size_upscaler.scale**2 - int(first_slice_given)))
     if self.depth_upscaler is not None:
       plan.append(("depth_upscaler", self.depth_upscaler.scale**2))
+    if not tf.is_tensor(num_images):
+      check_int("num_images", num_images)
+      for name, _ in plan:  # before any stage runs
+        self.stages[name].check_sampling_memory(num_images)
     bar = None
     if progress:
       bar = SamplingProgress([(name, count, self.stages[name].slice_sampling_cost())

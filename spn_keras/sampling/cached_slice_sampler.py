@@ -30,6 +30,8 @@ bfloat16 units, but not bit-identical to float32 (the images of a seed may diffe
 from keras import ops
 import tensorflow as tf
 
+from spn_keras.argument_checks import ArgumentError
+from spn_keras.argument_checks import check_bool
 from spn_keras.sampling.sub_pixel_choice import gumbel_max_choice
 
 
@@ -51,6 +53,23 @@ def _columns(buffer, start, size):
                   [size] + [-1] * (len(buffer.shape) - 1))
 
 
+COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def check_compute_dtype(compute_dtype):
+  """Returns `compute_dtype` (None or one of `COMPUTE_DTYPES`, as a name); raises otherwise.
+
+  Raises:
+    ArgumentError: naming `compute_dtype` and the dtypes accepted.
+  """
+  if compute_dtype is None:
+    return None
+  name = getattr(compute_dtype, "name", compute_dtype)  # a tf.DType or numpy dtype
+  if name not in COMPUTE_DTYPES:
+    raise ArgumentError("compute_dtype", f"None or one of {list(COMPUTE_DTYPES)}", compute_dtype)
+  return name
+
+
 class CachedSliceSampler:
   """Incremental sampling of one slice from a `SliceDecoder`.
 
@@ -64,8 +83,8 @@ class CachedSliceSampler:
 
   def __init__(self, decoder, jit_compile=True, compute_dtype=None):
     self.decoder = decoder
-    self.jit_compile = jit_compile
-    self.compute_dtype = compute_dtype or decoder.compute_dtype
+    self.jit_compile = check_bool("jit_compile", jit_compile)
+    self.compute_dtype = check_compute_dtype(compute_dtype) or decoder.compute_dtype
     self._slice_fn = tf.function(self._sample_slice, jit_compile=jit_compile,
                                  reduce_retracing=True)
     # The coding program calls back into Python (`tf.py_function`), which XLA cannot compile.

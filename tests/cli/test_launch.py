@@ -87,3 +87,22 @@ def test_verbosity_1_shows_tensorflow_start_up_lines():
   shown = _TF_LOG_LINE.findall(run.stderr)
   for message in _TF_LOG_LINE.findall(bare.stderr):
     assert message in shown
+
+
+@pytest.mark.parametrize("tool, args, message", [
+    ("spn_sample", ["--zoo=mnist28_mdu", "--temperatures=abc"],
+     "--temperatures must be one number or one per stage"),
+    ("spn_sample", ["--zoo=mnist28_mdu", "--num_images=0"], "--num_images must be a positive int"),
+    ("spn_sample", ["--zoo=no_such_model"], "Unknown zoo name 'no_such_model'"),
+])
+def test_a_users_mistake_is_one_line_and_status_2(tool, args, message, tmp_path):
+  """Three kinds of mistake, each in a new process (the other flags' checks are tested
+  in-process): a flag the tool parses, an argument a check names (`ArgumentError`, reported
+  as its flag) and an error of the package's own (an unknown name)."""
+  run = subprocess.run([sys.executable, str(BIN / tool), *args, "--noprogress"],
+                       capture_output=True, text=True, timeout=600, env=_environment(),
+                       cwd=tmp_path)
+  assert run.returncode == 2, run.stderr
+  assert run.stderr.count("\n") == 1 and re.match(f"{tool}: error: {message}", run.stderr), (
+      run.stderr)
+  assert not list(tmp_path.iterdir())  # nothing written

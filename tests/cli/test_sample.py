@@ -75,3 +75,34 @@ def test_bad_zoom_flag_is_refused_naming_the_flag(value):
       FLAGS(["spn_sample", "--zoo=mnist28_mdu", f"--zoom={value}"])
   finally:
     FLAGS.unparse_flags()
+
+
+def test_weights_random_with_a_folder_samples_random_weights(pipeline_dir, tmp_path):
+  trained = sample.sample(pipeline_dir, num_images=4, seed=3, output=str(tmp_path / "t.png"))
+  random = sample.sample(pipeline_dir, weights="random", num_images=4, seed=3,
+                         output=str(tmp_path / "r.png"))
+  assert random["metadata"]["weights"] == "random" and "weights" not in trained["metadata"]
+  assert (tf.io.read_file(str(tmp_path / "t.png")).numpy()
+          != tf.io.read_file(str(tmp_path / "r.png")).numpy())
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(temperatures=["abc"]), "--temperatures must be one number or one per stage"),
+    (dict(upscale="missing.png"), "--upscale: no image file at `missing.png`"),
+    (dict(upscale="."), "--upscale: no image file at `.`"),
+    (dict(output="no_such_folder/x.png"), "--output must be a PNG file in an existing folder"),
+])
+def test_bad_arguments_are_refused_before_any_work(pipeline_dir, tmp_path, monkeypatch, kwargs,
+                                                   message):
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.setattr(sample.zoo, "load", lambda *args, **kwargs: pytest.fail("loaded"))
+  with pytest.raises(ValueError, match=message):
+    sample.sample(pipeline_dir, **{"output": "x.png", **kwargs})
+  assert not list(tmp_path.iterdir())
+
+
+def test_an_upscale_file_that_is_not_an_image_is_named(pipeline_dir, tmp_path):
+  path = tmp_path / "notes.png"
+  path.write_text("not a png")
+  with pytest.raises(ValueError, match=f"--upscale: cannot read `{path}` as a PNG/JPEG"):
+    sample.sample(pipeline_dir, output=str(tmp_path / "x.png"), upscale=str(path))

@@ -202,3 +202,40 @@ def test_pipeline_describes_itself():
   assert lines[4].split()[-1] == "-"  # no recorded figure for the depth upscaler
   total = sum(model.count_params() for model in pipeline.stages.values())
   assert lines[5].split() == ["total", f"{total:,}", "1.2500"]
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(seed=1.5), ValueError, r"`seed` must be an int in \[0, 2\*\*63\) or None, got 1.5"),
+    (dict(seed="abc"), ValueError, "`seed` must be an int"),
+    (dict(seed=[1, 2, 3]), ValueError, "`seed` must be an int"),
+    (dict(seed=2**70), ValueError, "`seed` must be an int"),
+    (dict(seed=True), ValueError, "`seed` must be an int"),
+    (dict(temperatures="123"), TypeError, "`temperatures` must be a positive number, a sequence"),
+    (dict(temperatures=float("nan")), ValueError, "`temperatures` must be a finite number > 0"),
+    (dict(temperatures=0), ValueError, "`temperatures` must be a finite number > 0"),
+    (dict(temperatures=(1.0, "x", 1.0)), ValueError,
+     r"`temperatures\[1\] \(size_upscaler\)` must be a finite number > 0"),
+    (dict(temperatures={"depth_upscaler": float("inf")}), ValueError,
+     r"`temperatures\['depth_upscaler'\]` must be a finite number > 0"),
+    (dict(temperatures=(1.0, 1.0)), ValueError, "one value per stage"),
+    (dict(compute_dtype="banana"), ValueError, "`compute_dtype` must be None or one of"),
+    (dict(num_images=10**9), ValueError, r"`num_images` \(1,000,000,000\) needs at least"),
+    (dict(num_images=0), ValueError, "`num_images` must be a positive int"),
+])
+def test_bad_sampling_arguments_are_refused_naming_them(kwargs, error, message):
+  with pytest.raises(error, match=message):
+    _mdu().sample(**{"num_images": 1, "seed": 0, **kwargs})
+
+
+def test_numpy_scalars_are_temperatures_and_seeds():
+  pipeline = _mdu()
+  first = pipeline.sample(2, temperatures=np.float32(0.9), seed=np.int64(5))
+  np.testing.assert_array_equal(first, pipeline.sample(2, temperatures=0.9, seed=5))
+
+
+def test_the_sampling_memory_bound_counts_the_noise_of_a_slice():
+  stage = _mdu().depth_upscaler
+  height, width, channels = stage.image_shape
+  slice_noise = (height // stage.scale) * (width // stage.scale) * channels * 2**stage.bits * 4
+  assert stage.sampling_memory_bytes(3) == 3 * stage.sampling_memory_bytes(1)
+  assert stage.sampling_memory_bytes(1) > slice_noise
