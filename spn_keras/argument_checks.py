@@ -168,3 +168,16 @@ def check_seed(name, value, allow_none=True):
   if _is_int(value) and 0 <= value < SEED_RANGE:
     return int(value)
   raise ArgumentError(name, "an int in [0, 2**63)" + (" or None" if allow_none else ""), value)
+
+
+def check_channels(name, value, allow_none=False):
+  """Returns `value` as an int if it is 1 (gray) or 3 (RGB); raises otherwise (`True` too).
+
+  Raises:
+    ArgumentError: `value` is not 1 or 3.
+  """
+  if value is None and allow_none:
+    return None
+  if _is_int(value) and value in (1, 3):
+    return int(value)
+  raise ArgumentError(name, "1 (gray) or 3 (RGB)" + (" or None" if allow_none else ""), value)

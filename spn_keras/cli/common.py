@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 import sys
 
 from absl import app
@@ -146,7 +147,8 @@ def checked_output_paths(inputs, output_dir, suffix, overwrite=False):
       raise ValueError(f"{path}: no such file.")
     if tf.io.gfile.isdir(path):
       raise ValueError(f"{path}: a folder, not a file.")
-    if file_io.is_local(path) and not os.path.isfile(path):
+    # Local only (buckets hold objects): `os.stat` follows a link to what it names.
+    if file_io.is_local(path) and not stat.S_ISREG(os.stat(path).st_mode):
       raise ValueError(f"{path}: not a regular file (a device or a pipe).")
   folder = output_dir  # the nearest folder that exists decides where outputs can go
   while folder and not tf.io.gfile.exists(folder) and os.path.dirname(folder) != folder:
@@ -325,6 +327,8 @@ def stage_dataset(pipeline, stage, spec, split, batch_size, data_dir=None, seed=
 
   Images are decoded to the pipeline's channels and checked against its `image_shape`
   (`make_dataset`'s `image_shape`: a wrong size found while reading names the file or spec).
+  A repeated dataset (training) is shuffled; one read once (evaluation) holds every example of
+  the split exactly once, whatever the split.
 
   Raises:
     app.UsageError: `spec` cannot give the pipeline's images (missing folder, other channels
@@ -333,7 +337,8 @@ def stage_dataset(pipeline, stage, spec, split, batch_size, data_dir=None, seed=
   view = pipeline.stage_view(stage)
   try:
     return data.make_dataset(spec, split, data_dir=data_dir, batch_size=batch_size, seed=seed,
-                             repeat=repeat, input_context=input_context, transform=view,
+                             shuffle=repeat, repeat=repeat, input_context=input_context,
+                             transform=view,
                              image_shape=pipeline.image_shape, autotune=False)
   except (ValueError, FileNotFoundError) as error:
     raise app.UsageError(f"--dataset={spec}: {error}") from None

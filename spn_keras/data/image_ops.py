@@ -6,6 +6,7 @@ used in `tf.data.Dataset.map` before batching.
 
 import tensorflow as tf
 
+from spn_keras.argument_checks import check_channels
 from spn_keras.argument_checks import check_int
 
 
@@ -24,8 +25,7 @@ def decode_image(encoded, channels):
   Returns:
     uint8 `(H, W, channels)`.
   """
-  if channels not in (1, 3):
-    raise ValueError(f"`channels` must be 1 or 3, got {channels!r}.")
+  check_channels("channels", channels)
   image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
   image.set_shape((None, None, 3))
   return rgb_to_gray(image) if channels == 1 else image

@@ -27,6 +27,7 @@ import re
 
 import tensorflow as tf
 
+from spn_keras.argument_checks import check_channels
 from spn_keras.argument_checks import check_int
 from spn_keras.data import embedded
 from spn_keras.data.crops_source import crops_dataset
@@ -47,16 +48,16 @@ _WRONG_SIZE = re.compile(r"assertion failed: \[(.*?\(`image_shape`\)[^\]]*)\]", 
 
 def _resolve_channels(parsed, channels, image_shape):
   """The channels to decode to: `channels`, or `image_shape`'s, or the source's own."""
-  if channels is not None and channels not in (1, 3):
-    raise ValueError(f"`channels` must be 1, 3 or None, got {channels!r}.")
+  check_channels("channels", channels, allow_none=True)
   if image_shape is not None:
     if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 3:
       raise ValueError(f"`image_shape` must be (height, width, channels), got {image_shape!r}.")
     check_int("image_shape[0]", image_shape[0])
     check_int("image_shape[1]", image_shape[1])
-    if image_shape[2] not in (1, 3) or (channels is not None and channels != image_shape[2]):
-      raise ValueError(f"`image_shape` must end in 1 or 3 channels (and agree with `channels` "
-                       f"when both are given), got {image_shape!r} and channels={channels!r}.")
+    check_channels("image_shape[2]", image_shape[2])
+    if channels is not None and channels != image_shape[2]:
+      raise ValueError(f"`image_shape` ({image_shape!r}) and `channels` ({channels!r}) "
+                       f"disagree on the channels.")
     channels = image_shape[2]
   if parsed.kind in _DECODED_KINDS:
     return 3 if channels is None else channels

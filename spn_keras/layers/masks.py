@@ -12,6 +12,8 @@ across graphs and break SavedModel export.
 
 import numpy as np
 
+from spn_keras.argument_checks import check_channels
+
 MASK_TYPES = ("A", "B")
 
 
@@ -23,8 +25,7 @@ def check_mask_type(mask_type):
 
 def check_grouping(name, channels, color_channels):
   """Raises `ValueError` unless `channels` feature maps can hold `color_channels` groups."""
-  if color_channels not in (1, 3):
-    raise ValueError(f"`color_channels` must be 1 or 3, got {color_channels!r}.")
+  check_channels("color_channels", color_channels)
   if channels < color_channels:
     raise ValueError(
         f"`{name}` ({channels}) must be at least `color_channels` ({color_channels}): "

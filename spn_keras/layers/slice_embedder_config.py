@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from spn_keras.argument_checks import check_channels
 from spn_keras.argument_checks import check_int
 from spn_keras.json_config import JsonConfig
 
@@ -40,8 +41,7 @@ class SliceEmbedderConfig(JsonConfig):
 
   def __post_init__(self):
     check_int("scale", self.scale, 1, MAX_SCALE)
-    if self.channels not in (1, 3):
-      raise ValueError(f"`channels` must be 1 or 3, got {self.channels!r}.")
+    check_channels("channels", self.channels)
     check_int("bits", self.bits, 1, 8)
     check_int("conditioning_bits", self.conditioning_bits, 0, 8)
     check_int("embedding_dim", self.embedding_dim, 1, MAX_EMBEDDING_DIM)

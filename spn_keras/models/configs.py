@@ -6,6 +6,7 @@ configurations holds the others. `tiny()` gives the smallest sensible network fo
 
 import dataclasses
 
+from spn_keras.argument_checks import check_channels
 from spn_keras.argument_checks import check_int
 from spn_keras.json_config import JsonConfig
 from spn_keras.layers.slice_embedder_config import MAX_EMBEDDING_DIM
@@ -88,8 +89,7 @@ class SliceDecoderConfig(_ImageConfig):
       raise ValueError(f"A slice decoder models at most {MAX_SLICE_POSITIONS} positions "
                        f"(its attention is quadratic in them), got `image_size` "
                        f"{self.image_size!r}: use an SPN's `scale` for larger images.")
-    if self.channels not in (1, 3):
-      raise ValueError(f"`channels` must be 1 or 3, got {self.channels!r}.")
+    check_channels("channels", self.channels)
     check_int("bits", self.bits, 1, 8)
     check_int("value_embedding_dim", self.value_embedding_dim, 1, MAX_EMBEDDING_DIM)
     check_int("attention_heads", self.attention_heads, 1, MAX_HEADS)

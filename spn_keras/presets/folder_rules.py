@@ -58,7 +58,7 @@ def _children(folder):
   tails of its siblings' names: `a/`'s listing holds `.b` when `a.b/` exists; a glob does not.)
   """
   if file_io.is_local(folder):
-    return os.listdir(folder)
+    return [name.rstrip("/") for name in tf.io.gfile.listdir(folder)]
   return [os.path.basename(name.rstrip("/"))
           for name in tf.io.gfile.glob(os.path.join(folder, "*"))]
 

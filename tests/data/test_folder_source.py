@@ -134,7 +134,7 @@ def test_folder_errors(tmp_path):
   write_png(tmp_path / "one" / name, np.zeros((4, 4, 3), np.uint8))
   with pytest.raises(ValueError, match="none in the 'test' split"):
     make_dataset(f"folder:{tmp_path / 'one'}", "test", **FAST)
-  with pytest.raises(ValueError, match="`channels` must be 1, 3 or None"):
+  with pytest.raises(ValueError, match=r"`channels` must be 1 \(gray\) or 3 \(RGB\) or None"):
     make_dataset(f"folder:{tmp_path / 'one'}", channels=4, **FAST)
 
 

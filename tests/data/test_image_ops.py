@@ -102,5 +102,5 @@ def test_rgb_becomes_gray_by_the_grayscale_weights_rounded(tmp_path, write):
 
 
 def test_decode_channels_must_be_1_or_3():
-  with pytest.raises(ValueError, match="`channels` must be 1 or 3, got 2"):
+  with pytest.raises(ValueError, match=r"`channels` must be 1 \(gray\) or 3 \(RGB\), got 2"):
     decode_image(tf.io.encode_png(np.zeros((2, 2, 1), np.uint8)), 2)
