@@ -18,6 +18,7 @@ import time
 
 from absl import app
 from absl import flags
+import tensorflow as tf
 
 from spn_keras.cli import common
 from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --pipeline, --output, ...)
@@ -50,6 +51,10 @@ def export(output, zoo_name=None, pipeline_dir=None, version=1, overwrite=False,
   Returns:
     dict with `export` (the version folder), `signatures`, `stages`, `metadata`, `seconds`.
   """
+  version_folder = os.path.join(output, str(version))
+  for folder in (output, version_folder):  # before the model is loaded and traced
+    if tf.io.gfile.exists(folder) and not tf.io.gfile.isdir(folder):
+      raise ValueError(f"--output: `{folder}` is a file; the export needs a folder there.")
   pipeline = common.load_pipeline(zoo_name, pipeline_dir)
   start = time.perf_counter()
   if stage is None:

@@ -56,3 +56,17 @@ def test_spn_export_needs_an_output_and_one_pipeline(pipeline_dir):
     _main([f"--pipeline={pipeline_dir}"])
   with pytest.raises(app.UsageError, match="exactly one of --zoo"):
     _main(["--zoo=mnist28_mdu", f"--pipeline={pipeline_dir}", "--output=/tmp/unused"])
+
+
+def test_an_output_that_is_a_file_is_refused_before_loading(pipeline_dir, tmp_path, monkeypatch):
+  monkeypatch.setattr(export.common, "load_pipeline",
+                      lambda *args: pytest.fail("loaded before checking --output"))
+  target = tmp_path / "target"
+  target.write_text("mine")
+  with pytest.raises(ValueError, match="--output: `.*target` is a file"):
+    export.export(str(target), pipeline_dir=pipeline_dir)
+  (tmp_path / "out").mkdir()
+  (tmp_path / "out" / "1").write_text("mine too")
+  with pytest.raises(ValueError, match="--output: `.*out/1` is a file"):
+    export.export(str(tmp_path / "out"), pipeline_dir=pipeline_dir)
+  assert target.read_text() == "mine" and (tmp_path / "out" / "1").read_text() == "mine too"
