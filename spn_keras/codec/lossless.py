@@ -83,21 +83,11 @@ def _check_conditioning(model, conditioning, num_images):
       raise ValueError("`conditioning` must be None for a Pipeline: its stages code the most "
                        "significant bits themselves.")
     return None
-  if not model.conditioning_bits:
-    if conditioning is not None:
-      raise ValueError("`conditioning` must be None: this stage is not a depth upscaler "
-                       "(conditioning_bits = 0).")
-    return None
-  if conditioning is None:
-    raise ValueError(f"`conditioning` is required: this stage upscales depth given the "
-                     f"{model.conditioning_bits} most significant bits (N, H, W, C) of each "
-                     f"image.")
-  conditioning = _integer_images("conditioning", conditioning, model.conditioning_bits,
-                                 model.image_shape)
-  if len(conditioning) != num_images:
-    raise ValueError(f"`conditioning` must have batch size {num_images} (one per image), got "
-                     f"{len(conditioning)}.")
-  return conditioning
+  if model.conditioning_bits and conditioning is not None:  # an array, or a clear TypeError
+    conditioning = _integer_images("conditioning", conditioning, model.conditioning_bits,
+                                   model.image_shape)
+  checked = model.check_conditioning(conditioning, num_images)
+  return None if checked is None else checked.numpy()
 
 
 def _check_files(files):

@@ -184,7 +184,21 @@ class AutoregressiveImageModel(keras.Model):
     images = check_images(images_name, images, self.bits, self.image_shape)
     return self.slicer.slice(images), self._prepare_conditioning(conditioning, images.shape[0])
 
-  def _prepare_conditioning(self, conditioning, batch_size):
+  def check_conditioning(self, conditioning, batch_size):
+    """`conditioning` checked for `batch_size` images of this stage.
+
+    Args:
+      conditioning: a depth upscaler's int `(B, H, W, C)` most significant bits; None for
+        the other stages.
+      batch_size: `B` (a Python int, or None or a traced tensor: not checked).
+
+    Returns:
+      int32 `(B, H, W, C)`, or None for a stage that is not a depth upscaler.
+
+    Raises:
+      ValueError: conditioning missing, given to a stage that takes none, or of another shape,
+        depth or batch size.
+    """
     if self.conditioning_bits == 0:
       if conditioning is not None:
         raise ValueError("`conditioning` must be None: this stage is not a depth upscaler "
@@ -197,9 +211,13 @@ class AutoregressiveImageModel(keras.Model):
                                 self.image_shape)
     static_batch = isinstance(batch_size, (int, np.integer))  # not None, not a traced tensor
     if static_batch and conditioning.shape[0] not in (None, batch_size):
-      raise ValueError(f"`conditioning` must have batch size {batch_size}, "
+      raise ValueError(f"`conditioning` must have batch size {batch_size} (one per image), "
                        f"got {conditioning.shape[0]}.")
-    return self.slicer.slice(conditioning)
+    return conditioning
+
+  def _prepare_conditioning(self, conditioning, batch_size):
+    conditioning = self.check_conditioning(conditioning, batch_size)
+    return None if conditioning is None else self.slicer.slice(conditioning)
 
   # Likelihood.
   def _target_logits(self, slices, target, conditioning_slices):
