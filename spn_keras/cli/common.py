@@ -34,6 +34,9 @@ def run_tool(main, module):
   contains input name(s) ... with unsupported characters" while exporting) are hidden too
   unless `--verbosity` is 1 or more: absl would show them from 0, its default.
 
+  The help flags exit with status 0, and a flag absl cannot parse (`--num_images=abc`, an
+  unknown flag) is a user's mistake like the others: one line, status 2 (`_parse_flags`).
+
   Args:
     main: the tool's `main(argv)`.
     module: the tool's module object (`sys.modules[__name__]`).
@@ -57,7 +60,31 @@ def run_tool(main, module):
         raise
       exit_with_error(user_error_message(error))
 
-  app.run(quiet_main)
+  app.run(quiet_main, flags_parser=_parse_flags)
+
+
+def _parse_flags(argv):
+  """`run_tool`'s flags parser for `app.run`: `flags.FLAGS(argv)`, with a tool's exits.
+
+  absl's own parser prints "FATAL Flags parsing error: <message>" and a hint to stderr and
+  exits with status 1, and its help flags (`--help`, `--helpshort`, `--helpfull`,
+  `--helpxml`) exit with status 1 after printing the help: here a parsing error is
+  `<tool>: error: <message>` and status 2 (`exit_with_error`), and help exits with 0.
+
+  Args:
+    argv: the command line, program name first.
+
+  Returns:
+    The program name and the arguments that are not flags, for `main`.
+  """
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as error:  # e.g. "flag --num_images=abc: invalid literal for int() ..."
+    exit_with_error(str(error))
+  except SystemExit as exit_:
+    if exit_.code == 1:  # a help flag, the only one that exits with 1 while parsing
+      sys.exit(0)
+    raise
 
 
 # The errors that a user's input (flags, files, folders) causes, which a tool reports in one

@@ -3,7 +3,13 @@
 Prints JSON: the number of examples and the bits/dim of every stage and of the total, each
 divided by the full image's dimensions so that the stages add up (SPN_SPEC section 1).
 
-  spn_eval --pipeline=zoo/mnist28_mdu --split=test
+A folder that training is still filling (some stages missing) is evaluated too: each stage it
+holds is scored alone on its own view of the data, the JSON names the `missing_stages`, and
+there is no total. The missing stages' shapes come from the zoo model the folder's metadata
+names (what `spn_train --zoo=NAME --pipeline_dir=...` records).
+
+  spn_eval --zoo=mnist28_mdu --split=test
+  spn_eval --pipeline=my_mnist --stage=depth_upscaler
 """
 
 import json
@@ -11,16 +17,22 @@ import sys
 
 from absl import app
 from absl import flags
+import tensorflow as tf
 
 from spn_keras import data
+from spn_keras import zoo
 from spn_keras.argument_checks import check_int
 from spn_keras.cli import common
-from spn_keras.cli import stage_flags  # noqa: F401  (defines --pipeline, --dataset, ...)
-from spn_keras.pipelines import load_pipeline
+from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --pipeline, --dataset, ...)
+from spn_keras.pipelines import Pipeline
 from spn_keras.pipelines import serialization
+from spn_keras.pipelines.pipeline import STAGES
 from spn_keras.presets import folder_rules
+from spn_keras.presets import pretrained_folder
 
 FLAGS = flags.FLAGS
+for _name in ("zoo", "pipeline", "stage", "dataset", "data_dir", "batch_size"):  # in --help
+  flags.declare_key_flag(_name)
 flags.DEFINE_enum("split", "test", ["train", "test"], "Dataset split to evaluate.")
 flags.DEFINE_integer("max_examples", None, "Evaluate only the first N examples of the split.")
 flags.DEFINE_bool("record", False, "Record the figures in the pipeline's metadata "
@@ -28,64 +40,135 @@ flags.DEFINE_bool("record", False, "Record the figures in the pipeline's metadat
                   "`dataset` they were measured on).")
 
 
+def load_for_evaluation(name_or_folder):
+  """The stages that a zoo name or a pipeline folder holds, and the pipeline giving their views.
+
+  A registered zoo name loads its pretrained pipeline (`zoo.load`). A folder's stages are
+  loaded without building a `Pipeline` from them, so that a folder training is still filling
+  can be evaluated: when its metadata names a zoo model of which it holds some of the stages
+  (same configs), that model's architecture (random weights) gives the stages' views and the
+  full image's dimensions; otherwise its stages must make a whole pipeline.
+
+  Args:
+    name_or_folder: a registered zoo name or a pipeline folder (resolved like `zoo.load`).
+
+  Returns:
+    `(stages, metadata, view_pipeline, missing)`: `{name: stage}` of the stages held, the
+    metadata, a `Pipeline` whose `stage_view` and `num_dims` are those of the stages (the
+    stages themselves when none is missing), and the names of the missing stages.
+
+  Raises:
+    ValueError: `name_or_folder` is neither a zoo name nor a folder, or its stages do not make
+      a pipeline and its metadata names no zoo model to take the missing ones from.
+    FileNotFoundError: a zoo name without pretrained weights, a folder without pipeline.json.
+  """
+  registered = zoo.list_models()
+  if name_or_folder in registered:
+    pipeline = zoo.load(name_or_folder)
+    return pipeline.stages, pipeline.metadata, pipeline, []
+  if not tf.io.gfile.isdir(name_or_folder):
+    raise ValueError(f"{name_or_folder!r} is neither a pipeline folder nor a registered zoo "
+                     f"name ({', '.join(registered)}).")
+  stages, metadata = serialization.load_stages(name_or_folder)
+  if not stages:
+    raise ValueError(f"{name_or_folder} holds no stages yet.")
+  name = metadata.get("name")
+  entry = zoo.get(name) if name in registered else None
+  if entry is not None and all(entry.stages.get(stage) == model.config
+                               for stage, model in stages.items()):
+    missing = [stage for stage in STAGES if stage in entry.stages and stage not in stages]
+    return stages, metadata, entry.build_pipeline() if missing else Pipeline(**stages), missing
+  try:
+    return stages, metadata, Pipeline(**stages), []
+  except ValueError as error:
+    model = (f"its metadata names no zoo model with these stages (name: {name!r})"
+             if name else "its metadata names no zoo model")
+    raise ValueError(f"{name_or_folder} holds {', '.join(stages)} only, which do not make a "
+                     f"pipeline ({error}), and {model} to take the missing stages' shapes "
+                     f"from.") from None
+
+
 def evaluate(pipeline_dir, dataset=None, split="test", data_dir=None, batch_size=64,
              max_examples=None, stage=None):
   """Exact bits/dim of the pipeline in `pipeline_dir` on a split, per stage and in total.
 
   Args:
-    pipeline_dir: a folder saved by `Pipeline.save` or `spn_train --pipeline_dir`.
+    pipeline_dir: a folder saved by `Pipeline.save` or `spn_train --pipeline_dir` (some of
+      its stages may be missing: see `load_for_evaluation`), or a registered zoo name
+      (pretrained weights).
     dataset: `make_dataset` spec; default: the one recorded in the pipeline's metadata.
     split: "train" or "test"; examples are read in order, each once.
     data_dir: TFDS data folder.
     batch_size: evaluation batch size.
     max_examples: only the first N examples.
-    stage: evaluate only this stage (on its own view of the data); None: the pipeline.
+    stage: evaluate only this stage (on its own view of the data); None: the pipeline, or
+      each stage held alone when some are missing.
 
   Returns:
     dict with `dataset`, `split`, `num_examples` and `bits_per_dim` (`{stage: value}`, plus
-    `"total"` when the whole pipeline is evaluated).
+    `"total"` when the whole pipeline is evaluated), and `missing_stages` (the names of the
+    stages the folder lacks) when there are some.
 
   Raises:
     ValueError: the dataset's images are not the pipeline's (channels that cannot be
-      converted, another size), or another argument is out of range.
-    app.UsageError: `stage` is given and the dataset cannot give its images.
+      converted, another size), `stage` is not held, or another argument is out of range.
+    app.UsageError: the dataset cannot give the images of a stage's view.
   """
   check_int("batch_size", batch_size)
   check_int("max_examples", max_examples, allow_none=True)
-  pipeline, metadata = load_pipeline(pipeline_dir)
+  stages, metadata, pipeline, missing = load_for_evaluation(pipeline_dir)
+  if stage is not None and stage not in stages:
+    what = (f"it lacks {', '.join(missing)}" if stage in missing
+            else f"{stage} is not a stage of its pipeline")
+    raise ValueError(f"--stage={stage}: {pipeline_dir} holds {', '.join(stages)} only ({what}).")
   dataset = dataset or metadata.get("dataset")
   if not dataset:
     raise ValueError("`dataset` is required: the pipeline's metadata names none.")
   take = (lambda ds: ds.unbatch().take(max_examples).batch(batch_size)) if max_examples else (
       lambda ds: ds)
-  if stage is None:
+  if stage is None and not missing:
     images = data.make_dataset(dataset, split, data_dir=data_dir, batch_size=batch_size,
                                shuffle=False, autotune=False, image_shape=pipeline.image_shape,
                                transform=pipeline.stage_view_full_images())
     bits, count = common.evaluate_pipeline(pipeline, take(images))
   else:
-    views = common.stage_dataset(pipeline, stage, dataset, split, batch_size, data_dir)
-    value, count = common.evaluate_stage(pipeline.stages[stage], take(views), pipeline.num_dims,
-                                         common.scores_after_first_slice(pipeline, stage))
-    bits = {stage: value}
-  return {"dataset": dataset, "split": split, "num_examples": count, "bits_per_dim": bits}
+    bits = {}
+    for name in [stage] if stage else stages:
+      views = common.stage_dataset(pipeline, name, dataset, split, batch_size, data_dir)
+      bits[name], count = common.evaluate_stage(stages[name], take(views), pipeline.num_dims,
+                                                common.scores_after_first_slice(pipeline, name))
+  result = {"dataset": dataset, "split": split, "num_examples": count, "bits_per_dim": bits}
+  if missing:
+    result["missing_stages"] = missing
+  return result
+
+
+def recorded_folder(name_or_folder):
+  """The folder that `--record` writes into: a zoo name's pretrained folder (None when it has
+  none), or the folder itself."""
+  if name_or_folder in zoo.list_models():
+    return pretrained_folder(name_or_folder)
+  return name_or_folder
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if not FLAGS.pipeline:
-    raise app.UsageError("--pipeline is required.")
+  if (FLAGS.zoo is None) == (FLAGS.pipeline is None):
+    raise app.UsageError("Give exactly one of --zoo (a registered name) and --pipeline (a "
+                         "pipeline folder or a registered name).")
+  source = FLAGS.zoo if FLAGS.zoo is not None else FLAGS.pipeline
   try:
-    if FLAGS.record:  # before the work: a folder that may not be written is refused now
-      folder_rules.check_destination(FLAGS.pipeline)
+    folder = recorded_folder(source) if FLAGS.record else None
+    if folder:  # before the work: a folder that may not be written is refused now
+      folder_rules.check_destination(folder)
     batch_size = 64 if FLAGS.batch_size is None else FLAGS.batch_size
-    result = evaluate(FLAGS.pipeline, FLAGS.dataset, FLAGS.split, FLAGS.data_dir, batch_size,
+    result = evaluate(source, FLAGS.dataset, FLAGS.split, FLAGS.data_dir, batch_size,
                       FLAGS.max_examples, FLAGS.stage)
   except (ValueError, FileNotFoundError) as error:
     raise app.UsageError(common.user_error_message(error)) from None
-  if FLAGS.record:
-    serialization.update_pipeline_metadata(FLAGS.pipeline, recorded_figures(result))
+  if folder:
+    serialization.update_pipeline_metadata(folder, recorded_figures(result))
   print(json.dumps(result))
 
 

@@ -5,8 +5,8 @@
 
 `--zoo` takes a registered name (pretrained weights: `$SPN_KERAS_HOME/<name>` or the
 pipelines shipped with the package) or a pipeline folder; `--pipeline` a pipeline folder.
-`--weights=random` samples the same architecture with fresh random weights. `--out` and `--temperature` are
-aliases of `--output` and `--temperatures`.
+`--weights=random` samples the same architecture with fresh random weights. `--out` and
+`--temperature` are aliases of `--output` and `--temperatures`.
 
 The grid is enlarged by nearest-neighbour zoom, by default the smallest integer factor that
 makes its longer side at least 512 pixels (16 MNIST digits: a 112x112 grid, zoom 5, 560x560);
@@ -45,7 +45,8 @@ flags.DEFINE_enum("method", "cached", ["cached", "naive"], "Sampler.")
 flags.DEFINE_integer("zoom", None, "Nearest-neighbour zoom of the grid (1: none); default: "
                      f"the smallest that makes its longer side at least {GRID_SIZE} pixels.",
                      lower_bound=1)
-flags.declare_key_flag("progress")
+for _name in ("zoo", "pipeline", "seed", "output", "progress"):  # shared flags, in --help
+  flags.declare_key_flag(_name)
 flags.DEFINE_alias("out", "output")
 flags.DEFINE_alias("temperature", "temperatures")
 
@@ -146,9 +147,9 @@ def main(argv):
                          "--pipeline (a pipeline folder).")
   seed = check_seed("seed", FLAGS.seed, allow_none=False)
   keras.utils.set_random_seed(seed % 2**32)  # random weights (--weights=random); Keras: 32 bits
-  print(json.dumps(sample(FLAGS.zoo or FLAGS.pipeline, FLAGS.weights, FLAGS.num_images, FLAGS.temperatures,
-                          FLAGS.seed, FLAGS.output or "samples.png", FLAGS.upscale, FLAGS.method,
-                          FLAGS.progress, FLAGS.zoom), default=str))
+  print(json.dumps(sample(FLAGS.zoo or FLAGS.pipeline, FLAGS.weights, FLAGS.num_images,
+                          FLAGS.temperatures, seed, FLAGS.output or "samples.png", FLAGS.upscale,
+                          FLAGS.method, FLAGS.progress, FLAGS.zoom), default=str))
 
 
 def run():

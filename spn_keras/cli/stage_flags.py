@@ -31,7 +31,8 @@ flags.DEFINE_integer("batch_size", None, "Global batch size; default: the entry'
 flags.DEFINE_float("clip_norm", None, "Global gradient-norm clipping.")
 flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Dtype policy.")
 flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints.")
-flags.DEFINE_integer("log_every", 10, "Steps between training summaries.")
+flags.DEFINE_integer("log_every", 10, "Steps between training summaries and progress lines "
+                     "(spn_train also writes one at least every 30 s).")
 flags.DEFINE_integer("seed", 0, "Seed of the initial weights, the data order and the target "
                      "slices: the same seed, the same run (float32, one device).")
 flags.DEFINE_bool("jit_compile", False, "Compile each training step with XLA (what a TPU "

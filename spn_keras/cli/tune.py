@@ -57,7 +57,10 @@ LEARNING_RATE_RANGE = (1e-4, 3e-3)
 _EVAL_BATCH = 64
 
 FLAGS = flags.FLAGS
-flags.adopt_module_key_flags(stage_flags)  # --zoo, --stage, --model_dir, ... in --help
+for _name in ("zoo", "config", "stage", "dataset", "data_dir", "model_dir", "train_steps",
+              "batch_size", "clip_norm", "precision", "checkpoint_every", "log_every", "seed",
+              "jit_compile"):  # the shared flags it uses, in --help
+  flags.declare_key_flag(_name)
 flags.DEFINE_integer("max_trials", 10, "Trials of the random search.")
 flags.DEFINE_integer("eval_examples", 512, "Test examples (the first ones) that score a trial.")
 flags.DEFINE_list("width_scales", [str(s) for s in WIDTH_SCALES],

@@ -4,7 +4,7 @@ import sys
 import time
 
 
-def _clock_text(seconds):
+def clock_text(seconds):
   """`seconds` as `M:SS` (or `H:MM:SS`)."""
   seconds = int(round(seconds))
   hours, rest = divmod(seconds, 3600)
@@ -68,8 +68,8 @@ class SamplingProgress:
     bar = "=" * filled + (">" if filled < width else "") + "." * max(0, width - filled - 1)
     elapsed = self.clock() - self.start_time
     finished = self.done_cost >= self.total_cost
-    tail = (f"{_clock_text(elapsed)} in all" if finished else
-            f"{_clock_text(elapsed)} elapsed, ETA {_clock_text(self.eta_seconds())}")
+    tail = (f"{clock_text(elapsed)} in all" if finished else
+            f"{clock_text(elapsed)} elapsed, ETA {clock_text(self.eta_seconds())}")
     line = (f"{stage} slice {self.slices_done[stage]}/{count} [{bar}] "
             f"{100 * self.fraction:3.0f}% {tail}")
     if self._interactive:

@@ -22,6 +22,7 @@ from spn_keras.argument_checks import check_int
 from spn_keras.models.autoregressive_image_model import replica_target_slices
 from spn_keras.ops.likelihood import check_images
 from spn_keras.ops.likelihood import nats_to_bits_per_dim
+from spn_keras.training.progress_log import ProgressLog
 from spn_keras.visualization import image_grid
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -54,7 +55,8 @@ class TrainerConfig:
     clip_norm: global gradient-norm clipping (finite, > 0); None disables it.
     checkpoint_every: steps between checkpoints (and always at the last step), >= 1.
     keep_checkpoints: checkpoints kept by the `CheckpointManager`, >= 1.
-    log_every: steps between training summaries, >= 1.
+    log_every: steps between training summaries and progress lines (`Trainer`'s `progress`;
+      a line also whenever 30 s passed since the previous one), >= 1.
     eval_every: steps between evaluations (0: none).
     sample_every: steps between sample grids in TensorBoard (0: none).
     seed: an int in `[0, MAX_SEED]`, seed of the initial weights (`keras.utils.set_random_seed`
@@ -159,11 +161,18 @@ class Trainer:
       image summary; runs with the averaged weights.
     dims_per_example: dimensions that the stage's bits/dim is divided by (SPN_SPEC section 1:
       the full image's, so stages add up); default the stage's own `H * W * C`.
+    progress: None (quiet: the default), or a callable that receives the progress lines of
+      `train` (each a str without its newline; `ProgressLog`): `step 40/2000  train 1.234
+      bits/dim  12.3 examples/s  ETA 1:02:03` every `config.log_every` steps, at the last
+      step and at least every 30 s, `step 2000 eval 1.111 bits/dim` after each evaluation and
+      `resumed from step N` when a checkpoint is restored. Only the chief writes them.
+      `spn_train` passes a writer to stderr.
   """
 
   def __init__(self, model_fn, dataset_fn, config, strategy=None, eval_fn=None, sample_fn=None,
-               dims_per_example=None):
+               dims_per_example=None, progress=None):
     self.config = config
+    self.progress = progress
     self.strategy = strategy or tf.distribute.get_strategy()
     self.eval_fn = eval_fn
     self.sample_fn = sample_fn
@@ -400,6 +409,10 @@ class Trainer:
     start = self.restore()
     self.start_step = start
     self.train_seconds = 0.0
+    log = ProgressLog(self.progress if self.is_chief else None, config.train_steps,
+                      config.global_batch_size, config.log_every)
+    if start:
+      log.resumed(start)
     if start >= config.train_steps:
       return None
     dataset = self.strategy.distribute_datasets_from_function(
@@ -429,6 +442,7 @@ class Trainer:
       out_of_time = (config.max_train_seconds is not None
                      and self.train_seconds >= config.max_train_seconds)
       final = step == config.train_steps or out_of_time
+      log.step_done(step, bits, final)
       if step % config.log_every == 0 or final:
         now = time.perf_counter()
         with writer.as_default(step=step):
@@ -443,6 +457,7 @@ class Trainer:
                                                  or final):
         with self.averaged_weights():
           results = self.eval_results = self.eval_fn(self.model)
+        log.evaluated(step, results)
         with eval_writer.as_default(step=step):
           for name, value in results.items():
             tf.summary.scalar(name, value)

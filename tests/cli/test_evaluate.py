@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from spn_keras import data
 from spn_keras import testing
+from spn_keras import zoo
 from spn_keras.cli import evaluate
 from spn_keras.cli import train
 from spn_keras.pipelines import load_pipeline
@@ -162,3 +163,92 @@ def test_spn_eval_refuses_rgb_data_for_a_gray_pipeline(tiny_mnist_pipeline, stag
       "Dataset 'photos32' has RGB \\(3-channel\\) images, not the gray \\(1-channel\\) images "
       "asked for")):
     _run_main(evaluate.main, arguments + ([f"--stage={stage}"] if stage else []), capsys)
+
+
+@pytest.fixture(scope="module")
+def partial_mnist28_mdu(tmp_path_factory):
+  """mnist28_mdu with random weights, and a folder holding only its depth upscaler (as
+  `spn_train --zoo=mnist28_mdu --stage=depth_upscaler --pipeline_dir=...` leaves it)."""
+  pipeline = zoo.get("mnist28_mdu").build_pipeline()
+  path = str(tmp_path_factory.mktemp("pipelines") / "my_mnist")
+  serialization.save_pipeline_stage(path, "depth_upscaler", pipeline.depth_upscaler,
+                                    metadata={"name": "mnist28_mdu", "dataset": "mnist5k"})
+  images = next(iter(data.make_dataset("mnist5k", "test", batch_size=4, autotune=False)))
+  terms = {k: float(np.mean(v)) for k, v in pipeline.bits_per_dim(images).items()}
+  return pipeline, path, terms
+
+
+def test_a_folder_holding_only_a_depth_upscaler_evaluates_it_alone(partial_mnist28_mdu, capsys):
+  """Issue 28: the whole pipeline was built first ("A pipeline needs a slice_decoder ...")."""
+  _, path, terms = partial_mnist28_mdu
+  result = _run_main(evaluate.main, ["spn_eval", f"--pipeline={path}", "--stage=depth_upscaler",
+                                     "--max_examples=4", "--batch_size=4"], capsys)
+  assert result["num_examples"] == 4 and set(result["bits_per_dim"]) == {"depth_upscaler"}
+  # Its view (the low 5 bits given the high 3) is the one of the whole pipeline's term.
+  assert abs(result["bits_per_dim"]["depth_upscaler"] - terms["depth_upscaler"]) < 1e-5
+
+
+def test_without_stage_the_stages_held_are_scored_and_the_missing_ones_named(
+    partial_mnist28_mdu, capsys):
+  _, path, terms = partial_mnist28_mdu
+  result = _run_main(evaluate.main, ["spn_eval", f"--pipeline={path}", "--max_examples=4",
+                                     "--batch_size=4"], capsys)
+  assert result["missing_stages"] == ["slice_decoder", "size_upscaler"]
+  assert set(result["bits_per_dim"]) == {"depth_upscaler"}  # no total
+  assert abs(result["bits_per_dim"]["depth_upscaler"] - terms["depth_upscaler"]) < 1e-5
+
+
+def test_two_of_three_stages_are_scored_and_the_third_named(partial_mnist28_mdu, tmp_path):
+  """Issue 28: was "`depth_upscaler` must model images (14, 14, 1), got (28, 28, 1)"."""
+  pipeline, path, terms = partial_mnist28_mdu
+  copy = tmp_path / "two_stages"
+  shutil.copytree(path, copy)
+  serialization.save_pipeline_stage(str(copy), "slice_decoder", pipeline.slice_decoder)
+  result = evaluate.evaluate(str(copy), max_examples=4, batch_size=4)
+  assert result["missing_stages"] == ["size_upscaler"]
+  assert set(result["bits_per_dim"]) == {"slice_decoder", "depth_upscaler"}
+  for stage, value in result["bits_per_dim"].items():
+    assert abs(value - terms[stage]) < 1e-5, stage
+
+
+def test_a_stage_the_folder_lacks_is_named(partial_mnist28_mdu, capsys):
+  _, path, _ = partial_mnist28_mdu
+  with pytest.raises(app.UsageError, match=re.escape(
+      f"--stage=slice_decoder: {path} holds depth_upscaler only (it lacks slice_decoder, "
+      f"size_upscaler).")):
+    _run_main(evaluate.main, ["spn_eval", f"--pipeline={path}", "--stage=slice_decoder"], capsys)
+
+
+def test_partial_stages_of_no_zoo_model_are_refused(tiny_mnist_pipeline, tmp_path):
+  pipeline, _ = tiny_mnist_pipeline
+  path = str(tmp_path / "partial")
+  serialization.save_pipeline_stage(path, "depth_upscaler", pipeline.depth_upscaler,
+                                    metadata={"name": "tiny_mnist", "dataset": "mnist5k"})
+  with pytest.raises(ValueError, match=re.escape(
+      f"{path} holds depth_upscaler only, which do not make a pipeline (A pipeline needs a "
+      f"`slice_decoder` or a `size_upscaler` to generate the low-depth image.), and its "
+      f"metadata names no zoo model with these stages (name: 'tiny_mnist') to take the "
+      f"missing stages' shapes from.")):
+    evaluate.evaluate(path, stage="depth_upscaler", max_examples=2)
+
+
+@pytest.mark.parametrize("flag", ["--zoo", "--pipeline"])
+def test_a_zoo_name_is_evaluated_from_any_folder(flag, tmp_path, monkeypatch, capsys):
+  """Issue 28: `--zoo` was ignored, `--pipeline=mnist28_mdu` a traceback, and
+  `--pipeline=zoo/mnist28_mdu` worked only from the checkout."""
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.setenv("SPN_KERAS_HOME", str(tmp_path / "home"))  # the shipped weights
+  result = _run_main(evaluate.main, ["spn_eval", f"{flag}=mnist28_mdu", "--split=test",
+                                     "--max_examples=3", "--batch_size=3"], capsys)
+  assert result["num_examples"] == 3 and "missing_stages" not in result
+  bits = result["bits_per_dim"]
+  assert set(bits) == {*STAGES, "total"}
+  assert abs(sum(bits[stage] for stage in STAGES) - bits["total"]) < 1e-4
+  assert 0 < bits["total"] < 3  # trained weights: far below the 8 bits/dim of random ones
+
+
+@pytest.mark.parametrize("arguments", [["--zoo=mnist28_mdu", "--pipeline=zoo/mnist28_mdu"], []])
+def test_exactly_one_of_zoo_and_pipeline(arguments, capsys):
+  with pytest.raises(app.UsageError, match="^Give exactly one of --zoo .* and --pipeline "):
+    _run_main(evaluate.main, ["spn_eval", *arguments], capsys)
+  assert not capsys.readouterr().out

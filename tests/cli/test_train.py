@@ -218,3 +218,24 @@ def test_a_pipeline_dir_that_may_not_be_written_is_refused_before_training(tmp_p
     _run_train(["--zoo=mnist28_mdu", "--stage=slice_decoder",
                 f"--model_dir={tmp_path / 'model'}", f"--pipeline_dir={folder}"])
   assert sorted(path.name for path in tmp_path.iterdir()) == ["my_project"]
+
+
+def test_progress_lines_go_to_stderr_and_verbosity_minus_one_silences_them(
+    tiny_config_folder, tmp_path, monkeypatch, capsys):
+  monkeypatch.setattr(train.common, "stage_evaluator",  # the test split's score: not timed here
+                      lambda *args: lambda model: {"bits_per_dim": 1.25})
+  arguments = [f"--config={tiny_config_folder}", "--stage=slice_decoder",
+               f"--model_dir={tmp_path}/runs", "--batch_size=4", "--log_every=2",
+               "--train_steps=6"]
+  _run_train(arguments, run=train.main)
+  out, err = capsys.readouterr()
+  assert json.loads(out)["step"] == 6  # stdout: the summary JSON alone
+  rate = r"  train \d+\.\d{3} bits/dim  \d+\.\d examples/s  ETA 0:\d\d"
+  for step in (2, 4, 6):
+    assert re.search(rf"^step {step}/6{rate}$", err, re.MULTILINE), err
+  assert re.search(r"^step 6 eval 1\.250 bits/dim$", err, re.MULTILINE), err
+  # A rerun resumes, with nothing left to train: its line ("resumed from step 6: ...", see
+  # tests/training/test_trainer.py) is silenced.
+  _run_train(arguments + ["--verbosity=-1"], run=train.main)
+  out, err = capsys.readouterr()
+  assert json.loads(out)["resumed_from_step"] == 6 and "resumed from step" not in err, err

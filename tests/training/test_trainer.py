@@ -1,3 +1,5 @@
+import functools
+import itertools
 import json
 import os
 import subprocess
@@ -16,6 +18,8 @@ from spn_keras.models import SubscalePixelNetwork
 from spn_keras.training import Trainer
 from spn_keras.training import TrainerConfig
 from spn_keras.training import get_strategy
+from spn_keras.training import trainer as trainer_module
+from spn_keras.training.progress_log import ProgressLog
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -440,3 +444,73 @@ def test_model_dir_on_a_bucket_path_trains_and_resumes():
   resumed = _tiny_trainer(model_dir, 6, checkpoint_every=2)
   resumed.train()
   assert resumed.start_step == 4 and [s for s, _ in resumed.history] == [5, 6]
+
+
+class _FakeClock:
+  """A clock that stays at `now` until a test moves it."""
+
+  def __init__(self):
+    self.now = 0.0
+
+  def __call__(self):
+    return self.now
+
+
+def test_progress_lines_every_log_every_steps_with_rate_and_eta():
+  clock, lines = _FakeClock(), []
+  log = ProgressLog(lines.append, total_steps=10000, batch_size=32, log_every=20, clock=clock)
+  for step in range(1, 41):  # the first step (tracing) ends at 5 s, then 2 steps per second
+    clock.now = 5 + (step - 1) * 0.5
+    log.step_done(step, 1.0 + step / 1000)
+  # 64 examples/s measured after the first step; the ETA of the steps left at that rate.
+  assert lines == ["step 20/10000  train 1.020 bits/dim  64.0 examples/s  ETA 1:23:10",
+                   "step 40/10000  train 1.040 bits/dim  64.0 examples/s  ETA 1:23:00"]
+
+
+def test_progress_line_when_30_seconds_passed_since_the_last_one():
+  clock, lines = _FakeClock(), []
+  log = ProgressLog(lines.append, total_steps=5000, batch_size=8, log_every=1000, clock=clock)
+  for step, seconds in [(1, 40), (2, 50), (3, 69.9), (4, 70), (5, 71)]:
+    clock.now = seconds
+    log.step_done(step, 3.0)
+  clock.now = 80
+  log.step_done(6, 2.5, final=True)  # the last step of a run: always a line
+  assert lines == ["step 1/5000  train 3.000 bits/dim  first step 40.0 s",
+                   "step 4/5000  train 3.000 bits/dim  0.8 examples/s  ETA 13:52:40",
+                   "step 6/5000  train 2.500 bits/dim  1.0 examples/s  ETA 11:05:52"]
+
+
+def test_progress_lines_of_evaluations_and_resumed_runs():
+  clock, lines = _FakeClock(), []
+  log = ProgressLog(lines.append, total_steps=2000, batch_size=8, log_every=1000, clock=clock)
+  log.resumed(1500)
+  clock.now = 31
+  log.evaluated(1500, {"bits_per_dim": 1.1111, "nats": 2.0})
+  clock.now = 60  # 29 s after the evaluation's line: no line yet
+  log.step_done(1501, 1.2)
+  ProgressLog(lines.append, total_steps=2000, batch_size=8, log_every=1).resumed(2000)
+  assert lines == ["resumed from step 1500", "step 1500 eval 1.111 bits/dim  nats 2",
+                   "resumed from step 2000: step 2000 reached, nothing to train"]
+  quiet = ProgressLog(None, total_steps=2, batch_size=8, log_every=1)
+  quiet.resumed(1)
+  quiet.step_done(2, 1.0, final=True)  # writes nothing, and does not fail
+
+
+def test_trainer_writes_progress_lines_to_its_progress_callable(tmp_path, monkeypatch):
+  seconds = itertools.count(0, 12)  # each reading of the clock is 12 s after the previous one
+  monkeypatch.setattr(trainer_module, "ProgressLog",
+                      functools.partial(ProgressLog, clock=lambda: next(seconds)))
+  lines = []
+  trainer = _tiny_trainer(tmp_path, 4, log_every=100, eval_every=4)
+  trainer.progress = lines.append
+  trainer.train()
+  bits = dict(trainer.history)
+  # 0 s at the start, 12 s after step 1, ...: step 3 ends 36 s after the start, a line.
+  assert lines == [f"step 3/4  train {bits[3]:.3f} bits/dim  0.7 examples/s  ETA 0:12",
+                   f"step 4/4  train {bits[4]:.3f} bits/dim  0.7 examples/s  ETA 0:00",
+                   "step 4 eval 1.500 bits/dim"]
+  lines.clear()
+  finished = _tiny_trainer(tmp_path, 4)
+  finished.progress = lines.append
+  assert finished.train() is None
+  assert lines == ["resumed from step 4: step 4 reached, nothing to train"]
