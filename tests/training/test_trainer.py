@@ -405,9 +405,13 @@ def test_xla_compiled_steps_train_like_plain_steps(tmp_path, stage, channels):
     runs[jit_compile] = trainer
   np.testing.assert_allclose([b for _, b in runs[True].history],
                              [b for _, b in runs[False].history], rtol=1e-5)
+  # XLA sums in other orders than the plain step's oneDNN kernels; RMSprop divides by small
+  # second moments, so after 3 steps a weight may differ by up to 2.3e-5 (measured: the RGB
+  # depth upscaler on an Intel CPU with AMX; 1e-5 held on AMD EPYC). A missing, doubled or
+  # different update moves weights by about the learning rate (1e-3) per step: 50x more.
   for plain, compiled in zip(runs[False].model.trainable_variables,
                              runs[True].model.trainable_variables):
-    np.testing.assert_allclose(compiled.numpy(), plain.numpy(), atol=1e-5)
+    np.testing.assert_allclose(compiled.numpy(), plain.numpy(), atol=5e-5)
 
 
 def test_jit_compile_really_compiles_the_step(tmp_path):
