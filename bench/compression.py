@@ -98,7 +98,7 @@ def measure_classic(case, name, encode, decode, images, model_bits_per_dim):
 
 def measure_spn(case, pipeline, images):
   dims = int(np.prod(images.shape[1:]))
-  exact_bits = pipeline.bits_per_dim(images)["total"].numpy() * dims  # (N,) bits per image
+  exact_bits = pipeline.bits_per_dim(images)["total"] * dims  # (N,) bits per image
   start = time.perf_counter()
   blobs = codec.compress(pipeline, images)
   encode_s = time.perf_counter() - start

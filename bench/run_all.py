@@ -55,6 +55,8 @@ REQUIRED_FIELDS = {
     "likelihood_vs_peer_shipped": _LIKELIHOOD_FIELDS,
     "sampling": ("case", "batch_size", "naive_s_per_step", "cached_s_per_step", "speedup"),
     "sample_wait": ("case", "batch_size", "sub_pixels", "first_call_s", "seconds"),
+    "first_call": ("case", "num_images", "no_cache_s", "first_run_s", "second_run_s",
+                   "warm_in_process_s", "tensorflow_import_s", "second_run_over_floor"),
     "train_throughput": ("case", "precision", "batch_size", "jit_compile", "examples_per_s",
                          "achieved_flops", "peak_flops", "utilization", "model_peak_flops",
                          "model_utilization"),
@@ -219,6 +221,15 @@ def _wait_figures(result):
            "with XLA compilation)")]
 
 
+def _first_call_figures(result):
+  return [(f"seconds from process start to the written grid, `{result['case']}`",
+           f"**{result['second_run_s']:.1f} s** with the XLA compilation cache filled "
+           f"(first run {result['first_run_s']:.1f} s, without the cache "
+           f"{result['no_cache_s']:.1f} s every run); in a process that has compiled: "
+           f"{result['warm_in_process_s']:.1f} s, plus {result['tensorflow_import_s']:.1f} s "
+           f"to import TensorFlow ({result['second_run_over_floor']:.2f}x that floor)")]
+
+
 def _throughput_figures(result):
   # Results recorded before the XLA and model-shape columns existed are plain steps.
   step = "XLA" if result.get("jit_compile") else "plain"
@@ -259,6 +270,7 @@ FIGURES = {
     "likelihood_vs_peer_shipped": _likelihood_figures,
     "sampling": _sampling_figures,
     "sample_wait": _wait_figures,
+    "first_call": _first_call_figures,
     "train_throughput": _throughput_figures,
     "input_pipeline": _input_figures,
     "compression": _compression_figures,

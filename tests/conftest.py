@@ -4,6 +4,9 @@ import os
 import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tools started by tests keep no compiled programs in the user's home
+# (tests/test_compilation_cache.py gives them a home of their own).
+os.environ.setdefault("SPN_KERAS_XLA_CACHE", "0")
 
 import keras  # noqa: E402  (after the log level is set)
 import pytest  # noqa: E402

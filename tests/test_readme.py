@@ -3,15 +3,25 @@
 import json
 import pathlib
 import re
+import warnings
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
-def test_readme_python_examples_run():
+def test_readme_python_examples_run_without_warnings(tmp_path, monkeypatch):
+  """Every ```python block runs as written from a folder that is not the checkout, and
+  neither Keras nor this package warns (e.g. Keras's "shuffle=True ... will be ignored" for
+  a `fit` on a dataset)."""
   blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
   assert blocks, "the README has no Python example"
-  for block in blocks:
-    exec(compile(block, str(README), "exec"), {})
+  monkeypatch.chdir(tmp_path)
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for block in blocks:
+      exec(compile(block, str(README), "exec"), {})
+  ours = [f"{w.filename}:{w.lineno}: {w.message}" for w in caught
+          if re.search(r"[/\\](keras|spn_keras)[/\\]|README", w.filename)]
+  assert not ours, ours
 
 
 def test_readme_pretrained_table_matches_the_recorded_figures(repo_zoo):

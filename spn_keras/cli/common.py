@@ -16,7 +16,6 @@ from spn_keras import zoo
 from spn_keras.argument_checks import ArgumentError
 from spn_keras.cli import launch
 from spn_keras.ops.likelihood import nats_to_bits_per_dim
-from spn_keras.pipelines import Pipeline
 from spn_keras.pipelines import serialization
 from spn_keras.presets import file_io
 from spn_keras.presets.preset_folders import pipeline_stage_folders
@@ -102,12 +101,19 @@ def user_error_message(error):
   its first line, without the function and op that raised it (`{{function_node ...}}` before
   it, `[Op:...]` after it): e.g. "x.png; Is a directory"."""
   if isinstance(error, ArgumentError) and error.name in flags.FLAGS:
-    return f"--{error.name} must be {error.expected}, got {error.value!r}."
+    return flag_error_message(error.name, error)
   message = error.message if isinstance(error, tf.errors.OpError) else str(error)
   line = (message.strip().splitlines() or [type(error).__name__])[0].split(" [Op:")[0]
   if line.startswith("{{function_node"):  # the traced function that raised it
     line = line.split("}}", 1)[-1].strip()
   return line
+
+
+def flag_error_message(flag, error):
+  """`--<flag> must be <what error.expected says>, got <value>.` for an `ArgumentError` about
+  the argument that `--<flag>` sets ("or None" left out: a flag that is given is not None)."""
+  expected = error.expected.removesuffix(" or None")
+  return f"--{flag} must be {expected}, got {error.value!r}."
 
 
 def exit_with_error(message):
@@ -117,10 +123,18 @@ def exit_with_error(message):
   sys.exit(2)
 
 
+def progress_silenced(flag_values):
+  """Whether `--verbosity` was set below 0, which silences the tools' progress lines and bars
+  (`--noprogress` also turns off the sampling and coding bars) (absl's
+  default, -1, becomes 0 under `app.run` unless given, but stays -1 when a tool's `main` runs
+  in-process)."""
+  return flag_values["verbosity"].present and flag_values.verbosity < 0
+
+
 def convert_files_main(convert, argv):
   """The `main` of a tool that turns input files into `--output_dir` files with a pipeline.
 
-  Checks the flags (exactly one of `--zoo` and `--pipeline`, an `--output_dir`), runs
+  Checks the flags (a model: `model_name_from_flags`; an `--output_dir`), runs
   `convert(inputs, output_dir, zoo_name, pipeline_dir, overwrite, progress)` on the
   positional arguments, and prints the summary it returns as JSON. A user's mistake (a flag,
   or `convert`'s `ValueError`s and `OSError`s: a missing, unreadable or undecodable input,
@@ -136,13 +150,12 @@ def convert_files_main(convert, argv):
   """
   flag_values = flags.FLAGS
   try:
-    if (flag_values.zoo is None) == (flag_values.pipeline is None):
-      raise app.UsageError("Give exactly one of --zoo (a registered name) and --pipeline (a "
-                           "pipeline folder).")
+    model_name_from_flags(flag_values.zoo, flag_values.pipeline)
     if not flag_values.output_dir:
       raise app.UsageError("--output_dir is required.")
     summary = convert(argv[1:], flag_values.output_dir, flag_values.zoo, flag_values.pipeline,
-                      flag_values.overwrite, flag_values.progress)
+                      flag_values.overwrite,
+                      flag_values.progress and not progress_silenced(flag_values))
   except (app.UsageError, ValueError, OSError) as error:
     exit_with_error(user_error_message(error))
   print(json.dumps(summary))
@@ -252,28 +265,80 @@ def write_outputs(contents, overwrite=False):
     tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
-def load_pipeline(zoo_name=None, pipeline_dir=None):
-  """The pipeline of a zoo name (pretrained weights) or of a pipeline folder.
+# What each flag that names the model takes, for `model_name_from_flags`'s message.
+_MODEL_FLAGS = {"zoo": "a zoo name", "pipeline": "a zoo name or a pipeline folder",
+                "config": "a pipeline folder whose stage configs define the model"}
+
+
+def model_name_from_flags(zoo=None, pipeline=None, **others):
+  """The model that a tool's flags name: the value of the one flag given among `--zoo`,
+  `--pipeline` and the tool's `others` (`config` for `spn_train` and `spn_tune`).
+
+  Every tool names its model this way: `--zoo=NAME` or `--pipeline=NAME_OR_FOLDER` (a registered
+  zoo name, a local pipeline folder or a bucket path), resolved like `spn_keras.zoo.load`
+  (`load_pipeline`, `resolve_architecture`).
 
   Args:
-    zoo_name: a registered zoo name or a pipeline folder (`--zoo`).
-    pipeline_dir: a pipeline folder (`--pipeline`); give exactly one of the two.
+    zoo: the value of `--zoo`, None when it was not given.
+    pipeline: the value of `--pipeline`, None when it was not given.
+    **others: the values of the tool's other flags that name the model (`config=...`).
 
   Returns:
-    The `Pipeline`.
+    The name or folder given.
+
+  Raises:
+    app.UsageError: none of the flags, or more than one, was given (one line naming them).
   """
-  if (zoo_name is None) == (pipeline_dir is None):
-    raise ValueError("Give exactly one of `zoo_name` (--zoo) and `pipeline_dir` (--pipeline).")
-  return zoo.load(zoo_name) if zoo_name is not None else Pipeline.load(pipeline_dir)
+  values = {"zoo": zoo, "pipeline": pipeline, **others}
+  given = [value for value in values.values() if value is not None]
+  if len(given) != 1:
+    described = [f"--{name} ({_MODEL_FLAGS.get(name, 'a model')})" for name in values]
+    raise app.UsageError(f"Give exactly one of {', '.join(described[:-1])} and "
+                         f"{described[-1]}: each names the model.")
+  return given[0]
 
 
-def resolve_architecture(zoo_name=None, config=None):
-  """The `ZooEntry` named `zoo_name`, or an entry built from a pipeline folder `config`."""
-  if (zoo_name is None) == (config is None):
-    raise ValueError("Give exactly one of --zoo (a registered name) and --config (a pipeline "
-                     "folder with pipeline.json and per-stage config.json).")
-  if zoo_name is not None:
-    return zoo.get(zoo_name)
+def check_model_name(name_or_folder):
+  """Raises ValueError unless `name_or_folder` is a registered zoo name or an existing folder
+  (local or a bucket path): the one line a user sees for a name that is neither."""
+  registered = zoo.list_models()
+  if name_or_folder not in registered and not tf.io.gfile.isdir(name_or_folder):
+    raise ValueError(f"{name_or_folder!r} is neither a pipeline folder nor a registered zoo "
+                     f"name ({', '.join(registered)}).")
+
+
+def load_pipeline(zoo_name=None, pipeline_dir=None):
+  """The pipeline that `--zoo` or `--pipeline` names, loaded like `spn_keras.zoo.load`.
+
+  Args:
+    zoo_name: the value of `--zoo`: a registered zoo name (its pretrained weights) or a
+      pipeline folder; None when not given.
+    pipeline_dir: the value of `--pipeline`, the same; give exactly one of the two.
+
+  Returns:
+    The `Pipeline`, with its `metadata`.
+
+  Raises:
+    app.UsageError: both or neither given (`model_name_from_flags`).
+    ValueError: a name that is neither registered nor a folder (`check_model_name`).
+  """
+  name_or_folder = model_name_from_flags(zoo_name, pipeline_dir)
+  check_model_name(name_or_folder)
+  return zoo.load(name_or_folder)
+
+
+def resolve_architecture(name_or_folder):
+  """The `ZooEntry` registered as `name_or_folder`, or an entry built from the stage configs
+  of the pipeline folder `name_or_folder` (its metadata gives the name, dataset, batch size
+  and learning rate). Names are resolved before folders, as `spn_keras.zoo.load` does.
+
+  Raises:
+    ValueError: `name_or_folder` is neither a registered name nor a folder.
+  """
+  check_model_name(name_or_folder)
+  if name_or_folder in zoo.list_models():
+    return zoo.get(name_or_folder)
+  config = name_or_folder
   stages = {name: serialization.build_stage(folder).config
             for name, (folder, _) in pipeline_stage_folders(config).items()}
   metadata = serialization.read_pipeline_json(config).get("metadata", {})
@@ -284,11 +349,12 @@ def resolve_architecture(zoo_name=None, config=None):
                       learning_rate=metadata.get("learning_rate", 1e-4))
 
 
-def resolve_stage(zoo_name, config, stage, dataset=None):
+def resolve_stage(name_or_folder, stage, dataset=None):
   """Resolves the model and data flags of a tool that trains one stage.
 
   Args:
-    zoo_name, config: as in `resolve_architecture`.
+    name_or_folder: a zoo name or a pipeline folder (`--zoo`, `--pipeline` or `--config`:
+      `model_name_from_flags`), as in `resolve_architecture`.
     stage: the stage's name, e.g. "slice_decoder".
     dataset: a `make_dataset` spec, or None for the entry's own.
 
@@ -299,7 +365,7 @@ def resolve_stage(zoo_name, config, stage, dataset=None):
   Raises:
     app.UsageError: `stage` is not a stage of the pipeline, or no dataset is known.
   """
-  entry = resolve_architecture(zoo_name, config)
+  entry = resolve_architecture(name_or_folder)
   pipeline = entry.build_pipeline()
   if stage not in pipeline.stages:
     raise app.UsageError(f"--stage must be one of {list(pipeline.stages)} for {entry.name}.")

@@ -3,6 +3,8 @@
   spn_compress --zoo=mnist28_mdu digit0.png digit1.png --output_dir=compressed
   spn_compress --pipeline=my_pipeline photos/*.png --output_dir=out --overwrite
 
+`--zoo` and `--pipeline` name the model the same way (give one): a zoo name (its pretrained
+weights) or a pipeline folder, local or a bucket path.
 Writes `<output_dir>/<name>.spn` for each `<name>.png` (any image TensorFlow decodes: PNG,
 JPEG, BMP, GIF) and prints JSON with the files, their bytes and bits per dimension. Every
 input and output is checked before any work (inputs are readable regular files; outputs do
@@ -72,8 +74,8 @@ def compress_files(inputs, output_dir, zoo_name=None, pipeline_dir=None, overwri
   Args:
     inputs: image file paths.
     output_dir: the folder for the compressed files.
-    zoo_name: a registered zoo name (pretrained weights) or a pipeline folder.
-    pipeline_dir: a pipeline folder; give exactly one of `zoo_name` and `pipeline_dir`.
+    zoo_name: `--zoo`: a registered zoo name (pretrained weights) or a pipeline folder.
+    pipeline_dir: `--pipeline`, the same; give exactly one of `zoo_name` and `pipeline_dir`.
     overwrite: replace existing outputs.
     progress: show a progress bar.
 

@@ -2,6 +2,7 @@
 
   spn_decompress --zoo=mnist28_mdu compressed/*.spn --output_dir=restored
 
+`--zoo` and `--pipeline` name the model the same way (give one): a zoo name or a pipeline folder.
 Writes `<output_dir>/<name>.png` for each `<name>.spn` and prints JSON naming them. Decode with
 the pipeline the files were made with, on a machine like the one that made them (see
 `spn_keras.codec`): a file of another pipeline, a corrupt or truncated file, or one made in
@@ -31,8 +32,8 @@ def decompress_files(inputs, output_dir, zoo_name=None, pipeline_dir=None, overw
   Args:
     inputs: paths of files made by `spn_compress`.
     output_dir: the folder for the PNGs.
-    zoo_name: a registered zoo name (pretrained weights) or a pipeline folder.
-    pipeline_dir: a pipeline folder; give exactly one of `zoo_name` and `pipeline_dir`.
+    zoo_name: `--zoo`: a registered zoo name (pretrained weights) or a pipeline folder.
+    pipeline_dir: `--pipeline`, the same; give exactly one of `zoo_name` and `pipeline_dir`.
     overwrite: replace existing outputs.
     progress: show a progress bar.
 

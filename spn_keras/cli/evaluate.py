@@ -10,14 +10,17 @@ names (what `spn_train --zoo=NAME --pipeline_dir=...` records).
 
   spn_eval --zoo=mnist28_mdu --split=test
   spn_eval --pipeline=my_mnist --stage=depth_upscaler
+
+A progress bar over the batches goes to stderr (the JSON alone to stdout); --verbosity=-1
+silences it.
 """
 
 import json
 import sys
+import time
 
 from absl import app
 from absl import flags
-import tensorflow as tf
 
 from spn_keras import data
 from spn_keras import zoo
@@ -29,6 +32,8 @@ from spn_keras.pipelines import serialization
 from spn_keras.pipelines.pipeline import STAGES
 from spn_keras.presets import folder_rules
 from spn_keras.presets import pretrained_folder
+from spn_keras.sampling.progress_bar import ProgressBar
+from spn_keras.sampling.progress_bar import clock_text
 
 FLAGS = flags.FLAGS
 for _name in ("zoo", "pipeline", "stage", "dataset", "data_dir", "batch_size"):  # in --help
@@ -66,9 +71,7 @@ def load_for_evaluation(name_or_folder):
   if name_or_folder in registered:
     pipeline = zoo.load(name_or_folder)
     return pipeline.stages, pipeline.metadata, pipeline, []
-  if not tf.io.gfile.isdir(name_or_folder):
-    raise ValueError(f"{name_or_folder!r} is neither a pipeline folder nor a registered zoo "
-                     f"name ({', '.join(registered)}).")
+  common.check_model_name(name_or_folder)
   stages, metadata = serialization.load_stages(name_or_folder)
   if not stages:
     raise ValueError(f"{name_or_folder} holds no stages yet.")
@@ -88,8 +91,76 @@ def load_for_evaluation(name_or_folder):
                      f"from.") from None
 
 
+# Off a terminal, the bar over batches writes a line at least this often (seconds), besides
+# one every tenth of the batches.
+LINE_SECONDS = 10.0
+
+
+def batches_with_progress(batches, label, total_batches=None, stream=None,
+                          clock=time.monotonic):
+  """Yields the batches of `batches`, drawing a progress bar over them as they are used.
+
+  A batch counts as done when the next one is asked for. The bar shows the batches done (of
+  `total_batches` when known), and once the second batch is done the examples per second and
+  the ETA, measured from the end of the first batch (which includes reading the data's start
+  and tracing the model). A line says that the first batch is being prepared as soon as the
+  iteration starts; the last line sums up. On a terminal the bar redraws in place; elsewhere
+  a line is written every tenth of the batches and at least every `LINE_SECONDS` seconds.
+
+  Args:
+    batches: an iterable of batches: image tensors, or dicts holding them under "images".
+    label: what is evaluated (a stage name), at the start of each line.
+    total_batches: the number of batches, or None when unknown.
+    stream: where the bar goes (default `sys.stderr`).
+    clock: a function returning seconds (for tests).
+
+  Yields:
+    The batches of `batches`.
+  """
+  display = ProgressBar(stream, clock, min_line_seconds=LINE_SECONDS)
+  every = max(1, total_batches // 10) if total_batches else None
+  display.show(f"{label}: reading and tracing the first batch...", force=True)
+  done = examples = measured_batches = measured_examples = 0
+  measured_seconds = 0.0
+  try:
+    for batch in batches:
+      yield batch
+      seconds = display.lap()
+      size = int((batch["images"] if isinstance(batch, dict) else batch).shape[0])
+      done, examples = done + 1, examples + size
+      if done > 1:  # the first batch includes reading the data's start and tracing
+        measured_batches, measured_examples = measured_batches + 1, measured_examples + size
+        measured_seconds += seconds
+      total = None if total_batches is None else max(total_batches, done)
+      line = f"{label} batch {done}"
+      if total:
+        line += f"/{total} {ProgressBar.bar(done / total)} {100 * done / total:3.0f}%"
+      line += f" {clock_text(display.elapsed())} elapsed"
+      if measured_seconds > 0:
+        line += f", {measured_examples / measured_seconds:.1f} examples/s"
+        if total:
+          line += f", ETA {clock_text((total - done) * measured_seconds / measured_batches)}"
+      display.show(line, force=done == 1 or bool(every and done % every == 0))
+  except Exception:
+    display.show(f"{label}: stopped after {done} batches", final=True)
+    raise
+  rate = (f", {measured_examples / measured_seconds:.1f} examples/s" if measured_seconds > 0
+          else "")
+  display.show(f"{label}: {examples} examples in {done} batches, "
+               f"{clock_text(display.elapsed())} in all{rate}", final=True)
+
+
+def _batch_count(batches, batch_size, max_examples):
+  """The number of batches an evaluation reads from `batches` (a batched dataset read once)
+  when at most `max_examples` are read, or None when its cardinality is unknown."""
+  count = int(batches.cardinality())
+  if count < 0:
+    return None
+  return count if max_examples is None else min(count, -(-max_examples // batch_size))
+
+
 def evaluate(pipeline_dir, dataset=None, split="test", data_dir=None, batch_size=64,
-             max_examples=None, stage=None):
+             max_examples=None, stage=None, progress=False):
   """Exact bits/dim of the pipeline in `pipeline_dir` on a split, per stage and in total.
 
   Args:
@@ -103,6 +174,8 @@ def evaluate(pipeline_dir, dataset=None, split="test", data_dir=None, batch_size
     max_examples: only the first N examples.
     stage: evaluate only this stage (on its own view of the data); None: the pipeline, or
       each stage held alone when some are missing.
+    progress: show a progress bar over the batches on stderr (`batches_with_progress`), one
+      per pass over the data.
 
   Returns:
     dict with `dataset`, `split`, `num_examples` and `bits_per_dim` (`{stage: value}`, plus
@@ -124,18 +197,25 @@ def evaluate(pipeline_dir, dataset=None, split="test", data_dir=None, batch_size
   dataset = dataset or metadata.get("dataset")
   if not dataset:
     raise ValueError("`dataset` is required: the pipeline's metadata names none.")
-  take = (lambda ds: ds.unbatch().take(max_examples).batch(batch_size)) if max_examples else (
-      lambda ds: ds)
+
+  def take(batches, label):
+    """The batches of `batches` to evaluate, shown on the bar of `label` if `progress`."""
+    total = _batch_count(batches, batch_size, max_examples)
+    if max_examples:
+      batches = batches.unbatch().take(max_examples).batch(batch_size)
+    return batches_with_progress(batches, label, total) if progress else batches
+
   if stage is None and not missing:
     images = data.make_dataset(dataset, split, data_dir=data_dir, batch_size=batch_size,
                                shuffle=False, autotune=False, image_shape=pipeline.image_shape,
                                transform=pipeline.stage_view_full_images())
-    bits, count = common.evaluate_pipeline(pipeline, take(images))
+    bits, count = common.evaluate_pipeline(pipeline, take(images, "pipeline"))
   else:
     bits = {}
     for name in [stage] if stage else stages:
       views = common.stage_dataset(pipeline, name, dataset, split, batch_size, data_dir)
-      bits[name], count = common.evaluate_stage(stages[name], take(views), pipeline.num_dims,
+      bits[name], count = common.evaluate_stage(stages[name], take(views, name),
+                                                pipeline.num_dims,
                                                 common.scores_after_first_slice(pipeline, name))
   result = {"dataset": dataset, "split": split, "num_examples": count, "bits_per_dim": bits}
   if missing:
@@ -154,17 +234,15 @@ def recorded_folder(name_or_folder):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if (FLAGS.zoo is None) == (FLAGS.pipeline is None):
-    raise app.UsageError("Give exactly one of --zoo (a registered name) and --pipeline (a "
-                         "pipeline folder or a registered name).")
-  source = FLAGS.zoo if FLAGS.zoo is not None else FLAGS.pipeline
+  source = common.model_name_from_flags(FLAGS.zoo, FLAGS.pipeline)
   try:
     folder = recorded_folder(source) if FLAGS.record else None
     if folder:  # before the work: a folder that may not be written is refused now
       folder_rules.check_destination(folder)
     batch_size = 64 if FLAGS.batch_size is None else FLAGS.batch_size
     result = evaluate(source, FLAGS.dataset, FLAGS.split, FLAGS.data_dir, batch_size,
-                      FLAGS.max_examples, FLAGS.stage)
+                      FLAGS.max_examples, FLAGS.stage,
+                      progress=not common.progress_silenced(FLAGS))
   except (ValueError, FileNotFoundError) as error:
     raise app.UsageError(common.user_error_message(error)) from None
   if folder:

@@ -4,6 +4,7 @@
   spn_export --pipeline=my_mnist --output=/tmp/export --version=2 --overwrite
   spn_export --zoo=mnist28_mdu --stage=depth_upscaler --output=/tmp/depth_upscaler
 
+`--zoo` and `--pipeline` name the model the same way: a zoo name or a pipeline folder.
 Writes TF Serving's layout, `<output>/<version>/saved_model.pb`, with the signatures
 `log_prob` (also `serving_default`), `sample`, and `upscale` / `upscale_depth` where the
 pipeline upscales (see `spn_keras.export.PipelineExporter`; a single `--stage` gets
@@ -42,8 +43,8 @@ def export(output, zoo_name=None, pipeline_dir=None, version=1, overwrite=False,
 
   Args:
     output: the export's base folder; the SavedModel goes to `<output>/<version>`.
-    zoo_name: a registered zoo name (its pretrained weights) or a pipeline folder.
-    pipeline_dir: a pipeline folder; give exactly one of `zoo_name` and `pipeline_dir`.
+    zoo_name: `--zoo`: a registered zoo name (its pretrained weights) or a pipeline folder.
+    pipeline_dir: `--pipeline`, the same; give exactly one of `zoo_name` and `pipeline_dir`.
     version: positive int, the version folder.
     overwrite: replace an existing version folder.
     stage: export this stage alone; None exports the pipeline.
@@ -74,9 +75,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not FLAGS.output:
     raise app.UsageError("--output is required (the export's base folder).")
-  if (FLAGS.zoo is None) == (FLAGS.pipeline is None):
-    raise app.UsageError("Give exactly one of --zoo (a registered name) and --pipeline (a "
-                         "pipeline folder).")
+  common.model_name_from_flags(FLAGS.zoo, FLAGS.pipeline)
   try:
     summary = export(FLAGS.output, FLAGS.zoo, FLAGS.pipeline, FLAGS.version, FLAGS.overwrite,
                      FLAGS.stage)

@@ -15,6 +15,10 @@ the tool. A
 `TF_CPP_MIN_LOG_LEVEL` set in the environment is kept as it is; absl's `--verbosity` (`-v`)
 of 1 or more leaves TensorFlow's default (every line). TensorFlow's Python-side INFO lines
 are the business of `common.run_tool`.
+
+`start` also turns on TensorFlow's persistent XLA compilation cache under `$SPN_KERAS_HOME`
+(`spn_keras.compilation_cache`), so that a tool's second run loads the sampling programs its
+first run compiled instead of compiling them again.
 """
 
 import contextlib
@@ -25,12 +29,15 @@ import re
 import sys
 import tempfile
 
+from spn_keras import compilation_cache
+
 LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
 QUIET_LEVEL = "3"
 HELP = """
 TensorFlow's log lines (start-up notices, a failed cuInit on a machine without a GPU, INFO
 lines) are hidden: --verbosity=1 (-v 1) shows them; a TF_CPP_MIN_LOG_LEVEL set in the
-environment is used as it is.
+environment is used as it is. Compiled XLA programs are kept in $SPN_KERAS_HOME/xla_cache
+(SPN_KERAS_XLA_CACHE=0 turns this off).
 """
 
 _SEVERITIES = "IWEF"  # TF_CPP_MIN_LOG_LEVEL 0, 1, 2, 3 hides those before it
@@ -124,7 +131,8 @@ def start(tool):
   """Runs the tool `spn_keras.cli.<tool>` (e.g. "sample") with the log level it should have.
 
   Sets `TF_CPP_MIN_LOG_LEVEL` (see `tf_min_log_level`) before the tool imports tensorflow,
-  and holds back the lines that it would hide but that tensorflow writes at import anyway.
+  and holds back the lines that it would hide but that tensorflow writes at import anyway;
+  turns on the XLA compilation cache (`compilation_cache.enable`).
 
   Args:
     tool: the module name of the tool in `spn_keras.cli`.
@@ -134,6 +142,7 @@ def start(tool):
   if level is not None:
     os.environ[LEVEL_VARIABLE] = level
     min_log_level = int(level) if level.isdigit() else 0  # hide nothing on a value not a level
+  compilation_cache.enable()
   with _stderr_filtered(min_log_level) if min_log_level else contextlib.nullcontext():
     module = importlib.import_module(f"spn_keras.cli.{tool}")
   module.run()

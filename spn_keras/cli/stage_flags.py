@@ -11,6 +11,7 @@ from absl import app
 from absl import flags
 
 from spn_keras.argument_checks import ArgumentError
+from spn_keras.cli import common
 from spn_keras.pipelines.pipeline import STAGES
 from spn_keras.training.trainer import PRECISIONS
 from spn_keras.training.trainer import TrainerConfig
@@ -18,8 +19,10 @@ from spn_keras.training.trainer import TrainerConfig
 # `TrainerConfig` fields that a flag of another name sets.
 _FLAG_OF_FIELD = {"global_batch_size": "batch_size"}
 
-flags.DEFINE_string("zoo", None, "Registered zoo name (see spn_keras.zoo.list_models()).")
-flags.DEFINE_string("config", None, "Pipeline folder whose stage configs define the model.")
+flags.DEFINE_string("zoo", None, "The model: a registered zoo name (spn_keras.zoo."
+                    "list_models()), or a pipeline folder; the same as --pipeline.")
+flags.DEFINE_string("config", None, "spn_train, spn_tune: a pipeline folder whose stage "
+                    "configs define the model to train (as --pipeline=FOLDER).")
 flags.DEFINE_enum("stage", None, list(STAGES), "Stage to train (spn_train, spn_tune), to "
                   "evaluate alone (spn_eval) or to export alone (spn_export).")
 flags.DEFINE_string("dataset", None, "make_dataset spec; default: the zoo entry's dataset.")
@@ -37,8 +40,13 @@ flags.DEFINE_integer("seed", 0, "Seed of the initial weights, the data order and
                      "slices: the same seed, the same run (float32, one device).")
 flags.DEFINE_bool("jit_compile", False, "Compile each training step with XLA (what a TPU "
                   "does; spn_train, spn_tune).")
-flags.DEFINE_string("pipeline", None, "A pipeline folder (pipeline.json + stages): the one "
-                    "spn_eval evaluates, or spn_export exports.")
+flags.DEFINE_string("pipeline", None, "The model, named as --zoo names it (give one of the "
+                    "two): a zoo name (its pretrained weights) or a pipeline folder (local or a "
+                    "bucket path), resolved like spn_keras.zoo.load. spn_eval evaluates it (a "
+                    "folder may lack stages), spn_sample samples or upscales with it, spn_export "
+                    "exports it, spn_compress and spn_decompress code with it; spn_train and "
+                    "spn_tune train a stage of its architecture (a folder's stage configs, as "
+                    "--config), from random weights.")
 flags.DEFINE_string("output_dir", None, "spn_compress, spn_decompress: the folder the "
                     "outputs go to (one per input, named after it).")
 flags.DEFINE_bool("overwrite", False, "Replace existing outputs (spn_export: the version "
@@ -64,5 +72,4 @@ def trainer_config(**fields):
     return TrainerConfig(**fields)
   except ArgumentError as error:
     flag = _FLAG_OF_FIELD.get(error.name, error.name)
-    expected = error.expected.removesuffix(" or None")  # a flag left out is the None
-    raise app.UsageError(f"--{flag} must be {expected}, got {error.value!r}.") from None
+    raise app.UsageError(common.flag_error_message(flag, error)) from None

@@ -1,5 +1,9 @@
 """spn_train: trains one stage of a pipeline (a zoo entry or a pipeline folder).
 
+The architecture comes from one of `--zoo`, `--pipeline` (a zoo name: its entry; a pipeline
+folder: its stages' configs) and `--config` (a pipeline folder, as `--pipeline`); the stage
+starts from random weights.
+
 Each stage trains on its own view of the data (SPN_SPEC section 6): the slice decoder on slice
 0 of the low-depth image, the size upscaler on the low-depth image, the depth upscaler on the
 low bits given the high ones. Checkpoints go to `--model_dir/<stage>`; rerunning the same
@@ -36,9 +40,9 @@ from spn_keras.training import Trainer
 from spn_keras.training import get_strategy
 
 FLAGS = flags.FLAGS
-for _name in ("zoo", "config", "stage", "dataset", "data_dir", "model_dir", "train_steps",
-              "batch_size", "clip_norm", "precision", "checkpoint_every", "log_every", "seed",
-              "jit_compile"):  # the shared flags it uses, in --help
+for _name in ("zoo", "pipeline", "config", "stage", "dataset", "data_dir", "model_dir",
+              "train_steps", "batch_size", "clip_norm", "precision", "checkpoint_every",
+              "log_every", "seed", "jit_compile"):  # the shared flags it uses, in --help
   flags.declare_key_flag(_name)
 flags.DEFINE_string("pipeline_dir", None, "Pipeline folder that receives the trained stage.")
 flags.DEFINE_float("learning_rate", None, "Initial learning rate; default: the entry's.")
@@ -96,7 +100,8 @@ def train(argv_flags):
       folder_rules.check_destination(file_io.absolute(f.pipeline_dir).rstrip("/"))
     except ValueError as error:
       raise app.UsageError(f"--pipeline_dir: {error}") from None
-  entry, pipeline, dataset = common.resolve_stage(f.zoo, f.config, f.stage, f.dataset)
+  model = common.model_name_from_flags(f.zoo, f.pipeline, config=f.config)
+  entry, pipeline, dataset = common.resolve_stage(model, f.stage, f.dataset)
   batch_size = entry.batch_size if f.batch_size is None else f.batch_size
   schedule = learning_rate_schedule(entry, f)
   ema = entry.ema_momentum if f.ema_momentum is None else (f.ema_momentum or None)
@@ -124,7 +129,7 @@ def train(argv_flags):
   trainer = Trainer(lambda: entry.build_stage(f.stage), dataset_fn, config, strategy,
                     eval_fn=eval_fn, sample_fn=sample_fn,
                     dims_per_example=pipeline.num_dims,
-                    progress=None if _silenced(f) else _print_to_stderr)
+                    progress=None if common.progress_silenced(f) else _print_to_stderr)
   with data.image_shape_errors_as_value_errors():  # one line naming a wrong-size file
     last = trainer.train()
   with trainer.averaged_weights():
@@ -145,12 +150,6 @@ def train(argv_flags):
   return {"stage": f.stage, "step": int(trainer.step.numpy()),
           "resumed_from_step": trainer.start_step, "train_seconds": trainer.train_seconds,
           "last_train_bits_per_dim": last, "test_bits_per_dim": test_bits}
-
-
-def _silenced(f):
-  """Whether `--verbosity` was set below 0 (absl's default, -1, becomes 0 under `app.run`
-  unless given, but stays -1 when `train` runs in-process)."""
-  return f["verbosity"].present and f.verbosity < 0
 
 
 def _print_to_stderr(line):

@@ -57,9 +57,9 @@ LEARNING_RATE_RANGE = (1e-4, 3e-3)
 _EVAL_BATCH = 64
 
 FLAGS = flags.FLAGS
-for _name in ("zoo", "config", "stage", "dataset", "data_dir", "model_dir", "train_steps",
-              "batch_size", "clip_norm", "precision", "checkpoint_every", "log_every", "seed",
-              "jit_compile"):  # the shared flags it uses, in --help
+for _name in ("zoo", "pipeline", "config", "stage", "dataset", "data_dir", "model_dir",
+              "train_steps", "batch_size", "clip_norm", "precision", "checkpoint_every",
+              "log_every", "seed", "jit_compile"):  # the shared flags it uses, in --help
   flags.declare_key_flag(_name)
 flags.DEFINE_integer("max_trials", 10, "Trials of the random search.")
 flags.DEFINE_integer("eval_examples", 512, "Test examples (the first ones) that score a trial.")
@@ -161,8 +161,8 @@ class _TrialTuner(base_tuner.BaseTuner):
     return self._trial_fn(trial.hyperparameters.values, self.get_trial_dir(trial.trial_id))
 
 
-def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None,
-         max_trials=10, train_steps=1000, eval_examples=512, batch_size=None,
+def tune(stage, model_dir, *, zoo=None, pipeline=None, config=None, dataset=None,
+         data_dir=None, max_trials=10, train_steps=1000, eval_examples=512, batch_size=None,
          precision="float32", clip_norm=None, checkpoint_every=100, log_every=10, seed=0,
          jit_compile=False, width_scales=WIDTH_SCALES, learning_rate_range=LEARNING_RATE_RANGE):
   """Runs (or resumes) the random search of one stage; the work behind `spn_tune`.
@@ -170,7 +170,8 @@ def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None
   Args:
     stage: the stage to tune, e.g. "slice_decoder".
     model_dir: the tuner's project folder (see the module docstring).
-    zoo, config: the architecture: a registered zoo name or a pipeline folder (exactly one).
+    zoo, pipeline, config: the architecture (`--zoo`, `--pipeline`, `--config`; give exactly
+      one): a registered zoo name, or a pipeline folder whose stage configs define it.
     dataset: `make_dataset` spec; None: the entry's.
     data_dir: TFDS data folder.
     max_trials: trials of the search, counting those of earlier runs in `model_dir` (>= 1).
@@ -190,8 +191,10 @@ def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None
     line of the error of a failed trial).
 
   Raises:
-    app.UsageError: `stage` or `model_dir` is missing, or an argument of the trials'
-      `TrainerConfig` is refused (naming its flag).
+    app.UsageError: `stage` or `model_dir` is missing, not exactly one of `zoo`, `pipeline`
+      and `config` is given, or an argument of the trials' `TrainerConfig` is refused (naming
+      its flag).
+    ValueError: the model named is neither a registered zoo name nor a pipeline folder.
     ArgumentError: `max_trials`, `eval_examples`, `width_scales` or `learning_rate_range` is
       refused.
   """
@@ -199,7 +202,8 @@ def tune(stage, model_dir, *, zoo=None, config=None, dataset=None, data_dir=None
     raise app.UsageError("--stage and --model_dir are required.")
   check_int("max_trials", max_trials)
   check_int("eval_examples", eval_examples)
-  entry, pipeline, dataset = common.resolve_stage(zoo, config, stage, dataset)
+  model = common.model_name_from_flags(zoo, pipeline, config=config)
+  entry, pipeline, dataset = common.resolve_stage(model, stage, dataset)
   stage_config = entry.stages[stage]
   hyperparameters = search_space(stage_config, width_scales, learning_rate_range)
   batch_size = entry.batch_size if batch_size is None else batch_size
@@ -288,8 +292,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   f = FLAGS
-  summary = tune(f.stage, f.model_dir, zoo=f.zoo, config=f.config, dataset=f.dataset,
-                 data_dir=f.data_dir, max_trials=f.max_trials, train_steps=f.train_steps,
+  summary = tune(f.stage, f.model_dir, zoo=f.zoo, pipeline=f.pipeline, config=f.config,
+                 dataset=f.dataset, data_dir=f.data_dir, max_trials=f.max_trials,
+                 train_steps=f.train_steps,
                  eval_examples=f.eval_examples, batch_size=f.batch_size,
                  precision=f.precision, clip_norm=f.clip_norm,
                  checkpoint_every=f.checkpoint_every, log_every=f.log_every, seed=f.seed,

@@ -162,7 +162,12 @@ def _progress_bar(model, num_images, enabled):
     slices = stage.scale**2 - int(name == "size_upscaler" and model.slice_decoder is not None)
     work.append((name, batches * slices, stage.slice_sampling_cost()))
   bar = SamplingProgress(work)
-  return lambda name: lambda: bar.slice_done(name)
+
+  def for_stage(name):  # called just before the stage runs on a batch
+    bar.stage_started(name)
+    return lambda: bar.slice_done(name)
+
+  return for_stage
 
 
 def _pixels_crc(image):

@@ -172,6 +172,16 @@ class AutoregressiveImageModel(keras.Model):
     """`H * W * C`, the dimensions of one image."""
     return int(np.prod(self.image_shape))
 
+  def __repr__(self):
+    """`SubscalePixelNetwork(28x28x1, 5 bits given 3, S=2, 977,280 parameters)`: the shape,
+    bits (given the conditioning bits), `S` when > 1, and parameters once built."""
+    height, width, channels = self.image_shape
+    given = f" given {self.conditioning_bits}" if self.conditioning_bits else ""
+    scale = f", S={self.scale}" if self.scale > 1 else ""
+    parameters = f", {self.count_params():,} parameters" if self.built else ""
+    return (f"{type(self).__name__}({height}x{width}x{channels}, {self.bits} bits{given}"
+            f"{scale}{parameters})")
+
   def _slice_context(self, slices, target, conditioning_slices):
     raise NotImplementedError
 
@@ -226,7 +236,7 @@ class AutoregressiveImageModel(keras.Model):
     target_values = ops.take_along_axis(slices, target[:, None, None, None, None], axis=1)[:, 0]
     return self._decode(target_values, context), target_values
 
-  @tf.function(reduce_retracing=True)
+  @tf.function(reduce_retracing=True, autograph=False)  # explicit loops: no AutoGraph
   def _slice_log_prob(self, slices, target, conditioning_slices):
     logits, values = self._target_logits(slices, target, conditioning_slices)
     log_probs = tf.nn.log_softmax(logits)  # (B, h, w, C, K)
@@ -460,7 +470,7 @@ class AutoregressiveImageModel(keras.Model):
     """The `SliceDecoder` that generates each slice (the model itself for a slice decoder)."""
     raise NotImplementedError
 
-  @tf.function(reduce_retracing=True)
+  @tf.function(reduce_retracing=True, autograph=False)  # explicit loops: no AutoGraph
   def _sample_slice_naive(self, slices, target, conditioning_slices, temperature, noise,
                           record_logits, max_steps=None):
     """Generates slice `target` (a scalar) by recomputing the decoder at every sub-pixel.

@@ -34,6 +34,14 @@ def _as_temperature(value, name="temperatures"):
   return check_float(name, value, minimum=0, exclusive_minimum=True)
 
 
+def _eager_numpy(values):
+  """`values` (a tensor or a dict of them) as numpy when executing eagerly; inside a traced
+  graph (a `tf.function`, a SavedModel signature) the tensors as they are."""
+  if not tf.executing_eagerly():
+    return values
+  return tf.nest.map_structure(lambda value: value.numpy(), values)
+
+
 def _is_number(value):
   return isinstance(value, (numbers.Real, np.number)) or (
       isinstance(value, np.ndarray) and value.ndim == 0)
@@ -111,7 +119,7 @@ class Pipeline:
   def __repr__(self):
     name = self.metadata.get("name")
     height, width, channels = self.image_shape
-    stages = ", ".join(f"{stage}={_describe_stage(model)}" for stage, model in self.stages.items())
+    stages = ", ".join(f"{stage}={model!r}" for stage, model in self.stages.items())
     named = f"{name!r}, " if name else ""
     return f"Pipeline({named}{height}x{width}x{channels} at {self.bits} bits: {stages})"
 
@@ -284,13 +292,21 @@ class Pipeline:
   def log_prob(self, images):
     """Exact log-likelihood of full images, per stage and in total.
 
+    Like `bits_per_dim`, `sample` and `upscale`, it returns numpy arrays when called eagerly
+    and tensors inside a traced graph (a `tf.function`, as `spn_keras.export` traces it). The
+    stages' own methods (`SubscalePixelNetwork.log_prob`, ...) always return tensors.
+
     Args:
       images: int `(B, H, W, C)` values in `[0, 2**bits)` (uint8 8-bit images for 8-bit
         pipelines).
 
     Returns:
-      dict of float32 `(B,)` tensors in nats: one per stage present, plus `"total"`.
+      dict of numpy float32 `(B,)` arrays in nats: one per stage present, plus `"total"`.
     """
+    return _eager_numpy(self._log_prob(images))
+
+  def _log_prob(self, images):
+    """`log_prob` as tensors."""
     images = check_images("images", images, self.bits, self.image_shape)
     low, lsb = self._split(images)
     terms = {}
@@ -311,11 +327,15 @@ class Pipeline:
   def bits_per_dim(self, images):
     """`log_prob` in bits per dimension of the *full* image, so the stages add up to the total.
 
+    Args:
+      images: as in `log_prob`.
+
     Returns:
-      dict of float32 `(B,)` tensors, keys as in `log_prob`.
+      dict of numpy float32 `(B,)` arrays (tensors inside a traced graph), keys as in
+      `log_prob`.
     """
-    return {name: nats_to_bits_per_dim(value, self.num_dims)
-            for name, value in self.log_prob(images).items()}
+    return _eager_numpy({name: nats_to_bits_per_dim(value, self.num_dims)
+                         for name, value in self._log_prob(images).items()})
 
   def _temperatures(self, temperatures):
     """`{stage: T}` from the forms `sample` accepts; scalar tensors (a traced graph) stay."""
@@ -403,10 +423,11 @@ class Pipeline:
         `SubscalePixelNetwork.sample` (XLA by default; "bfloat16" is not bit-identical).
 
     Returns:
-      uint8 `(B, H, W, C)` with values in `[0, 2**bits)`.
+      numpy uint8 `(B, H, W, C)` with values in `[0, 2**bits)` (a tensor inside a traced
+      graph).
     """
-    return self._generate(num_images, None, self._temperatures(temperatures), seed, method,
-                          progress, jit_compile, compute_dtype)
+    return _eager_numpy(self._generate(num_images, None, self._temperatures(temperatures), seed,
+                                       method, progress, jit_compile, compute_dtype))
 
   def upscale(self, images, input_bits=None, temperatures=1.0, seed=None, method="cached",
               progress=False, jit_compile=True, compute_dtype=None):
@@ -423,7 +444,7 @@ class Pipeline:
       temperatures, seed, method, progress, jit_compile, compute_dtype: as in `sample`.
 
     Returns:
-      uint8 `(B, H, W, C)` full images at `bits` bits.
+      numpy uint8 `(B, H, W, C)` full images at `bits` bits (a tensor inside a traced graph).
     """
     input_bits = self.bits if input_bits is None else input_bits
     check_int("input_bits", input_bits, self.low_bits, 8)
@@ -434,18 +455,8 @@ class Pipeline:
                        f"(stages {list(self.stages)}), got {tuple(images.shape)}.")
     low = bit_depth.reduce_bits(images, self.low_bits, from_bits=input_bits)
     num_images = images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
-    return self._generate(num_images, low, self._temperatures(temperatures), seed, method,
-                          progress, jit_compile, compute_dtype)
-
-
-def _describe_stage(model):
-  """One line: `SubscalePixelNetwork(28x28x1, 5 bits given 3, S=2, 977,280 parameters)`."""
-  height, width, channels = model.image_shape
-  bits = f"{model.bits} bits" + (f" given {model.conditioning_bits}"
-                                 if model.conditioning_bits else "")
-  scale = f", S={model.scale}" if model.scale > 1 else ""
-  parameters = f", {model.count_params():,} parameters" if model.built else ""
-  return f"{type(model).__name__}({height}x{width}x{channels}, {bits}{scale}{parameters})"
+    return _eager_numpy(self._generate(num_images, low, self._temperatures(temperatures), seed,
+                                       method, progress, jit_compile, compute_dtype))
 
 
 def load_pipeline(path, weights=True):

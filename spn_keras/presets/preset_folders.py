@@ -22,20 +22,14 @@ import os
 
 import tensorflow as tf
 
+from spn_keras.home import HOME_VARIABLE
+from spn_keras.home import spn_keras_home
 from spn_keras.presets import folder_rules
 from spn_keras.presets.file_io import sha256_of
 from spn_keras.presets.folder_rules import CONFIG_FILE
 from spn_keras.presets.folder_rules import FORMAT  # noqa: F401  (part of this module's API)
 from spn_keras.presets.folder_rules import PIPELINE_FILE
 from spn_keras.presets.folder_rules import WEIGHTS_FILE
-
-HOME_VARIABLE = "SPN_KERAS_HOME"
-
-
-def spn_keras_home():
-  """`$SPN_KERAS_HOME` (a local folder or a bucket path), default `~/.spn_keras`: where
-  user-trained pipelines are looked for."""
-  return os.path.expanduser(os.environ.get(HOME_VARIABLE, "~/.spn_keras"))
 
 
 def is_pipeline_folder(path):

@@ -85,10 +85,13 @@ class CachedSliceSampler:
     self.decoder = decoder
     self.jit_compile = check_bool("jit_compile", jit_compile)
     self.compute_dtype = check_compute_dtype(compute_dtype) or decoder.compute_dtype
+    # The loops are explicit `tf.while_loop`s, so the programs trace without AutoGraph's
+    # source transformation (which took most of a first call's tracing time).
     self._slice_fn = tf.function(self._sample_slice, jit_compile=jit_compile,
-                                 reduce_retracing=True)
+                                 reduce_retracing=True, autograph=False)
     # The coding program calls back into Python (`tf.py_function`), which XLA cannot compile.
-    self._code_fn = tf.function(self._code_slice, jit_compile=False, reduce_retracing=True)
+    self._code_fn = tf.function(self._code_slice, jit_compile=False, reduce_retracing=True,
+                                autograph=False)
     self._sub_pixel_values = None
 
   def sample(self, context, noise, temperature, record_logits=False, max_rows=None):

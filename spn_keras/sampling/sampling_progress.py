@@ -1,15 +1,9 @@
 """`SamplingProgress`: one progress bar over all the slices of all the stages being sampled."""
 
-import sys
 import time
 
-
-def clock_text(seconds):
-  """`seconds` as `M:SS` (or `H:MM:SS`)."""
-  seconds = int(round(seconds))
-  hours, rest = divmod(seconds, 3600)
-  minutes, seconds = divmod(rest, 60)
-  return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+from spn_keras.sampling.progress_bar import ProgressBar
+from spn_keras.sampling.progress_bar import clock_text
 
 
 class SamplingProgress:
@@ -17,8 +11,14 @@ class SamplingProgress:
 
   Each slice counts for its estimated cost (`AutoregressiveImageModel.slice_sampling_cost`),
   not as one step, so the bar and the estimated time left stay honest when the stages differ
-  in size: the ETA is the elapsed time per unit of cost done, times the cost left. (The first
-  slice of each stage includes its compilation, so early estimates lean long.)
+  in size. The first slice of each stage includes the tracing and XLA compilation of the
+  stage's slice program (seconds, against milliseconds for the next ones), so it is not
+  measured with the others: the ETA is the time per unit of cost of the slices after the
+  first ones, times the cost left, plus, for each stage yet to start, the mean time that the
+  first slices took beyond their cost (the preparation of a program); there is none until a
+  slice after a stage's first one is done. When a stage is about to
+  sample its first slice (at the start, then when the stage before it is done), a line says
+  that its program is being prepared; on a terminal the bar then redraws over it.
 
   Args:
     work: `[(stage name, number of slices, cost of one slice), ...]` in generation order.
@@ -30,25 +30,63 @@ class SamplingProgress:
 
   def __init__(self, work, stream=None, clock=time.monotonic):
     self.work = list(work)
-    self.stream = stream or sys.stderr
+    self._display = ProgressBar(stream, clock)
+    self.stream = self._display.stream
     self.clock = clock
     self.total_cost = float(sum(count * cost for _, count, cost in self.work))
     self.done_cost = 0.0
     self.slices_done = {name: 0 for name, _, _ in self.work}
-    self.start_time = clock()
-    self._interactive = getattr(self.stream, "isatty", lambda: False)()
+    self.start_time = self._display.start_time
+    # Seconds and cost of the slices measured so far (not the first of a stage).
+    self._measured_seconds = 0.0
+    self._measured_cost = 0.0
+    self._first_slices = []  # (seconds, cost) of the first slice of each stage
+    to_sample = [name for name, count, _ in self.work if count]
+    if to_sample:
+      self.stage_started(to_sample[0])
+
+  def stage_started(self, stage):
+    """Says that `stage` prepares its slice program, if none of its slices is done yet.
+
+    Called at the start for the first stage and after the last slice of a stage for the next
+    one; a caller that interleaves the stages (several batches) may call it itself.
+
+    Args:
+      stage: the name of a stage of `work`.
+
+    Raises:
+      ValueError: `stage` is not one of `work`.
+    """
+    self._entry(stage)
+    if not self.slices_done[stage]:
+      self._display.show(f"{stage}: preparing the slice program (tracing and compiling on "
+                         f"first use)...", force=True)
 
   def slice_done(self, stage):
-    """Records one finished slice of `stage` and redraws the bar."""
-    for name, count, cost in self.work:
-      if name == stage:
-        if self.slices_done[name] >= count:
-          raise ValueError(f"Stage {stage!r} has only {count} slices to sample.")
-        self.slices_done[name] += 1
-        self.done_cost += cost
-        self._draw(name, count)
-        return
-    raise ValueError(f"Unknown stage {stage!r}; expected one of {list(self.slices_done)}.")
+    """Records one finished slice of `stage` and redraws the bar.
+
+    Args:
+      stage: the name of a stage of `work`.
+
+    Raises:
+      ValueError: `stage` is not one of `work`, or all its slices are done.
+    """
+    _, count, cost = self._entry(stage)
+    if self.slices_done[stage] >= count:
+      raise ValueError(f"Stage {stage!r} has only {count} slices to sample.")
+    seconds = self._display.lap()
+    self.slices_done[stage] += 1
+    self.done_cost += cost
+    if self.slices_done[stage] > 1:
+      self._measured_seconds += seconds
+      self._measured_cost += cost
+    else:  # it includes preparing the program
+      self._first_slices.append((seconds, cost))
+    self._draw(stage, count)
+    position = [name for name, _, _ in self.work].index(stage)
+    following = [name for name, n, _ in self.work[position + 1:] if n]
+    if self.slices_done[stage] == count and following:
+      self.stage_started(following[0])
 
   @property
   def fraction(self):
@@ -56,24 +94,29 @@ class SamplingProgress:
     return self.done_cost / self.total_cost if self.total_cost else 1.0
 
   def eta_seconds(self):
-    """Estimated seconds left: elapsed time per unit of cost done, times the cost left."""
-    if self.done_cost == 0:
+    """Estimated seconds left: the time per unit of cost of the slices measured (those after
+    the first slice of each stage) times the cost left, plus the mean preparation time of the
+    stages started for each stage yet to start; None until a slice is measured."""
+    if self._measured_cost == 0:
       return None
-    elapsed = self.clock() - self.start_time
-    return elapsed / self.done_cost * (self.total_cost - self.done_cost)
+    rate = self._measured_seconds / self._measured_cost
+    waiting = sum(1 for name, count, _ in self.work if count and not self.slices_done[name])
+    preparation = sum(max(0.0, seconds - cost * rate) for seconds, cost in self._first_slices)
+    return (rate * (self.total_cost - self.done_cost)
+            + waiting * preparation / len(self._first_slices))
+
+  def _entry(self, stage):
+    for entry in self.work:
+      if entry[0] == stage:
+        return entry
+    raise ValueError(f"Unknown stage {stage!r}; expected one of {list(self.slices_done)}.")
 
   def _draw(self, stage, count):
-    width = 30
-    filled = int(width * self.fraction)
-    bar = "=" * filled + (">" if filled < width else "") + "." * max(0, width - filled - 1)
-    elapsed = self.clock() - self.start_time
+    elapsed = clock_text(self._display.elapsed())
     finished = self.done_cost >= self.total_cost
-    tail = (f"{clock_text(elapsed)} in all" if finished else
-            f"{clock_text(elapsed)} elapsed, ETA {clock_text(self.eta_seconds())}")
-    line = (f"{stage} slice {self.slices_done[stage]}/{count} [{bar}] "
-            f"{100 * self.fraction:3.0f}% {tail}")
-    if self._interactive:
-      self.stream.write("\r" + line + ("\n" if finished else ""))
-    else:
-      self.stream.write(line + "\n")
-    self.stream.flush()
+    eta = self.eta_seconds()
+    tail = (f"{elapsed} in all" if finished else
+            f"{elapsed} elapsed" + ("" if eta is None else f", ETA {clock_text(eta)}"))
+    self._display.show(f"{stage} slice {self.slices_done[stage]}/{count} "
+                       f"{ProgressBar.bar(self.fraction)} {100 * self.fraction:3.0f}% {tail}",
+                       final=finished)

@@ -4,10 +4,10 @@ import os
 
 import tensorflow as tf
 
+from spn_keras.home import HOME_VARIABLE
 from spn_keras.pipelines import load_pipeline
 from spn_keras.presets import pretrained_folder
 from spn_keras.presets import spn_keras_home
-from spn_keras.presets.preset_folders import HOME_VARIABLE
 from spn_keras.zoo import registry
 
 def _check_architecture(entry, pipeline, folder):

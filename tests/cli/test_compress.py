@@ -265,3 +265,14 @@ def test_bucket_paths_through_tf_io_gfile(pipeline_dir):
                                   images[i])
   assert not [name for name in tf.io.gfile.listdir("ram://spn_compress_test/packed")
               if ".tmp-" in name]
+
+
+def test_pipeline_flag_takes_a_zoo_name(tmp_path, monkeypatch, capsys):
+  """`--pipeline=mnist28_mdu` names the zoo model as `--zoo` does: its pretrained weights."""
+  monkeypatch.setenv("SPN_KERAS_HOME", str(tmp_path / "home"))  # the shipped weights
+  (digit,) = _write_pngs(str(tmp_path / "in"), np.zeros((1, 28, 28, 1), np.uint8))
+  _main(compress, ["--pipeline=mnist28_mdu", f"--output_dir={tmp_path / 'packed'}",
+                   "--noprogress", digit])
+  (coded,) = json.loads(capsys.readouterr().out)["files"]
+  assert os.path.exists(coded["output"])
+  assert coded["bits_per_dim"] < 1  # a blank digit, to trained weights (random ones: ~8)

@@ -18,6 +18,10 @@ from spn_keras.pipelines.pipeline import STAGES
 from spn_keras.pipelines import serialization
 from spn_keras.presets.preset_folders import read_pipeline_json
 
+from progress_fakes import FakeClock
+from progress_fakes import FakeStream
+from progress_fakes import terminal_lines
+
 
 @pytest.fixture(scope="module")
 def tiny_mnist_pipeline(tmp_path_factory):
@@ -252,3 +256,75 @@ def test_exactly_one_of_zoo_and_pipeline(arguments, capsys):
   with pytest.raises(app.UsageError, match="^Give exactly one of --zoo .* and --pipeline "):
     _run_main(evaluate.main, ["spn_eval", *arguments], capsys)
   assert not capsys.readouterr().out
+
+
+def _batches(sizes, clock, seconds):
+  """Batches of `sizes` examples, the i-th taking `seconds[i]` to read."""
+  for size, spent in zip(sizes, seconds):
+    clock.now += spent
+    yield tf.zeros([size, 2, 2, 1])
+
+
+def test_the_bar_over_batches_measures_after_the_first_and_thins_its_lines():
+  clock, stream = FakeClock(), FakeStream(terminal=False)
+  # 30 batches of 2: the first takes 10 s (tracing), the others 1 s, but the 5th 11 s.
+  seconds = [10.0, 1.0, 1.0, 1.0, 11.0] + [1.0] * 25
+  batches = evaluate.batches_with_progress(
+      _batches([2] * 30, clock, seconds), "size_upscaler", 30, stream, clock)
+  assert len(list(batches)) == 30
+  lines = stream.getvalue().splitlines()
+  assert lines[0] == "size_upscaler: reading and tracing the first batch..."
+  assert lines[1].startswith("size_upscaler batch 1/30 [=>.") and lines[1].endswith(
+      "  3% 0:10 elapsed")  # no rate nor ETA from the first batch
+  # A line every 3 batches (a tenth), and after the 5th, 10 s after the line before it.
+  assert [int(line.split()[2].split("/")[0]) for line in lines[2:-1]] == (
+      [3, 5, 6, 9, 12, 15, 18, 21, 24, 27, 30])
+  # Batches 2-3: 4 examples in 2 s; 27 batches left at 1 s each.
+  assert lines[2].endswith(" 10% 0:12 elapsed, 2.0 examples/s, ETA 0:27")
+  assert lines[-1] == "size_upscaler: 60 examples in 30 batches, 0:49 in all, 1.5 examples/s"
+
+
+def test_the_bar_over_batches_redraws_in_place_on_a_terminal():
+  clock, stream = FakeClock(), FakeStream(terminal=True)
+  batches = ({"images": images} for images in _batches([4, 4, 1], clock, [5.0, 2.0, 1.0]))
+  list(evaluate.batches_with_progress(batches, "pipeline", None, stream, clock))
+  text = stream.getvalue()
+  assert text.count("\r") == 5 and text.count("\n") == 1  # note, 3 batches, summary
+  assert "pipeline batch 3 0:08 elapsed, 1.7 examples/s\x1b[K" in text  # no total: no ETA
+  assert terminal_lines(text) == ["pipeline: 9 examples in 3 batches, 0:08 in all, "
+                                  "1.7 examples/s", ""]
+
+
+def test_the_bar_over_batches_says_when_reading_fails():
+  def failing():
+    yield tf.zeros([2, 2, 2, 1])
+    raise ValueError("x.png has the wrong size")
+
+  stream = FakeStream(terminal=True)
+  with pytest.raises(ValueError, match="wrong size"):
+    list(evaluate.batches_with_progress(failing(), "pipeline", 5, stream, FakeClock()))
+  assert terminal_lines(stream.getvalue()) == ["pipeline: stopped after 1 batches", ""]
+
+
+@pytest.mark.parametrize("silenced", [False, True])
+def test_spn_eval_shows_its_bar_on_stderr_and_only_the_json_on_stdout(
+    tiny_mnist_pipeline, silenced, capsys):
+  """Issue 28: spn_eval printed nothing for 30 s."""
+  _, path = tiny_mnist_pipeline
+  arguments = ["spn_eval", f"--pipeline={path}", "--max_examples=5", "--batch_size=2"]
+  flags.FLAGS(arguments + (["--verbosity=-1"] if silenced else []))
+  try:
+    evaluate.main(arguments[:1])
+  finally:
+    flags.FLAGS.unparse_flags()
+  out, err = capsys.readouterr()
+  assert json.loads(out)["num_examples"] == 5 and out.count("\n") == 1
+  shown = [line for line in err.splitlines() if line.startswith("pipeline")]
+  if silenced:
+    assert not shown
+  else:
+    assert shown[0] == "pipeline: reading and tracing the first batch..."
+    # A line per batch: a tenth of 3 batches is less than one.
+    assert [line.split(" [")[0] for line in shown[1:-1]] == [
+        "pipeline batch 1/3", "pipeline batch 2/3", "pipeline batch 3/3"]
+    assert shown[-1].startswith("pipeline: 5 examples in 3 batches, ")

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from spn_keras import testing
 from spn_keras.cli import sample
 
 FLAGS = flags.FLAGS
@@ -106,3 +107,107 @@ def test_an_upscale_file_that_is_not_an_image_is_named(pipeline_dir, tmp_path):
   path.write_text("not a png")
   with pytest.raises(ValueError, match=f"--upscale: cannot read `{path}` as a PNG/JPEG"):
     sample.sample(pipeline_dir, output=str(tmp_path / "x.png"), upscale=str(path))
+
+
+@pytest.fixture(scope="module")
+def mdu_dir(tmp_path_factory):
+  """A tiny three-stage pipeline of 4x4 gray 8-bit images (3 + 5 bits; slices 2x2), a folder."""
+  path = str(tmp_path_factory.mktemp("pipelines") / "tiny_mdu")
+  testing.tiny_mdu_pipeline(4, depth_scale=1, stddev=0.3).save(path, metadata={"name": "mdu"})
+  return path
+
+
+def _write_png(path, image):
+  tf.io.write_file(str(path), tf.io.encode_png(image))
+  return str(path)
+
+
+def _tiles(grid, rows, columns, size=4):
+  """The `rows * columns` images of a zoom-1 grid of `size`-pixel images, row by row."""
+  assert grid.shape == (rows * size, columns * size, 1)
+  return [grid[r * size:(r + 1) * size, c * size:(c + 1) * size]
+          for r in range(rows) for c in range(columns)]
+
+
+def test_upscale_draws_num_images_upscalings_of_each_input(mdu_dir, tmp_path):
+  inputs = np.random.default_rng(0).integers(0, 256, (2, 2, 2, 1), np.uint8)
+  np.save(tmp_path / "thumbs.npy", inputs)
+  output = str(tmp_path / "up.png")
+  result = sample.sample(mdu_dir, num_images=3, seed=0, output=output,
+                         upscale=str(tmp_path / "thumbs.npy"), zoom=1)
+  assert result["images"] == 6 and result["inputs"] == 2 and result["per_input"] == 3
+  assert result["stages"] == ["size_upscaler", "depth_upscaler"] and result["from_bits"] == 8
+  # One row per input, its three upscalings, each keeping its 3 bits as slice 0.
+  tiles = _tiles(tf.io.decode_png(tf.io.read_file(output)).numpy(), rows=2, columns=3)
+  for i, tile in enumerate(tiles):
+    np.testing.assert_array_equal(tile[::2, ::2] >> 5, inputs[i // 3] >> 5)
+  assert any((tile != tiles[0]).any() for tile in tiles[1:3])  # three draws, not one
+
+
+def test_upscale_makes_one_upscaling_per_input_by_default(mdu_dir, tmp_path):
+  path = _write_png(tmp_path / "thumb.png", np.full((2, 2, 1), 200, np.uint8))
+  result = sample.sample(mdu_dir, seed=0, output=str(tmp_path / "up.png"), upscale=path)
+  assert result["images"] == 1 and result["per_input"] == 1
+
+
+def test_a_full_size_input_keeps_its_from_bits_and_only_depth_upscaling_runs(mdu_dir, tmp_path):
+  image = np.random.default_rng(1).integers(0, 256, (4, 4, 1), np.uint8)
+  path = _write_png(tmp_path / "digit.png", image)
+  output = str(tmp_path / "depth.png")
+  result = sample.sample(mdu_dir, num_images=2, seed=0, output=output, upscale=path,
+                         from_bits=3, zoom=1)
+  assert result["stages"] == ["depth_upscaler"] and result["images"] == 2
+  tiles = _tiles(tf.io.decode_png(tf.io.read_file(output)).numpy(), rows=1, columns=2)
+  for tile in tiles:
+    np.testing.assert_array_equal(tile >> 5, image >> 5)  # the 3 given bits, kept
+  assert any((tile != image).any() for tile in tiles)  # the 5 others, sampled
+
+
+_TAKES = (r"this pipeline upscales images of 2x2x1 \(slice size, at least 3 significant bits: "
+          r"size then depth upscaling\) or 4x4x1 \(full size with --from_bits=3: depth "
+          r"upscaling\)\.$")
+
+
+@pytest.mark.parametrize("shape, from_bits, message", [
+    ((4, 4, 1), None, r"^--upscale: a full-size 4x4x1 input keeps its 3 most significant bits "
+     r"and has the other 5 sampled: give --from_bits=3 to say so \(got none\); " + _TAKES),
+    ((4, 4, 1), 4, r"\(got --from_bits=4\); " + _TAKES),
+    ((3, 3, 1), None, r"^--upscale: the input images are 3x3x1; " + _TAKES),
+    ((2, 2, 3), None, r"^--upscale: the input images are 2x2x3; " + _TAKES),
+    ((2, 2, 1), 2, r"^--from_bits must be at least 3 for a slice-size input"),
+    ((2, 2, 1), 9, r"^--from_bits must be in \[1, 8\] \(the input's depth\), got 9\.$"),
+], ids=["full_size_without_from_bits", "full_size_other_from_bits", "other_size",
+        "other_channels", "slice_too_few_bits", "from_bits_above_the_input's"])
+def test_upscale_refuses_inputs_it_does_not_upscale(mdu_dir, tmp_path, shape, from_bits,
+                                                    message):
+  path = _write_png(tmp_path / "in.png", np.zeros(shape, np.uint8))
+  output = tmp_path / "up.png"
+  with pytest.raises(ValueError, match=message):
+    sample.sample(mdu_dir, output=str(output), upscale=path, from_bits=from_bits)
+  assert not output.exists()
+
+
+def test_upscale_refuses_a_pipeline_without_upscaling_stages(pipeline_dir, tmp_path):
+  path = _write_png(tmp_path / "in.png", np.zeros((2, 2, 1), np.uint8))
+  with pytest.raises(ValueError, match=r"^--upscale: this pipeline \(stages \['slice_decoder'\]\) "
+                                       "has no stage that upscales"):
+    sample.sample(pipeline_dir, output=str(tmp_path / "up.png"), upscale=path)
+
+
+def test_from_bits_needs_upscale(pipeline_dir, tmp_path):
+  with pytest.raises(ValueError, match=r"^--from_bits goes with --upscale"):
+    sample.sample(pipeline_dir, output=str(tmp_path / "x.png"), from_bits=3)
+
+
+def test_command_line_upscales_with_a_pipeline_folder_and_from_bits(mdu_dir, tmp_path, capsys):
+  path = _write_png(tmp_path / "digit.png", np.full((4, 4, 1), 255, np.uint8))
+  output = tmp_path / "depth.png"
+  FLAGS(["spn_sample", f"--pipeline={mdu_dir}", f"--upscale={path}", "--from_bits=3",
+         f"--output={output}", "--noprogress"])
+  try:
+    sample.main(["spn_sample"])
+  finally:
+    FLAGS.unparse_flags()
+  result = json.loads(capsys.readouterr().out)
+  assert result["stages"] == ["depth_upscaler"] and result["images"] == 1  # --num_images unset
+  assert result["from_bits"] == 3 and output.exists()

@@ -29,8 +29,8 @@ from spn_keras.cli import tune
 BIN = pathlib.Path(__file__).resolve().parents[2] / "bin"
 TOOLS = {"spn_train": train, "spn_eval": evaluate, "spn_sample": sample, "spn_export": export,
          "spn_compress": compress, "spn_decompress": decompress, "spn_tune": tune}
-_TRAINING = ["zoo", "config", "stage", "dataset", "data_dir", "model_dir", "train_steps",
-             "batch_size", "seed"]
+_TRAINING = ["zoo", "pipeline", "config", "stage", "dataset", "data_dir", "model_dir",
+             "train_steps", "batch_size", "seed"]
 # The shared flags (spn_keras/cli/stage_flags.py) each tool reads, which its --help must list;
 # and some that it does not read, which it must not.
 SHARED_FLAGS = {
@@ -49,7 +49,7 @@ MISTAKES = [
                    "--batch_size=0"], "--batch_size must be a positive int, got 0"),
     ("spn_eval", ["--zoo=no_such_model"],
      "'no_such_model' is neither a pipeline folder nor a registered zoo name"),
-    ("spn_sample", ["--zoo=mnist28_mdu", "--pipeline=p"], "Give one of --zoo .* and --pipeline"),
+    ("spn_sample", ["--zoo=mnist28_mdu", "--from_bits=3"], "--from_bits goes with --upscale"),
     ("spn_export", ["--zoo=mnist28_mdu"], r"--output is required \(the export's base folder\)"),
     ("spn_compress", ["--zoo=mnist28_mdu", "--output_dir=out", "missing.png"],
      "missing.png: no such file"),
@@ -58,6 +58,25 @@ MISTAKES = [
     ("spn_tune", ["--zoo=mnist28_mdu", "--stage=slice_decoder", "--model_dir=m",
                   "--max_trials=0"], "--max_trials must be a positive int, got 0"),
 ]
+# The flags each tool needs before it reads the ones that name the model.
+_NEEDED_FIRST = {"spn_train": ["--stage=slice_decoder", "--model_dir=m"],
+                 "spn_tune": ["--stage=slice_decoder", "--model_dir=m"],
+                 "spn_export": ["--output=out"], "spn_compress": ["--output_dir=out", "x.png"],
+                 "spn_decompress": ["--output_dir=out", "x.spn"]}
+_ZOO = r"Give exactly one of --zoo \(a zoo name\)"
+_PIPELINE = r"--pipeline \(a zoo name or a pipeline folder\)"
+_TWO_NAMES = rf"{_ZOO} and {_PIPELINE}: each names the model\.$"
+_THREE_NAMES = (rf"{_ZOO}, {_PIPELINE} and --config \(a pipeline folder whose stage configs "
+                r"define the model\): each names the model\.$")
+# Every tool: --zoo and --pipeline name the model the same way; giving both, or none, is one
+# line (spn_train and spn_tune also take --config, the same way).
+MODEL_NAMING_MISTAKES = [
+    (tool, _NEEDED_FIRST.get(tool, []) + names,
+     _THREE_NAMES if tool in ("spn_train", "spn_tune") else _TWO_NAMES)
+    for tool in TOOLS
+    for names in (["--zoo=mnist28_mdu", "--pipeline=mnist28_mdu"], [])] + [
+    (tool, _NEEDED_FIRST[tool] + ["--pipeline=mnist28_mdu", "--config=c"], _THREE_NAMES)
+    for tool in ("spn_train", "spn_tune")]
 # One flag per tool that absl cannot parse: a value of the wrong type, an unknown flag, a value
 # missing, not one of an enum's.
 PARSING_ERRORS = [
@@ -94,7 +113,8 @@ def test_help_exits_0_and_lists_the_shared_flags_the_tool_uses(tool, tmp_path):
   assert not flag_lines & set(unlisted), run.stdout
 
 
-@pytest.mark.parametrize("tool, args, message", MISTAKES + PARSING_ERRORS)
+@pytest.mark.parametrize("tool, args, message",
+                         MISTAKES + PARSING_ERRORS + MODEL_NAMING_MISTAKES)
 def test_run_tool_reports_a_mistake_in_one_line_with_status_2(tool, args, message, tmp_path,
                                                               monkeypatch, capsys):
   module = TOOLS[tool]

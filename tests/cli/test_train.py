@@ -239,3 +239,30 @@ def test_progress_lines_go_to_stderr_and_verbosity_minus_one_silences_them(
   _run_train(arguments + ["--verbosity=-1"], run=train.main)
   out, err = capsys.readouterr()
   assert json.loads(out)["resumed_from_step"] == 6 and "resumed from step" not in err, err
+
+
+@pytest.mark.parametrize("named", ["zoo_name", "folder"])
+def test_pipeline_flag_names_the_architecture_by_zoo_name_or_folder(named, tiny_config_folder,
+                                                                     tmp_path, monkeypatch,
+                                                                     capsys):
+  """`--pipeline=mnist28_mdu` trains the zoo entry's stage; `--pipeline=FOLDER` the folder's
+  stage config, as `--config=FOLDER` does."""
+  monkeypatch.setattr(train.common, "stage_evaluator",  # the test split's score: not run here
+                      lambda *args: lambda model: {"bits_per_dim": 1.25})
+  model = "mnist28_mdu" if named == "zoo_name" else tiny_config_folder
+  _run_train([f"--pipeline={model}", "--stage=slice_decoder", f"--model_dir={tmp_path}/runs",
+              f"--pipeline_dir={tmp_path}/pipeline", "--train_steps=1", "--batch_size=2",
+              "--verbosity=-1"], run=train.main)
+  assert json.loads(capsys.readouterr().out)["step"] == 1
+  pipeline, metadata = load_pipeline(tmp_path / "pipeline")
+  expected = (zoo.get("mnist28_mdu").stages["slice_decoder"] if named == "zoo_name"
+              else load_pipeline(tiny_config_folder)[0].slice_decoder.config)
+  assert pipeline.slice_decoder.config == expected
+  assert metadata["name"] == ("mnist28_mdu" if named == "zoo_name" else "tiny")
+
+
+def test_an_unknown_model_name_is_refused_before_any_work(tmp_path):
+  with pytest.raises(ValueError, match="^'no_such' is neither a pipeline folder nor a "
+                                       "registered zoo name"):
+    _run_train(["--pipeline=no_such", "--stage=slice_decoder", f"--model_dir={tmp_path}/runs"])
+  assert not os.listdir(tmp_path)

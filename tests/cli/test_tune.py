@@ -137,7 +137,8 @@ def test_diverged_trial_fails_without_stopping_the_search(tmp_path, monkeypatch)
     (dict(stage=None), app.UsageError, "--stage and --model_dir are required."),
     (dict(max_trials=0), ArgumentError, "`max_trials` must be a positive int, got 0."),
     (dict(eval_examples=0), ArgumentError, "`eval_examples` must be a positive int, got 0."),
-    (dict(zoo=None), ValueError, "--zoo"),
+    (dict(zoo=None), app.UsageError, "^Give exactly one of --zoo .*, --pipeline .* and --config "),
+    (dict(pipeline="mnist28_mdu"), app.UsageError, "^Give exactly one of --zoo "),
     (dict(learning_rate_range=(0.0, 1e-3)), ArgumentError, "`learning_rate_range` must be"),
     # The trials' TrainerConfig fields, checked before the search, name their flags.
     (dict(batch_size=0), app.UsageError, "--batch_size must be a positive int, got 0."),

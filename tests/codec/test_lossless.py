@@ -48,7 +48,7 @@ def test_file_size_is_the_model_information_plus_the_header(pipeline):
   images = _images(4, seed=2)
   files = codec.compress(pipeline, images)
   header_bytes = len(CodecHeader.from_bytes(files[0])[0].to_bytes())
-  model_bits = pipeline.bits_per_dim(images)["total"].numpy() * 64
+  model_bits = pipeline.bits_per_dim(images)["total"] * 64
   payload_bits = np.array([8 * (len(f) - header_bytes) for f in files])
   # The range coder ends each stream with at most two 32-bit words; the 24-bit quantization
   # costs almost nothing.

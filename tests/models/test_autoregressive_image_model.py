@@ -215,6 +215,19 @@ def test_keras_file_round_trip(kind, tmp_path):
   np.testing.assert_array_equal(restored.log_prob(*arguments), model.log_prob(*arguments))
 
 
+@pytest.mark.parametrize("kind, description", [
+    ("slice_decoder", "SliceDecoder(4x4x3, 2 bits"),
+    ("size_upscaler", "SubscalePixelNetwork(4x4x1, 2 bits, S=2"),
+    ("depth_upscaler", "SubscalePixelNetwork(4x4x3, 1 bits given 2, S=2"),
+])
+def test_a_stage_prints_its_kind_shape_bits_scale_and_parameters(kind, description):
+  cls, config, _ = STAGES[kind]
+  assert str(cls(config)) == f"{description})"  # not built: no parameters yet
+  model = _model(kind)
+  assert model.count_params() > 0
+  assert str(model) == repr(model) == f"{description}, {model.count_params():,} parameters)"
+
+
 def test_compile_refuses_a_loss_and_bad_settings():
   model = _model("size_upscaler")
   with pytest.raises(ValueError, match="does not take loss"):
