@@ -14,6 +14,7 @@ def _version():
 
 
 _DATA_EXTRA = ["mlxtend", "scikit-image", "scikit-learn"]
+_SERVING_EXTRA = ["tensorflow-serving-api~=2.21.0"]
 
 setuptools.setup(
     name="spn-keras",
@@ -62,11 +63,15 @@ setuptools.setup(
     extras_require={
         # Embedded offline datasets: mnist5k (mlxtend) and photos32 (scikit-image, scikit-learn).
         "data": _DATA_EXTRA,
-        # tensorflow-serving-api: the PredictRequest protos of the export tests (2.21.x keeps
-        # tensorflow 2.21: it requires tensorflow>=2.21,<3 and protobuf>=6.31.1,<8).
-        "test": ["pytest", "tensorflow-serving-api~=2.21.0"] + _DATA_EXTRA,
-        # bench/compression.py's JPEG XL row (PNG and WebP come with Pillow).
-        "bench": ["Pillow", "pillow-jxl-plugin"] + _DATA_EXTRA,
+        # TF Serving's protos (PredictRequest, PredictionLog): the warm-up records that
+        # `Pipeline.export(warmup=True)` writes (2.21.x keeps tensorflow 2.21: it requires
+        # tensorflow>=2.21,<3 and protobuf>=6.31.1,<8).
+        "serving": _SERVING_EXTRA,
+        # The export tests send PredictRequests and read the warm-up records.
+        "test": ["pytest"] + _SERVING_EXTRA + _DATA_EXTRA,
+        # bench/compression.py's JPEG XL row (PNG and WebP come with Pillow); bench/serving.py
+        # replays the warm-up records and sizes gRPC requests.
+        "bench": ["Pillow", "pillow-jxl-plugin"] + _SERVING_EXTRA + _DATA_EXTRA,
     },
     classifiers=[
         "License :: OSI Approved :: Apache Software License",

@@ -63,6 +63,9 @@ REQUIRED_FIELDS = {
     "input_pipeline": ("case", "images_per_s"),
     "compression": ("case", "codec", "bits_per_dim", "model_bits_per_dim", "encode_s_per_image",
                     "decode_s_per_image"),
+    "serving": ("case", "signature", "batch_size", "load_s", "first_call_s", "second_call_s",
+                "warmup_replay_s", "warm_first_call_s", "warm_second_call_s",
+                "warm_first_over_second", "rest_request_bytes", "grpc_request_bytes"),
 }
 # Benchmarks that run a script other than `bench/<name>.py`, or with arguments:
 # name -> (script, arguments of every run, arguments of a full run only). The shipped
@@ -264,6 +267,18 @@ def _compression_figures(result):
            f"{result['codec']}", figure)]
 
 
+def _serving_figures(result):
+  return [(f"exported `{result['signature']}` in TensorFlow alone (a fresh process), "
+           f"`{result['case']}`, batch {result['batch_size']}",
+           f"first call after the warm-up records **{_seconds(result['warm_first_call_s'])}**, "
+           f"{result['warm_first_over_second']:.2f}x the second call "
+           f"({_seconds(result['warm_second_call_s'])}; replaying the records "
+           f"{_seconds(result['warmup_replay_s'])}); without warm-up: first call "
+           f"{_seconds(result['first_call_s'])}, second {_seconds(result['second_call_s'])}; "
+           f"load {_seconds(result['load_s'])}; request {result['rest_request_bytes']:,} bytes "
+           f"REST JSON, {result['grpc_request_bytes']:,} bytes gRPC")]
+
+
 FIGURES = {
     "memory": _memory_figures,
     "likelihood_vs_peer": _likelihood_figures,
@@ -274,6 +289,7 @@ FIGURES = {
     "train_throughput": _throughput_figures,
     "input_pipeline": _input_figures,
     "compression": _compression_figures,
+    "serving": _serving_figures,
 }
 
 

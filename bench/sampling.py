@@ -9,7 +9,9 @@ XLA compilation are not timed), then timed `--repeats` times (the fastest counts
 `case`, `batch_size`, `naive_steps`, `cached_steps`, `naive_s_per_step`, `cached_s_per_step`
 (the default sampler: XLA, float32), `speedup` (= naive / cached), and for the paper-shaped
 stage also `cached_graph_s_per_step` (the same program as a plain TensorFlow graph,
-`jit_compile=False`), `xla_over_graph` (graph / XLA seconds) and
+`jit_compile=False`, as the export serves it: in-place updates with the portable
+`spn_keras.ops.update_slice`, `tf.tensor_scatter_nd_update`, the fastest of the plain-graph
+variants measured), `xla_over_graph` (graph / XLA seconds) and
 `cached_bfloat16_s_per_step` (`compute_dtype="bfloat16"`, not bit-identical).
 
 Cases:

@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 
 from spn_keras.argument_checks import check_int
+from spn_keras.export.servable_ops import check_servable
 from spn_keras.presets import file_io
 from spn_keras.presets.preset_folders import stage_spec
 from spn_keras.version import __version__
@@ -57,6 +58,44 @@ def checked_values(name, images, bits):
     return tf.identity(images)
 
 
+def checked_temperatures(temperatures, stages):
+  """Run-time checks (inside a traced signature) of a `temperatures` input, split by stage.
+
+  The input's spec has no fixed length, so that a request with the wrong number of values
+  fails here, with a message naming the stages, rather than deep in the graph (and TF
+  Serving does not check a request's shapes against the signature's).
+
+  Args:
+    temperatures: float32 `(n,)` tensor.
+    stages: names of the stages the signature runs, in generation order (one value each).
+
+  Returns:
+    `{stage: float32 scalar}`, behind the checks (`n == len(stages)`; each value positive and
+    finite).
+  """
+  count = len(stages)
+  checks = [
+      tf.debugging.Assert(tf.equal(tf.size(temperatures), count), [
+          f"`temperatures` must hold {count} value{'s' if count > 1 else ''}, one per stage "
+          f"this signature runs ({', '.join(stages)})"]),
+      tf.debugging.Assert(tf.reduce_all((temperatures > 0) & tf.math.is_finite(temperatures)),
+                          ["`temperatures` must be positive finite numbers"]),
+  ]
+  with tf.control_dependencies(checks):
+    temperatures = tf.identity(temperatures)
+  # `gather`, not `unstack`: TensorFlow checks an `unstack` of the wrong length while it
+  # specializes the graph to the call's input shapes, before the checks could run.
+  return {stage: tf.gather(temperatures, i) for i, stage in enumerate(stages)}
+
+
+def checked_scalar(name, value, minimum):
+  """Run-time check (inside a traced signature) that the scalar input `name` is at least
+  `minimum`; returns `value` behind it."""
+  with tf.control_dependencies([tf.debugging.Assert(
+      value >= minimum, [f"`{name}` must be at least {minimum}"])]):
+    return tf.identity(value)
+
+
 def export_assets(kind, stages, metadata, signatures, **fields):
   """The JSON assets of an export: `export.json` and each stage's `<stage>.config.json`.
 
@@ -81,7 +120,8 @@ def export_assets(kind, stages, metadata, signatures, **fields):
                                    for name, model in stages.items()}}
 
 
-def write_saved_model(path, version, functions, default, assets, overwrite=False):
+def write_saved_model(path, version, functions, default, assets, overwrite=False,
+                      extra_files=None):
   """Writes traced signatures as the SavedModel `<path>/<version>` (TF Serving's layout).
 
   Args:
@@ -92,6 +132,9 @@ def write_saved_model(path, version, functions, default, assets, overwrite=False
     assets: `{file name: JSON-serializable value}`, written as SavedModel assets
       (`<version>/assets/<file name>`).
     overwrite: replace an existing version folder (atomically); other versions are untouched.
+    extra_files: `{path relative to the version folder: bytes}`, more files of the version
+      (TF Serving's warm-up records, `assets.extra/tf_serving_warmup_requests`), written
+      with the SavedModel, before the version folder is moved into place; None for none.
 
   Returns:
     The version folder, an absolute path (or the bucket path).
@@ -125,6 +168,12 @@ def write_saved_model(path, version, functions, default, assets, overwrite=False
       # Only as signatures: a tf.function attribute of `root` would be traced again for the
       # saving context, which doubles the export's time.
       tf.saved_model.save(root, tmp_folder, signatures=signatures)
+    check_servable(tmp_folder)  # no op that needs XLA: TF Serving could not run it
+    for relative_path, content in (extra_files or {}).items():
+      target = os.path.join(tmp_folder, relative_path)
+      tf.io.gfile.makedirs(os.path.dirname(target))
+      with tf.io.gfile.GFile(target, "wb") as f:
+        f.write(content)
 
   file_io.commit_folder(write, folder, overwrite, last=("saved_model.pb",))
   return folder

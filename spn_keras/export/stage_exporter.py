@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from spn_keras.export import common
+from spn_keras.export import warmup_requests
 from spn_keras.ops.likelihood import nats_to_bits_per_dim
 
 
@@ -12,7 +13,8 @@ class StageExporter:
   The stage is scored and sampled as a model of its own images (`H, W, C` and `bits` of its
   config), as its `log_prob` and `sample` methods do; a depth upscaler also takes
   `conditioning`, uint8 `(B, H, W, C)` holding the `conditioning_bits` most significant bits.
-  The batch `B` is dynamic; values out of range fail at run time with a message naming the
+  The batch `B` is dynamic; values out of range (images, a temperature that is not positive
+  and finite, `num_images` < 1, a negative seed) fail at run time with a message naming the
   input.
 
   - `log_prob` (also `serving_default`): `images (B, H, W, C)` [, `conditioning`] -> float32
@@ -52,6 +54,10 @@ class StageExporter:
     def images_of(images):
       return common.checked_values("images", images, model.bits)
 
+    def checked_generation(temperature, seed):
+      temperature = common.checked_temperatures(temperature[None], [self.name])[self.name]
+      return temperature, common.checked_scalar("seed", seed, 0)
+
     if model.conditioning_bits:
       conditioning_spec = tf.TensorSpec((None,) + model.image_shape, tf.uint8,
                                         name="conditioning")
@@ -63,6 +69,7 @@ class StageExporter:
         return self._outputs(model.log_prob(images_of(images), conditioning_of(conditioning)))
 
       def sample(conditioning, temperature, seed):
+        temperature, seed = checked_generation(temperature, seed)
         return {"images": model.sample(tf.shape(conditioning)[0], temperature, seed,
                                        conditioning=conditioning_of(conditioning),
                                        **common.SERVED_SAMPLER)}
@@ -74,6 +81,7 @@ class StageExporter:
         return self._outputs(model.log_prob(images_of(images)))
 
       def sample(num_images, temperature, seed):
+        temperature, seed = checked_generation(temperature, seed)
         return {"images": model.sample(num_images, temperature, seed, **common.SERVED_SAMPLER)}
 
       log_prob_specs = [images_spec]
@@ -84,7 +92,7 @@ class StageExporter:
                               autograph=False),
     }
 
-  def export(self, path, version=1, overwrite=False, metadata=None):
+  def export(self, path, version=1, overwrite=False, metadata=None, warmup=True):
     """Writes the SavedModel `<path>/<version>` (TF Serving's layout).
 
     Args:
@@ -93,6 +101,9 @@ class StageExporter:
       overwrite: replace an existing version folder (atomically); by default an existing one
         is an error.
       metadata: JSON-serializable dict stored in `export.json` (zoo name, dataset).
+      warmup: also write TF Serving's warm-up records,
+        `<version>/assets.extra/tf_serving_warmup_requests`: one request per signature on a
+        batch of 1 (`spn_keras.export.warmup_requests`; needs the `serving` extra).
 
     Returns:
       The version folder written.
@@ -100,8 +111,11 @@ class StageExporter:
     Raises:
       ValueError: `version` is not a positive int.
       FileExistsError: the version folder exists and `overwrite` is False.
+      ImportError: `warmup` without tensorflow-serving-api (before anything is traced).
     """
     model = self.model
+    functions = self.functions()
+    extra_files = warmup_requests.warmup_file(functions) if warmup else {}
     inputs = "images, conditioning" if model.conditioning_bits else "images"
     first = "conditioning" if model.conditioning_bits else "num_images"
     signatures = {"log_prob": f"{inputs} -> bits_per_dim, nats",
@@ -111,5 +125,5 @@ class StageExporter:
     assets = common.export_assets("stage", stages, dict(metadata or {}), signatures,
                                   image_shape=list(model.image_shape), bits=model.bits,
                                   conditioning_bits=model.conditioning_bits)
-    return common.write_saved_model(path, version, self.functions(), "log_prob", assets,
-                                    overwrite)
+    return common.write_saved_model(path, version, functions, "log_prob", assets, overwrite,
+                                    extra_files)

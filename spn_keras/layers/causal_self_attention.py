@@ -5,6 +5,7 @@ from keras import ops
 import tensorflow as tf
 
 from spn_keras.argument_checks import check_int
+from spn_keras.ops.slice_updates import update_slice
 
 # Added to the scores of masked positions. Large enough that exp() underflows to exactly 0 in
 # float32, so masked positions contribute nothing at all (not merely little); representable
@@ -184,10 +185,10 @@ class CausalSelfAttention(keras.layers.Layer):
     return (ops.zeros((batch_size, self.num_heads, self.key_dim, length), dtype),
             ops.zeros((batch_size, self.num_heads, value_dim, length), dtype))
 
-  def step(self, inputs, cache, index, weights):
+  def step(self, inputs, cache, index, weights, portable=False):
     """Causal attention for one new position, with a key/value cache.
 
-    The new key and value are written into the cache in place (`slice_update`); the query
+    The new key and value are written into the cache in place (`update_slice`); the query
     attends over the whole cache with an additive mask on the positions after `index`.
 
     Args:
@@ -196,6 +197,9 @@ class CausalSelfAttention(keras.layers.Layer):
         hold the keys and values of the earlier inputs.
       index: scalar int tensor, the new position.
       weights: `step_weights()`.
+      portable: how the cache is written (`spn_keras.ops.update_slice`): False for programs
+        that XLA compiles, True for plain graphs (ordinary kernels: TF Serving); the values
+        are the same.
 
     Returns:
       `(outputs, cache)`: `(B, output_dim)`, equal to `call`'s output at `index`, and the
@@ -208,9 +212,10 @@ class CausalSelfAttention(keras.layers.Layer):
     projected = ops.matmul(inputs, weights["query_key_value"]) + weights["query_key_value_bias"]
     query, key, value = ops.split(projected, [heads * key_dim, 2 * heads * key_dim], axis=-1)
     query = ops.reshape(query, (-1, heads, key_dim, 1))
-    keys = ops.slice_update(keys, (0, 0, 0, index), ops.reshape(key, (-1, heads, key_dim, 1)))
-    values = ops.slice_update(values, (0, 0, 0, index),
-                              ops.reshape(value, (-1, heads, value_dim, 1)))
+    keys = update_slice(keys, (0, 0, 0, index), ops.reshape(key, (-1, heads, key_dim, 1)),
+                        portable)
+    values = update_slice(values, (0, 0, 0, index),
+                          ops.reshape(value, (-1, heads, value_dim, 1)), portable)
     scores = ops.cast(ops.sum(query * keys, axis=2), "float32")  # (B, heads, L)
     positions = ops.arange(keys.shape[-1])
     scores = scores + ops.where(positions <= index, 0.0, _MASKED_SCORE)

@@ -106,7 +106,7 @@ class TransformerLayer(keras.layers.Layer):
     """An empty cache for `step` (the attention's keys and values)."""
     return self.attention.init_cache(batch_size, length, dtype)
 
-  def step(self, inputs, cache, index, weights):
+  def step(self, inputs, cache, index, weights, portable=False):
     """The layer at one new position of a causal sequence (incremental decoding).
 
     Args:
@@ -114,13 +114,14 @@ class TransformerLayer(keras.layers.Layer):
       cache: from `init_cache` or the previous step.
       index: scalar int tensor position.
       weights: `step_weights()`.
+      portable: how the cache is written, as in `CausalSelfAttention.step`.
 
     Returns:
       `(outputs, cache)`: `(B, D)`, equal to `call`'s output at `index`, and the new cache.
     """
     dtype = inputs.dtype
     normed = ops.cast(self.attention_norm(inputs), dtype)
-    attended, cache = self.attention.step(normed, cache, index, weights["attention"])
+    attended, cache = self.attention.step(normed, cache, index, weights["attention"], portable)
     x = inputs + attended
     hidden = ops.cast(self.ffn_norm(x), dtype)
     hidden = ops.relu(ops.matmul(hidden, weights["ffn_hidden"]) + weights["ffn_hidden_bias"])

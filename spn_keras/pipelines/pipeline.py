@@ -240,13 +240,22 @@ class Pipeline:
     """Saves the pipeline as a folder; see `spn_keras.pipelines.save_pipeline`."""
     serialization.save_pipeline(self, path, metadata, overwrite)
 
-  def export(self, path, version=1, overwrite=False, metadata=None):
+  def export(self, path, version=1, overwrite=False, metadata=None, warmup=True):
     """Exports a SavedModel for TF Serving; see `spn_keras.export.PipelineExporter`.
+
+    Args:
+      path: the model's base folder (TF Serving's model base path).
+      version: positive int, the version folder.
+      overwrite: replace an existing version folder (atomically).
+      metadata: JSON-serializable dict merged over `self.metadata` in `export.json`.
+      warmup: also write TF Serving's warm-up records
+        (`<version>/assets.extra/tf_serving_warmup_requests`, one small request per
+        signature); needs tensorflow-serving-api (the `serving` extra).
 
     Returns:
       The version folder written, `<path>/<version>`.
     """
-    return PipelineExporter(self).export(path, version, overwrite, metadata)
+    return PipelineExporter(self).export(path, version, overwrite, metadata, warmup)
 
   @classmethod
   def load(cls, path, weights=True):

@@ -100,7 +100,10 @@ def move_tree(source, destination, last=()):
   if is_local(source):
     tf.io.gfile.rename(source, destination)
     return
-  files = [(root, name) for root, _, names in tf.io.gfile.walk(source) for name in names]
+  # `ram://` (the in-memory filesystem the tests use for buckets) lists `a.extra/...` under a
+  # folder `a` too, as `.extra`: only names that exist are files.
+  files = [(root, name) for root, _, names in tf.io.gfile.walk(source) for name in names
+           if tf.io.gfile.exists(os.path.join(root, name))]
   for root, name in sorted(files, key=lambda file: file[1] in last):
     relative = os.path.join(root, name)[len(source):].lstrip("/")
     target = os.path.join(destination, relative)

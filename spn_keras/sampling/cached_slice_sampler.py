@@ -27,11 +27,14 @@ seed. `compute_dtype="bfloat16"` samples in bfloat16 instead: faster where the h
 bfloat16 units, but not bit-identical to float32 (the images of a seed may differ).
 """
 
+import functools
+
 from keras import ops
 import tensorflow as tf
 
 from spn_keras.argument_checks import ArgumentError
 from spn_keras.argument_checks import check_bool
+from spn_keras.ops.slice_updates import update_slice
 from spn_keras.sampling.sub_pixel_choice import gumbel_max_choice
 
 
@@ -76,7 +79,9 @@ class CachedSliceSampler:
   Args:
     decoder: a built `SliceDecoder`.
     jit_compile: compile each slice's generation with XLA (the default, and the faster on
-      the CPUs measured); False runs the same program as a plain TensorFlow graph.
+      the CPUs measured); False runs the same program as a plain TensorFlow graph whose ops
+      all have ordinary kernels (the in-place updates use `update_slice(portable=True)`), as
+      TF Serving needs; the images are the same.
     compute_dtype: dtype of the sampler's arithmetic; default: the decoder's compute dtype.
       Logits are always float32.
   """
@@ -164,7 +169,9 @@ class CachedSliceSampler:
       return choice, tf.gather(tf.nn.log_softmax(step_logits), choice, batch_dims=1)
 
     height = tf.constant(self.decoder.config.height, tf.int32)
-    values, log_prob, _ = self._slice_program(context, batch_size, choose, height, False)
+    # A plain graph always (the callback): the portable in-place updates.
+    values, log_prob, _ = self._slice_program(context, batch_size, choose, height, False,
+                                              portable=True)
     return values, log_prob
 
   def _sample_slice(self, context, noise, temperature, num_rows, record_logits):
@@ -172,9 +179,10 @@ class CachedSliceSampler:
     def choose(step_logits, r, col, g):
       return gumbel_max_choice(step_logits, noise[:, r, col, g], temperature)
 
-    return self._slice_program(context, tf.shape(noise)[0], choose, num_rows, record_logits)
+    return self._slice_program(context, tf.shape(noise)[0], choose, num_rows, record_logits,
+                               portable=not self.jit_compile)
 
-  def _slice_program(self, context, batch, choose, num_rows, record_logits):
+  def _slice_program(self, context, batch, choose, num_rows, record_logits, portable):
     """The slice program, traced once per input signature of its caller.
 
     `choose(step_logits (B, K), r, col, g) -> (values (B,), log_probs (B,))` picks the value
@@ -182,8 +190,12 @@ class CachedSliceSampler:
     log-probabilities and optionally logits; per attention layer its key/value caches; per
     gated layer its vertical input rows (`k//2 + 1`, zero rows above the image) and, from the
     row above, its vertical preactivation; along the current row each layer's horizontal
-    input (column-major, `k//2` zero columns on the left).
+    input (column-major, `k//2` zero columns on the left). The state is updated in place
+    with `update_slice`: XLA's `slice_update` when the program is XLA-compiled, the portable
+    variant (ordinary kernels) when `portable` (a plain graph: `jit_compile=False`, the
+    coding program, the exported signatures).
     """
+    update = functools.partial(update_slice, portable=portable)
     d, dtype = self.decoder, self.compute_dtype
     c = d.config
     h, w, channels, k = c.height, c.width, c.channels, c.kernel_size
@@ -246,12 +258,12 @@ class CachedSliceSampler:
           caches = []
           for layer, layer_weights, cache in zip(d.attention_stack, weights["attention"],
                                                  state["attention"]):
-            x, cache = layer.step(x, cache, p, layer_weights)
+            x, cache = layer.step(x, cache, p, layer_weights, portable=portable)
             caches.append(cache)
           state["attention"] = caches
           attention = ops.cast(d.attention_norm(x), dtype)  # (B, A)
-          state["attention_row"] = ops.slice_update(state["attention_row"], (0, col, 0),
-                                                    attention[:, None])
+          state["attention_row"] = update(state["attention_row"], (0, col, 0),
+                                          attention[:, None])
           attention_terms = tf.matmul(attention, attention_conditioning)
           terms += tf.transpose(tf.reshape(attention_terms, [batch, layers, f2]), (1, 0, 2))
         # The columns to the left: one product per layer (layers 1.. batched).
@@ -283,21 +295,21 @@ class CachedSliceSampler:
           logits.append(step_logits)
           inputs[0].append(embed(choice, g))
         state["log_prob"] = state["log_prob"] + tf.reduce_sum(tf.stack(log_probs), axis=0)
-        state["values"] = ops.slice_update(state["values"], (0, r, col, 0),
-                                           tf.stack(chosen, axis=-1)[:, None, None])
+        state["values"] = update(state["values"], (0, r, col, 0),
+                                 tf.stack(chosen, axis=-1)[:, None, None])
         if record_logits:
-          state["logits"] = ops.slice_update(state["logits"], (0, r, col, 0, 0),
-                                             tf.stack(logits, axis=1)[:, None, None])
+          state["logits"] = update(state["logits"], (0, r, col, 0, 0),
+                                   tf.stack(logits, axis=1)[:, None, None])
         pixel_embedding = tf.concat(inputs[0], axis=-1)  # (B, C*E)
         if c.attention_layers:
           state["previous_pixel"] = pixel_embedding
         column = col + half - 1
-        state["horizontal_inputs"] = ops.slice_update(state["horizontal_inputs"],
-                                                      (column, 0, 0), pixel_embedding[None])
+        state["horizontal_inputs"] = update(state["horizontal_inputs"], (column, 0, 0),
+                                            pixel_embedding[None])
         if layers > 1:
           outputs = tf.stack([tf.concat(groups, axis=-1) for groups in inputs[1:layers]])
-          state["hidden_inputs"] = ops.slice_update(state["hidden_inputs"], (column, 0, 0, 0),
-                                                    outputs[None])
+          state["hidden_inputs"] = update(state["hidden_inputs"], (column, 0, 0, 0),
+                                          outputs[None])
         return col + 1, _keep_shapes(state, old_state)
 
       _, state = tf.while_loop(lambda col, _: col < w, pixel, (tf.constant(0), state))

@@ -6,6 +6,7 @@ The SavedModels themselves are checked in tests/export; here a one-stage pipelin
 
 import json
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -36,6 +37,9 @@ def test_spn_export_writes_a_pipeline_folder_and_refuses_an_existing_version(
   assert os.path.exists(os.path.join(output, "2", "saved_model.pb"))
   assert summary["signatures"] == ["log_prob", "sample", "serving_default"]
   assert summary["stages"] == ["slice_decoder"] and summary["metadata"]["name"] == "tiny"
+  assert summary["warmup"] == os.path.join(output, "2", "assets.extra",
+                                           "tf_serving_warmup_requests")
+  assert os.path.getsize(summary["warmup"]) > 0
   with pytest.raises(app.UsageError, match="--overwrite"):
     _main([f"--pipeline={pipeline_dir}", f"--output={output}", "--version=2"])
 
@@ -70,3 +74,24 @@ def test_an_output_that_is_a_file_is_refused_before_loading(pipeline_dir, tmp_pa
   with pytest.raises(ValueError, match="--output: `.*out/1` is a file"):
     export.export(str(tmp_path / "out"), pipeline_dir=pipeline_dir)
   assert target.read_text() == "mine" and (tmp_path / "out" / "1").read_text() == "mine too"
+
+
+def test_nowarmup_leaves_out_the_warmup_records(pipeline_dir, tmp_path, capsys):
+  output = str(tmp_path / "export")
+  _main([f"--pipeline={pipeline_dir}", f"--output={output}", "--nowarmup"])
+  summary = json.loads(capsys.readouterr().out)
+  assert summary["warmup"] is None
+  assert os.path.exists(os.path.join(output, "1", "saved_model.pb"))
+  assert not os.path.exists(os.path.join(output, "1", "assets.extra"))
+
+
+def test_warmup_without_tensorflow_serving_api_is_a_usage_error_before_loading(
+    pipeline_dir, tmp_path, monkeypatch):
+  monkeypatch.setattr(export.common, "load_pipeline",
+                      lambda *args: pytest.fail("loaded before checking the serving protos"))
+  for name in [name for name in sys.modules if name.startswith("tensorflow_serving.")]:
+    monkeypatch.setitem(sys.modules, name, None)
+  monkeypatch.setitem(sys.modules, "tensorflow_serving", None)
+  with pytest.raises(app.UsageError, match=r"install the `serving` extra.*--nowarmup"):
+    _main([f"--pipeline={pipeline_dir}", f"--output={tmp_path / 'export'}"])
+  assert not os.path.exists(tmp_path / "export")

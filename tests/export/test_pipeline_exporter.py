@@ -12,6 +12,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from spn_keras import testing
 from spn_keras.export import PipelineExporter
+from spn_keras.export.servable_ops import must_compile_functions
+from spn_keras.export.servable_ops import xla_only_ops
 from spn_keras.models import SliceDecoder
 from spn_keras.models import SliceDecoderConfig
 from spn_keras.models import SPNConfig
@@ -78,11 +80,13 @@ def test_export_has_tf_serving_layout_and_metadata_assets(pipeline, exported):
 
 def test_fresh_process_without_spn_keras_gives_the_same_figures_and_samples(
     pipeline, exported, images, tmp_path):
-  generation = {"temperatures": np.array(TEMPERATURES, np.float32), "seed": np.int64(SEED)}
   inputs = {"log_prob/images": images, "sample/num_images": np.int32(3),
             "upscale/images": images[:, ::2, ::2], "upscale_depth/images": images}
-  for signature in ("sample", "upscale", "upscale_depth"):
-    inputs.update({f"{signature}/{name}": value for name, value in generation.items()})
+  # One temperature per stage each signature runs: all three, size + depth, depth.
+  for signature, temperatures in (("sample", TEMPERATURES), ("upscale", TEMPERATURES[1:]),
+                                  ("upscale_depth", TEMPERATURES[2:])):
+    inputs[f"{signature}/temperatures"] = np.array(temperatures, np.float32)
+    inputs[f"{signature}/seed"] = np.int64(SEED)
   np.savez(tmp_path / "inputs.npz", **inputs)
   _run([sys.executable, str(RUN_SIGNATURES), exported, str(tmp_path / "inputs.npz"),
         str(tmp_path / "outputs.npz")])
@@ -113,7 +117,8 @@ def test_sample_signature_runs_the_cached_sampler_without_xla(exported):
   slice_programs = [f for f in library
                     if re.fullmatch(r"__inference__sample_slice_\d+", f.signature.name)]
   assert len(slice_programs) >= 3  # one per stage at least
-  assert not any(f.attr["_XlaMustCompile"].b for f in library)
+  # No must-compile function and no op that needs XLA (the exporter's own check).
+  assert xla_only_ops(exported) == [] and must_compile_functions(exported) == []
 
 
 @pytest.mark.slow  # two more processes that import TensorFlow: about 20 s
@@ -130,6 +135,53 @@ def test_saved_model_cli_shows_the_signatures_and_runs_log_prob(pipeline, export
         "--outdir", str(tmp_path / "out")])
   np.testing.assert_allclose(np.load(tmp_path / "out" / "total_bits_per_dim.npy"),
                              pipeline.bits_per_dim(images)["total"], atol=1e-5)
+
+  # --input_exprs, as a user types it (a Python literal; the session casts it to uint8).
+  typed = (np.arange(32).reshape(2, 4, 4, 1) * 7 % 256).astype(np.uint8)
+  _run([_tool("saved_model_cli"), "run", "--dir", exported, "--tag_set", "serve",
+        "--signature_def", "log_prob", "--input_exprs", f"images={typed.tolist()}",
+        "--outdir", str(tmp_path / "exprs")])
+  np.testing.assert_allclose(np.load(tmp_path / "exprs" / "total_bits_per_dim.npy"),
+                             pipeline.bits_per_dim(typed)["total"], atol=1e-5)
+
+  # In a TF1 session (the way TF Serving's C++ loader runs a signature) a wrong number of
+  # temperatures fails with the signature's message.
+  refused = subprocess.run(
+      [_tool("saved_model_cli"), "run", "--dir", exported, "--tag_set", "serve",
+       "--signature_def", "upscale_depth", "--input_exprs",
+       f"images={np.zeros((1, 4, 4, 1), int).tolist()};temperatures=[1.0, 1.0, 1.0];seed=0",
+       "--outdir", str(tmp_path / "refused")],
+      capture_output=True, text=True, timeout=300,
+      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+  assert refused.returncode != 0
+  assert "`temperatures` must hold 1 value, one per stage this signature runs" in refused.stderr
+
+
+@pytest.mark.parametrize("signature, arguments, message", [
+    ("upscale", dict(temperatures=[0.99, 1.0, 1.0]),
+     r"`temperatures` must hold 2 values, one per stage this signature runs \(size_upscaler, "
+     r"depth_upscaler\)"),
+    ("upscale_depth", dict(temperatures=[]),
+     r"`temperatures` must hold 1 value, one per stage this signature runs \(depth_upscaler\)"),
+    ("sample", dict(temperatures=[1.0, 0.0, 1.0]), "`temperatures` must be positive finite"),
+    ("sample", dict(temperatures=[1.0, float("nan"), 1.0]), "must be positive finite"),
+    ("sample", dict(num_images=0), "`num_images` must be positive"),
+    ("upscale", dict(seed=-1), "`seed` must be at least 0"),
+])
+def test_bad_inputs_fail_with_a_message_naming_the_input(exported, images, signature,
+                                                         arguments, message):
+  """What TF Serving would answer: the signature's own checks, one readable line (the input's
+  values are not dumped)."""
+  inputs = {"sample": dict(num_images=2, temperatures=list(TEMPERATURES)),
+            "upscale": dict(images=images[:, ::2, ::2], temperatures=[1.0, 1.0]),
+            "upscale_depth": dict(images=images, temperatures=[1.0])}[signature]
+  inputs = {**inputs, "seed": 0, **arguments}
+  function = tf.saved_model.load(exported).signatures[signature]
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message) as error:
+    function(**{name: tf.constant(value, function.structured_input_signature[1][name].dtype)
+                for name, value in inputs.items()})
+  failed = [line for line in error.value.message.splitlines() if "assertion failed" in line]
+  assert len(failed) == 1 and len(failed[0]) < 200, error.value.message
 
 
 def test_predict_request_runs_against_the_loaded_signature(pipeline, exported, images):

@@ -3,6 +3,7 @@ import pytest
 import tensorflow as tf
 
 from spn_keras import testing
+from spn_keras.export.servable_ops import graph_xla_only_ops
 from spn_keras.layers import CausalSelfAttention
 
 
@@ -138,3 +139,32 @@ def test_mixed_bfloat16_weights_are_a_float32_softmax_rounded(causal):
   expected = tf.einsum("blhv,hvo->blo", attended, bf16(layer.output_kernel)) + bf16(
       layer.output_bias)
   np.testing.assert_array_equal(tf.cast(outputs, tf.float32), tf.cast(expected, tf.float32))
+
+
+def test_portable_step_writes_the_same_cache_with_ordinary_kernels():
+  """`step(portable=True)` (plain graphs, TF Serving) gives the same bits without XLA ops."""
+  length = 5
+  layer = CausalSelfAttention(num_heads=2, key_dim=3, value_dim=2)
+  x = np.random.default_rng(6).normal(size=(2, length, 4)).astype("float32")
+  layer(x)
+  weights = layer.step_weights()
+
+  def run(portable):
+    @tf.function(jit_compile=False)
+    def steps(x):
+      cache, outputs = layer.init_cache(tf.shape(x)[0], length), []
+      for p in range(length):
+        out, cache = layer.step(x[:, p], cache, tf.constant(p), weights, portable=portable)
+        outputs.append(out)
+      return tf.stack(outputs, axis=1), cache
+
+    graph = steps.get_concrete_function(tf.TensorSpec([None, length, 4])).graph
+    return steps(x), {op for _, op in graph_xla_only_ops(graph.as_graph_def())}
+
+  (outputs, cache), xla_ops = run(portable=True)
+  (expected, expected_cache), expected_xla_ops = run(portable=False)
+  assert xla_ops == set() and expected_xla_ops == {"XlaDynamicUpdateSlice"}
+  np.testing.assert_array_equal(outputs, expected)
+  for a, b in zip(cache, expected_cache):
+    np.testing.assert_array_equal(a, b)
+  assert "portable" not in layer.get_config()

@@ -4,11 +4,13 @@ import pytest
 import tensorflow as tf
 
 from spn_keras import testing
+from spn_keras.export.servable_ops import graph_xla_only_ops
 from spn_keras.models import SliceDecoder
 from spn_keras.models import SliceDecoderConfig
 from spn_keras.models import SPNConfig
 from spn_keras.models import SubscalePixelNetwork
 from spn_keras.pipelines import Pipeline
+from spn_keras.sampling import CachedSliceSampler
 
 
 def _decoder(**fields):
@@ -77,6 +79,27 @@ def test_plain_graph_sampling_agrees_too(stage):
   naive = model._sample_slices(2, 1.0, 5, conditioning, method="naive", record_logits=True)
   graph = model._sample_slices(2, 1.0, 5, conditioning, record_logits=True, jit_compile=False)
   _assert_same_sampling(model, conditioning, naive, graph)
+
+
+def test_plain_graph_programs_use_ordinary_kernels_only():
+  """With `jit_compile=False` the slice program (and always the coding program) writes its
+  state with the portable `update_slice`: no `Xla*` op, which TF Serving could not run; the
+  XLA-compiled default keeps `XlaDynamicUpdateSlice`."""
+  decoder = STAGES["decoder_rgb"]()._slice_decoder()  # attention caches, 3 gated layers
+  h, w, channels = 3, 3, 3
+  noise = tf.TensorSpec([None, h, w, channels, 4], tf.float32)
+  scalar = tf.TensorSpec([], tf.float32)
+  rows = tf.TensorSpec([], tf.int32)
+
+  def xla_ops(function, *specs):
+    graph = function.get_concrete_function(*specs).graph.as_graph_def()
+    return {op for _, op in graph_xla_only_ops(graph)}
+
+  plain, compiled = CachedSliceSampler(decoder, jit_compile=False), CachedSliceSampler(decoder)
+  assert xla_ops(plain._slice_fn, None, noise, scalar, rows, True) == set()
+  assert xla_ops(plain._code_fn, None, rows) == set()
+  assert xla_ops(compiled._slice_fn, None, noise, scalar, rows, True) == {
+      "XlaDynamicUpdateSlice"}
 
 
 def _assert_same_sampling(model, conditioning, naive, cached):
