@@ -5,6 +5,10 @@ Public modules: `spn_keras.layers`, `spn_keras.models`, `spn_keras.pipelines`, `
 `spn_keras.ops`, `spn_keras.export`, and `spn_keras.testing` (imported on demand: it is for
 tests).
 
+Beside them: the command-line tools (`spn_keras.cli`), the stored pipelines' folders
+(`spn_keras.presets`), and modules that the packages share: argument checks, JSON configs,
+the home folder, XLA's compilation cache, image grids (`visualization`) and the version.
+
 The modules are imported on first use (`spn_keras.zoo` imports TensorFlow then), so that the
 command-line tools can set TensorFlow's log level before TensorFlow starts
 (`spn_keras.cli.launch`).

@@ -56,8 +56,8 @@ from spn_keras import codec  # noqa: E402
 from spn_keras import data  # noqa: E402
 from spn_keras import zoo  # noqa: E402
 from spn_keras.argument_checks import ArgumentError  # noqa: E402
-from spn_keras.cli import common as cli_common  # noqa: E402
 from spn_keras.cli import evaluate as evaluate_cli  # noqa: E402
+from spn_keras.cli import evaluation as cli_evaluation  # noqa: E402
 from spn_keras.codec import environment  # noqa: E402
 from spn_keras.data.folder_source import folder_split  # noqa: E402
 from spn_keras.models import SliceDecoder  # noqa: E402
@@ -967,7 +967,7 @@ def data_cases(context):
     """The first batch that `spn_train` would train `stage` on, from `spec()`."""
 
     def call():
-      dataset_fn = cli_common.train_dataset_fn(context.pipeline, stage, spec(), 2)
+      dataset_fn = cli_evaluation.train_dataset_fn(context.pipeline, stage, spec(), 2)
       return next(iter(dataset_fn(tf.distribute.InputContext())))
 
     return call

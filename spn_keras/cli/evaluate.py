@@ -26,6 +26,7 @@ from spn_keras import data
 from spn_keras import zoo
 from spn_keras.argument_checks import check_int
 from spn_keras.cli import common
+from spn_keras.cli import evaluation
 from spn_keras.cli import stage_flags  # noqa: F401  (defines --zoo, --pipeline, --dataset, ...)
 from spn_keras.pipelines import Pipeline
 from spn_keras.pipelines import serialization
@@ -209,14 +210,14 @@ def evaluate(pipeline_dir, dataset=None, split="test", data_dir=None, batch_size
     images = data.make_dataset(dataset, split, data_dir=data_dir, batch_size=batch_size,
                                shuffle=False, autotune=False, image_shape=pipeline.image_shape,
                                transform=pipeline.stage_view_full_images())
-    bits, count = common.evaluate_pipeline(pipeline, take(images, "pipeline"))
+    bits, count = evaluation.evaluate_pipeline(pipeline, take(images, "pipeline"))
   else:
     bits = {}
     for name in [stage] if stage else stages:
-      views = common.stage_dataset(pipeline, name, dataset, split, batch_size, data_dir)
-      bits[name], count = common.evaluate_stage(stages[name], take(views, name),
-                                                pipeline.num_dims,
-                                                common.scores_after_first_slice(pipeline, name))
+      views = evaluation.stage_dataset(pipeline, name, dataset, split, batch_size, data_dir)
+      bits[name], count = evaluation.evaluate_stage(
+          stages[name], take(views, name), pipeline.num_dims,
+          evaluation.scores_after_first_slice(pipeline, name))
   result = {"dataset": dataset, "split": split, "num_examples": count, "bits_per_dim": bits}
   if missing:
     result["missing_stages"] = missing

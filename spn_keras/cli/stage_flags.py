@@ -13,8 +13,8 @@ from absl import flags
 from spn_keras.argument_checks import ArgumentError
 from spn_keras.cli import common
 from spn_keras.pipelines.pipeline import STAGES
-from spn_keras.training.trainer import PRECISIONS
-from spn_keras.training.trainer import TrainerConfig
+from spn_keras.training.trainer_config import PRECISIONS
+from spn_keras.training.trainer_config import TrainerConfig
 
 # `TrainerConfig` fields that a flag of another name sets.
 _FLAG_OF_FIELD = {"global_batch_size": "batch_size"}

@@ -31,6 +31,7 @@ from absl import flags
 
 from spn_keras import data
 from spn_keras.cli import common
+from spn_keras.cli import evaluation
 from spn_keras.cli import stage_flags
 from spn_keras.pipelines import serialization
 from spn_keras.presets import file_io
@@ -111,13 +112,13 @@ def train(argv_flags):
       ema_momentum=ema, precision=f.precision, clip_norm=f.clip_norm,
       checkpoint_every=f.checkpoint_every, log_every=f.log_every,
       eval_every=f.eval_every or f.train_steps, sample_every=f.sample_every, seed=f.seed,
-      first_slice_given=common.scores_after_first_slice(pipeline, f.stage),
+      first_slice_given=evaluation.scores_after_first_slice(pipeline, f.stage),
       jit_compile=f.jit_compile, max_train_seconds=f.max_train_seconds, **schedule)
   strategy = get_strategy(f.strategy, f.tpu)
-  dataset_fn = common.train_dataset_fn(pipeline, f.stage, dataset, batch_size, f.data_dir,
-                                       f.seed)
-  test = common.stage_dataset(pipeline, f.stage, dataset, "test", 64, f.data_dir)
-  eval_fn = common.stage_evaluator(pipeline, f.stage, test)
+  dataset_fn = evaluation.train_dataset_fn(pipeline, f.stage, dataset, batch_size,
+                                           f.data_dir, f.seed)
+  test = evaluation.stage_dataset(pipeline, f.stage, dataset, "test", 64, f.data_dir)
+  eval_fn = evaluation.stage_evaluator(pipeline, f.stage, test)
 
   def sample_fn(model):
     if model.conditioning_bits:  # depth upscaler: complete real low-depth test images

@@ -45,6 +45,7 @@ from spn_keras.argument_checks import ArgumentError
 from spn_keras.argument_checks import check_float
 from spn_keras.argument_checks import check_int
 from spn_keras.cli import common
+from spn_keras.cli import evaluation
 from spn_keras.cli import stage_flags
 from spn_keras.models import SPNConfig
 from spn_keras.presets import file_io
@@ -213,11 +214,11 @@ def tune(stage, model_dir, *, zoo=None, pipeline=None, config=None, dataset=None
       learning_rate=learning_rate_range[0], ema_momentum=None, precision=precision,
       clip_norm=clip_norm, checkpoint_every=checkpoint_every, keep_checkpoints=1,
       log_every=log_every, eval_every=train_steps, seed=seed,
-      first_slice_given=common.scores_after_first_slice(pipeline, stage),
+      first_slice_given=evaluation.scores_after_first_slice(pipeline, stage),
       jit_compile=jit_compile)
-  dataset_fn = common.train_dataset_fn(pipeline, stage, dataset, batch_size, data_dir, seed)
-  test = common.stage_dataset(pipeline, stage, dataset, "test", None, data_dir)
-  evaluate = common.stage_evaluator(
+  dataset_fn = evaluation.train_dataset_fn(pipeline, stage, dataset, batch_size, data_dir, seed)
+  test = evaluation.stage_dataset(pipeline, stage, dataset, "test", None, data_dir)
+  evaluate = evaluation.stage_evaluator(
       pipeline, stage, test.take(eval_examples).batch(min(eval_examples, _EVAL_BATCH)))
   strategy = get_strategy("one_device")
 

@@ -28,9 +28,10 @@ from spn_keras.codec.codec_error import CodecError
 from spn_keras.codec.codec_header import CodecHeader
 from spn_keras.codec.frequencies import quantized_frequencies
 from spn_keras.models.autoregressive_image_model import AutoregressiveImageModel
-from spn_keras.ops import bit_depth
 from spn_keras.ops.likelihood import check_images
 from spn_keras.pipelines import Pipeline
+from spn_keras.pipelines.stage_plan import StagePlan
+from spn_keras.pipelines.stage_step import StageStep
 from spn_keras.sampling import SamplingProgress
 
 STAGE = "stage"  # the name of a single stage's one coding step
@@ -40,14 +41,21 @@ STAGE = "stage"  # the name of a single stage's one coding step
 CODING_BATCH_SIZE = 8
 
 
-def _coding_stages(model):
-  """`{name: stage}` of `model` (a `Pipeline` or one stage) in coding order."""
+def _coding_steps(model):
+  """The `StageStep`s that code `model`'s images, in order: a `Pipeline`'s `StagePlan`, or
+  one step `STAGE` for a single stage (its images, given their `conditioning` if it has
+  conditioning bits)."""
   if isinstance(model, Pipeline):
-    return dict(model.stages)
+    return StagePlan(model).steps
   if isinstance(model, AutoregressiveImageModel):
-    return {STAGE: model}
+    return (StageStep(STAGE, model, "image", "low" if model.conditioning_bits else None),)
   raise TypeError(f"`model` must be a Pipeline or a stage (AutoregressiveImageModel), got "
                   f"{type(model).__name__}.")
+
+
+def _coding_stages(model):
+  """`{name: stage}` of `model` (a `Pipeline` or one stage) in coding order."""
+  return {step.name: step.model for step in _coding_steps(model)}
 
 
 def _integer_images(name, values, bits, shape):
@@ -111,19 +119,9 @@ def _check_files(files):
 
 def _known_slices(model, images):
   """`{name: int32 (B, S*S, h, w, C)}`: each stage's slices of `images`, as it codes them."""
-  if not isinstance(model, Pipeline):
-    return {STAGE: model.slicer.slice(images)}
-  low = images
-  known = {}
-  if model.depth_upscaler is not None:
-    low, lsb = bit_depth.split_bits(images, model.low_bits, total_bits=model.bits)
-    known["depth_upscaler"] = model.depth_upscaler.slicer.slice(lsb)
-  if model.size_upscaler is not None:
-    known["size_upscaler"] = model.size_upscaler.slicer.slice(low)
-  if model.slice_decoder is not None:
-    s = model.size_upscaler.scale if model.size_upscaler is not None else 1
-    known["slice_decoder"] = model.slice_decoder.slicer.slice(low[:, ::s, ::s])
-  return known
+  parts = StagePlan(model).split(images) if isinstance(model, Pipeline) else {"image": images}
+  return {step.name: step.model.slicer.slice(parts[step.produces])
+          for step in _coding_steps(model)}
 
 
 def _run_stages(model, num_images, values_for, conditioning, progress):
@@ -132,24 +130,15 @@ def _run_stages(model, num_images, values_for, conditioning, progress):
   Returns:
     int32 `(B, H, W, C)`: the images whose sub-pixels the callables chose.
   """
-  if not isinstance(model, Pipeline):
-    images, _ = model.code_slices(values_for(STAGE), num_images, conditioning=conditioning,
-                                  progress=progress(STAGE))
-    return images
-  low = None
-  if model.slice_decoder is not None:
-    low, _ = model.slice_decoder.code_slices(values_for("slice_decoder"), num_images,
-                                             progress=progress("slice_decoder"))
-  if model.size_upscaler is not None:
-    low, _ = model.size_upscaler.code_slices(values_for("size_upscaler"), num_images,
-                                             first_slice=low,
-                                             progress=progress("size_upscaler"))
-  if model.depth_upscaler is None:
-    return low
-  lsb, _ = model.depth_upscaler.code_slices(values_for("depth_upscaler"), num_images,
-                                            conditioning=low,
-                                            progress=progress("depth_upscaler"))
-  return bit_depth.join_bits(low, lsb, model.depth_upscaler.bits)
+  def code(step, inputs):
+    values, _ = step.model.code_slices(values_for(step.name), num_images,
+                                       progress=progress(step.name), **inputs)
+    return values
+
+  if isinstance(model, Pipeline):
+    return StagePlan(model).run(code)
+  step, = _coding_steps(model)
+  return code(step, step.inputs({"low": conditioning}))
 
 
 def _progress_bar(model, num_images, enabled):
@@ -157,11 +146,8 @@ def _progress_bar(model, num_images, enabled):
   if not enabled:
     return lambda name: None
   batches = -(-num_images // CODING_BATCH_SIZE)
-  work = []
-  for name, stage in _coding_stages(model).items():
-    slices = stage.scale**2 - int(name == "size_upscaler" and model.slice_decoder is not None)
-    work.append((name, batches * slices, stage.slice_sampling_cost()))
-  bar = SamplingProgress(work)
+  bar = SamplingProgress([(step.name, batches * step.num_slices, step.model.slice_sampling_cost())
+                          for step in _coding_steps(model)])
 
   def for_stage(name):  # called just before the stage runs on a batch
     bar.stage_started(name)

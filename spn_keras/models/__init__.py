@@ -1,4 +1,6 @@
-"""The SPN stages: `SliceDecoder` and `SubscalePixelNetwork`, and their configs.
+"""The SPN stages: `SliceDecoder` and `SubscalePixelNetwork`, their configs and their base
+class `AutoregressiveImageModel` (likelihood and Keras training; `fit_arguments`: what its
+`compile` and `fit` accept).
 
 `SliceEmbedderConfig` (the conditioning network's, from `spn_keras.layers`) is here too: an
 `SPNConfig` holds one.

@@ -12,13 +12,14 @@ from spn_keras.argument_checks import check_float
 from spn_keras.argument_checks import check_int
 from spn_keras.argument_checks import check_seed
 from spn_keras.export.pipeline_exporter import PipelineExporter
-from spn_keras.models.autoregressive_image_model import stage_seed
 from spn_keras.models.slice_decoder import SliceDecoder
 from spn_keras.models.subscale_pixel_network import SubscalePixelNetwork
 from spn_keras.ops import bit_depth
 from spn_keras.ops.likelihood import check_images
 from spn_keras.ops.likelihood import nats_to_bits_per_dim
+from spn_keras.ops.random_streams import stage_seed
 from spn_keras.pipelines import serialization
+from spn_keras.pipelines.stage_plan import StagePlan
 from spn_keras.presets import pretrained_folder
 from spn_keras.presets import spn_keras_home
 from spn_keras.presets.folder_rules import STAGES
@@ -216,20 +217,9 @@ class Pipeline:
     if stage not in self.stages:
       raise ValueError(f"`stage` must be one of {list(self.stages)}, got {stage!r}.")
     full_image = self.stage_view_full_images(input_bits)
-
-    def view(image):
-      image = full_image(image)
-      if stage == "depth_upscaler":
-        msb, lsb = bit_depth.split_bits(image, self.low_bits, total_bits=self.bits)
-        return {"images": lsb, "conditioning": msb}
-      low = image if self.bits == self.low_bits else bit_depth.reduce_bits(
-          image, self.low_bits, from_bits=self.bits)
-      if stage == "slice_decoder" and self.size_upscaler is not None:
-        s = self.size_upscaler.scale
-        low = low[::s, ::s]
-      return {"images": low}
-
-    return view
+    plan = StagePlan(self)
+    step = plan.step(stage)
+    return lambda image: step.view(plan.split(full_image(image)))
 
   def stage_view_full_images(self, input_bits=8):
     """A function reducing one `input_bits` image to the pipeline's full images (`bits`)."""
@@ -293,11 +283,6 @@ class Pipeline:
     pipeline.metadata = {"name": name, **pipeline.metadata, "weights": folder}
     return pipeline
 
-  def _split(self, images):
-    if self.depth_upscaler is None:
-      return images, None
-    return bit_depth.split_bits(images, self.low_bits, total_bits=self.bits)
-
   def log_prob(self, images):
     """Exact log-likelihood of full images, per stage and in total.
 
@@ -317,19 +302,9 @@ class Pipeline:
   def _log_prob(self, images):
     """`log_prob` as tensors."""
     images = check_images("images", images, self.bits, self.image_shape)
-    low, lsb = self._split(images)
-    terms = {}
-    if self.slice_decoder is not None:
-      if self.size_upscaler is not None:
-        s = self.size_upscaler.scale
-        terms["slice_decoder"] = self.slice_decoder.log_prob(low[:, ::s, ::s])
-        terms["size_upscaler"] = self.size_upscaler.log_prob(low, first_slice_given=True)
-      else:
-        terms["slice_decoder"] = self.slice_decoder.log_prob(low)
-    else:
-      terms["size_upscaler"] = self.size_upscaler.log_prob(low)
-    if self.depth_upscaler is not None:
-      terms["depth_upscaler"] = self.depth_upscaler.log_prob(lsb, conditioning=low)
+    plan = StagePlan(self)
+    parts = plan.split(images)
+    terms = {step.name: step.log_prob(parts) for step in plan.steps}
     terms["total"] = tf.add_n(list(terms.values()))
     return terms
 
@@ -368,50 +343,33 @@ class Pipeline:
     return {name: _as_temperature(value, f"temperatures[{i}] ({name})")
             for i, (name, value) in enumerate(zip(names, temperatures))}
 
-  def _generate(self, num_images, low, temperatures, seed, method, progress=False,
+  def _generate(self, num_images, known, temperatures, seed, method, progress=False,
                 jit_compile=True, compute_dtype=None):
-    """Runs the stages after `low` (which may be None, a first slice, or a low-depth image)."""
+    """Runs the stages after the `known` parts (`StagePlan`): `{}` (sampling), or
+    `{"first_slice": ...}` or `{"low": ...}` (`upscale`); returns uint8 `(B, H, W, C)`."""
     if not tf.is_tensor(seed):
       seed = check_seed("seed", seed)
     if seed is None:
       seed = random.SystemRandom().randrange(2**62)
     seeds = {name: stage_seed(seed, i) for i, name in enumerate(STAGES)}
-    # The stages to run, with the number of slices each generates.
-    plan = []
-    if low is None and self.slice_decoder is not None:
-      plan.append(("slice_decoder", 1))
-    if self.size_upscaler is not None and (low is None or
-                                           tuple(low.shape[1:]) != self.image_shape):
-      first_slice_given = low is not None or self.slice_decoder is not None
-      plan.append(("size_upscaler", self.size_upscaler.scale**2 - int(first_slice_given)))
-    if self.depth_upscaler is not None:
-      plan.append(("depth_upscaler", self.depth_upscaler.scale**2))
+    plan = StagePlan(self, known)
     if not tf.is_tensor(num_images):
       check_int("num_images", num_images)
-      for name, _ in plan:  # before any stage runs
-        self.stages[name].check_sampling_memory(num_images)
+      for step in plan.steps:  # before any stage runs
+        step.model.check_sampling_memory(num_images)
     bar = None
     if progress:
-      bar = SamplingProgress([(name, count, self.stages[name].slice_sampling_cost())
-                              for name, count in plan])
-    lsb = None
-    for name, _ in plan:
-      options = dict(method=method, jit_compile=jit_compile, compute_dtype=compute_dtype,
-                     progress=False if bar is None else functools.partial(bar.slice_done, name))
-      stage = self.stages[name]
-      if name == "slice_decoder":
-        low = stage.sample(num_images, temperatures[name], seeds[name], **options)
-      elif name == "size_upscaler":
-        low = stage.sample(num_images, temperatures[name], seeds[name], first_slice=low,
-                           **options)
-      else:
-        lsb = stage.sample(num_images, temperatures[name], seeds[name], conditioning=low,
-                           **options)
-    if lsb is None:
-      return tf.cast(low, tf.uint8)
-    joined = bit_depth.join_bits(tf.cast(low, tf.int32), tf.cast(lsb, tf.int32),
-                                 self.depth_upscaler.bits)
-    return tf.cast(joined, tf.uint8)
+      bar = SamplingProgress([(step.name, step.num_slices, step.model.slice_sampling_cost())
+                              for step in plan.steps])
+
+    def sample(step, inputs):
+      return step.model.sample(
+          num_images, temperatures[step.name], seeds[step.name], method=method,
+          jit_compile=jit_compile, compute_dtype=compute_dtype,
+          progress=False if bar is None else functools.partial(bar.slice_done, step.name),
+          **inputs)
+
+    return tf.cast(plan.run(sample, known), tf.uint8)
 
   def sample(self, num_images, temperatures=1.0, seed=None, method="cached", progress=False,
              jit_compile=True, compute_dtype=None):
@@ -435,7 +393,7 @@ class Pipeline:
       numpy uint8 `(B, H, W, C)` with values in `[0, 2**bits)` (a tensor inside a traced
       graph).
     """
-    return _eager_numpy(self._generate(num_images, None, self._temperatures(temperatures), seed,
+    return _eager_numpy(self._generate(num_images, {}, self._temperatures(temperatures), seed,
                                        method, progress, jit_compile, compute_dtype))
 
   def upscale(self, images, input_bits=None, temperatures=1.0, seed=None, method="cached",
@@ -464,8 +422,9 @@ class Pipeline:
                        f"(stages {list(self.stages)}), got {tuple(images.shape)}.")
     low = bit_depth.reduce_bits(images, self.low_bits, from_bits=input_bits)
     num_images = images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
-    return _eager_numpy(self._generate(num_images, low, self._temperatures(temperatures), seed,
-                                       method, progress, jit_compile, compute_dtype))
+    known = "low" if tuple(images.shape[1:]) == self.image_shape else "first_slice"
+    return _eager_numpy(self._generate(num_images, {known: low}, self._temperatures(temperatures),
+                                       seed, method, progress, jit_compile, compute_dtype))
 
 
 def load_pipeline(path, weights=True):

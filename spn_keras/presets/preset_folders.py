@@ -179,6 +179,35 @@ def resolve_stage_preset(preset, stage_classes):
   return stages[stage]
 
 
+def load_stage_preset(preset, stage_class):
+  """The stage a preset names, of `stage_class` or one of its subclasses, with its weights.
+
+  Args:
+    preset: as in `resolve_stage_preset`.
+    stage_class: the stage class asked for (one that a stage's own classmethod passes:
+      `SliceDecoder`, or their base class for a stage of any class).
+
+  Returns:
+    The stage, built, its weights checked against the sha256 that its pipeline recorded.
+
+  Raises:
+    ValueError: as `resolve_stage_preset` and `load_stage` raise it; a stage of another class
+      (the message names the class to load it with).
+    FileNotFoundError: a folder lacks its files.
+  """
+  classes = {}
+  pending = [stage_class]
+  while pending:
+    found_class = pending.pop()
+    classes[found_class.__name__] = found_class
+    pending.extend(found_class.__subclasses__())
+  folder, expected_sha256 = resolve_stage_preset(preset, classes)
+  found = stage_class_name(str(folder))
+  if found not in classes:
+    raise ValueError(f"Preset {preset!r} is a {found} stage, not a {stage_class.__name__}: "
+                     f"load it with `{found}.from_preset({str(preset)!r})`.")
+  return load_stage(str(folder), classes, expected_sha256)
+
 def _only_stage(folder, preset, stage_classes):
   """The one stage of a pipeline folder whose class is in `stage_classes`."""
   stages = pipeline_stage_folders(folder)

@@ -84,8 +84,8 @@ def test_jit_compile_flag_trains_the_size_upscaler_on_slices_after_the_first(
                        text=True, timeout=600, check=True)
   result = _last_json(out.stdout)
   assert result["step"] == 2 and result["test_bits_per_dim"] > 0
-  assert train.common.scores_after_first_slice(load_pipeline(tiny_config_folder)[0],
-                                               "size_upscaler")
+  assert train.evaluation.scores_after_first_slice(load_pipeline(tiny_config_folder)[0],
+                                                   "size_upscaler")
 
 
 def _schedule_flags(**values):
@@ -197,7 +197,7 @@ def test_a_diverged_run_is_one_line_and_writes_nothing(tiny_config_folder, tmp_p
 
 def test_a_stage_scoring_non_finite_test_bits_is_not_written(tiny_config_folder, tmp_path,
                                                              monkeypatch, capsys):
-  monkeypatch.setattr(train.common, "stage_evaluator",
+  monkeypatch.setattr(train.evaluation, "stage_evaluator",
                       lambda *args: lambda model: {"bits_per_dim": float("nan")})
   arguments = [f"--config={tiny_config_folder}", "--stage=slice_decoder",
                f"--model_dir={tmp_path}/runs", f"--pipeline_dir={tmp_path}/pipeline",
@@ -222,7 +222,7 @@ def test_a_pipeline_dir_that_may_not_be_written_is_refused_before_training(tmp_p
 
 def test_progress_lines_go_to_stderr_and_verbosity_minus_one_silences_them(
     tiny_config_folder, tmp_path, monkeypatch, capsys):
-  monkeypatch.setattr(train.common, "stage_evaluator",  # the test split's score: not timed here
+  monkeypatch.setattr(train.evaluation, "stage_evaluator",  # the test split's score: not timed here
                       lambda *args: lambda model: {"bits_per_dim": 1.25})
   arguments = [f"--config={tiny_config_folder}", "--stage=slice_decoder",
                f"--model_dir={tmp_path}/runs", "--batch_size=4", "--log_every=2",
@@ -247,7 +247,7 @@ def test_pipeline_flag_names_the_architecture_by_zoo_name_or_folder(named, tiny_
                                                                      capsys):
   """`--pipeline=mnist28_mdu` trains the zoo entry's stage; `--pipeline=FOLDER` the folder's
   stage config, as `--config=FOLDER` does."""
-  monkeypatch.setattr(train.common, "stage_evaluator",  # the test split's score: not run here
+  monkeypatch.setattr(train.evaluation, "stage_evaluator",  # the test split's score: not run here
                       lambda *args: lambda model: {"bits_per_dim": 1.25})
   model = "mnist28_mdu" if named == "zoo_name" else tiny_config_folder
   _run_train([f"--pipeline={model}", "--stage=slice_decoder", f"--model_dir={tmp_path}/runs",
