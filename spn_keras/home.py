@@ -12,7 +12,8 @@ HOME_VARIABLE = "SPN_KERAS_HOME"
 
 
 def spn_keras_home(environ=None):
-  """`$SPN_KERAS_HOME` (a local folder or a bucket path), default `~/.spn_keras`.
+  """`$SPN_KERAS_HOME` (a local folder or a bucket path), default `~/.spn_keras` (also when the
+  variable is empty).
 
   Args:
     environ: the environment to read (default `os.environ`).
@@ -21,4 +22,4 @@ def spn_keras_home(environ=None):
     str, with `~` expanded.
   """
   environ = os.environ if environ is None else environ
-  return os.path.expanduser(environ.get(HOME_VARIABLE, "~/.spn_keras"))
+  return os.path.expanduser(environ.get(HOME_VARIABLE) or "~/.spn_keras")

@@ -149,7 +149,7 @@ def upscaling_plan(pipeline, shape, container_bits, from_bits=None):
     if from_bits < pipeline.low_bits:
       raise ValueError(f"--from_bits must be at least {pipeline.low_bits} for a slice-size "
                        f"input (the bits of the stages it conditions), got {from_bits}.")
-    return ["size_upscaler"] + (["depth_upscaler"] if pipeline.depth_upscaler else []), from_bits
+    return pipeline.upscale_plan(shape).stage_names, from_bits
   if shape == tuple(pipeline.image_shape) and pipeline.depth_upscaler:
     if from_bits != pipeline.low_bits:
       given = "none" if from_bits is None else f"--from_bits={from_bits}"
@@ -158,7 +158,7 @@ def upscaling_plan(pipeline, shape, container_bits, from_bits=None):
           f"{pipeline.low_bits} most significant bits and has the other "
           f"{pipeline.bits - pipeline.low_bits} sampled: give --from_bits={pipeline.low_bits} "
           f"to say so (got {given}); {takes}.")
-    return ["depth_upscaler"], from_bits
+    return pipeline.upscale_plan(shape).stage_names, from_bits
   raise ValueError(f"--upscale: the input images are {_describe_shape(shape)}; {takes}.")
 
 

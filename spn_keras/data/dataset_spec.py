@@ -18,13 +18,15 @@ SIZE     := a positive decimal integer
 (`crops_source`). Without it, images keep their stored size, which must then
 be the same for all images of a batch; `tfds:imagenet2012`, whose images vary, requires it.
 Only a trailing `@` followed by digits is a size, so a path that itself ends in `@<digits>`
-needs an explicit size after it. Examples: `mnist5k`, `photos32`,
+needs an explicit size after it. A PATH, FOLDER or GLOB starting with `~` starts at the user's
+home folder (`os.path.expanduser`). Examples: `mnist5k`, `photos32`,
 `tfds:downsampled_imagenet/64x64`, `tfds:imagenet2012@128`, `tfds:celeb_a_hq/256`,
 `tfds:celeb_a_hq/256@64`, `folder:/data/faces@64`, `tfrecord:/data/shards`,
 `tfrecord:gs://bucket/faces-{split}-*.tfrecord@32`, `crops:/data/photos@32`.
 """
 
 import dataclasses
+import os
 import re
 
 from spn_keras.data.tfds_source import TFDS_DATASETS
@@ -104,6 +106,8 @@ class DatasetSpec:
     kind = prefix[:-1]
     if not body:
       raise ValueError(f"Dataset spec {spec!r} names no {kind} dataset after {prefix!r}.")
+    if kind != "tfds" and body.startswith("~"):
+      body = os.path.expanduser(body)
     if kind == "tfds":
       if body not in TFDS_DATASETS:
         raise ValueError(

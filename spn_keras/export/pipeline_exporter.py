@@ -62,16 +62,15 @@ class PipelineExporter:
       signature: "sample", "upscale" or "upscale_depth".
 
     Returns:
-      list of stage names: every stage for `sample`; for `upscale` the stages after the
-      slice decoder (those after the low-depth image without a size upscaler); for
-      `upscale_depth` the depth upscaler.
+      list of stage names: every stage for `sample`; for `upscale` and `upscale_depth` the
+      steps of `Pipeline.upscale_plan` for their input shape (the stages after the slice
+      decoder; the depth upscaler).
     """
-    stages = list(self.pipeline.stages)
+    pipeline = self.pipeline
     if signature == "sample":
-      return stages
-    if signature == "upscale_depth" or self.pipeline.size_upscaler is None:
-      return ["depth_upscaler"]
-    return [name for name in stages if name != "slice_decoder"]
+      return list(pipeline.stages)
+    shape = dict(zip(UPSCALE_SIGNATURES, pipeline.upscale_shapes))[signature]
+    return pipeline.upscale_plan(shape).stage_names
 
   def _log_prob(self, images):
     pipeline = self.pipeline

@@ -12,7 +12,8 @@ def stage_seed(seed, stream):
     stream: int (or int tensor), the stream's index.
 
   Returns:
-    int64 `(2,)`, a stateless seed.
+    int `(2,)`, a stateless seed, of the dtype of `stream` (int32 for a Python int;
+    `stateless_fold_in` draws the new seed in that dtype, and the stateless ops take either).
   """
   return tf.random.experimental.stateless_fold_in(
       tf.constant([0, 0], tf.int64) + tf.cast(seed, tf.int64), stream)

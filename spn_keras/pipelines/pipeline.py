@@ -1,14 +1,11 @@
 """`Pipeline`: multidimensional upscaling, stages chained into one model of an image."""
 
 import functools
-import numbers
 import os
 import random
 
-import numpy as np
 import tensorflow as tf
 
-from spn_keras.argument_checks import check_float
 from spn_keras.argument_checks import check_int
 from spn_keras.argument_checks import check_seed
 from spn_keras.export.pipeline_exporter import PipelineExporter
@@ -20,19 +17,12 @@ from spn_keras.ops.likelihood import nats_to_bits_per_dim
 from spn_keras.ops.random_streams import stage_seed
 from spn_keras.pipelines import serialization
 from spn_keras.pipelines.stage_plan import StagePlan
+from spn_keras.pipelines.stage_temperatures import stage_temperatures
 from spn_keras.presets import pretrained_folder
 from spn_keras.presets import spn_keras_home
 from spn_keras.presets.folder_rules import STAGES
 from spn_keras.presets.preset_folders import is_pipeline_folder
 from spn_keras.sampling import SamplingProgress
-
-
-def _as_temperature(value, name="temperatures"):
-  """A positive finite float, or a scalar float tensor as it is (a temperature input of a
-  traced graph, checked when it runs)."""
-  if tf.is_tensor(value):
-    return value
-  return check_float(name, value, minimum=0, exclusive_minimum=True)
 
 
 def _eager_numpy(values):
@@ -41,11 +31,6 @@ def _eager_numpy(values):
   if not tf.executing_eagerly():
     return values
   return tf.nest.map_structure(lambda value: value.numpy(), values)
-
-
-def _is_number(value):
-  return isinstance(value, (numbers.Real, np.number)) or (
-      isinstance(value, np.ndarray) and value.ndim == 0)
 
 
 class Pipeline:
@@ -199,6 +184,28 @@ class Pipeline:
       shapes.append(self.image_shape)
     return shapes
 
+  def upscale_plan(self, shape):
+    """The `StagePlan` that `upscale` runs on images of `shape`: the stages after the part
+    such an image is.
+
+    Args:
+      shape: `(h, w, C)`, one of `upscale_shapes`: the slice size is slice 0 of the low-depth
+        image (`"first_slice"`: size then depth upscaling), the full size is the low-depth
+        image (`"low"`: depth upscaling).
+
+    Returns:
+      A `StagePlan`; its `stage_names` are the stages that run.
+
+    Raises:
+      ValueError: `upscale` does not take images of `shape`.
+    """
+    shape = tuple(shape)
+    if shape not in self.upscale_shapes:
+      got = ", ".join(str(dim) for dim in ("B", *shape))
+      raise ValueError(f"`images` must have shape (B, h, w, C) in {self.upscale_shapes} for "
+                       f"this pipeline (stages {list(self.stages)}), got ({got}).")
+    return StagePlan(self, ["low" if shape == self.image_shape else "first_slice"])
+
   def stage_view(self, stage, input_bits=8):
     """What `stage` trains and is evaluated on, as a function of one image.
 
@@ -321,28 +328,6 @@ class Pipeline:
     return _eager_numpy({name: nats_to_bits_per_dim(value, self.num_dims)
                          for name, value in self._log_prob(images).items()})
 
-  def _temperatures(self, temperatures):
-    """`{stage: T}` from the forms `sample` accepts; scalar tensors (a traced graph) stay."""
-    names = list(self.stages)
-    if _is_number(temperatures) or (tf.is_tensor(temperatures) and temperatures.shape.rank == 0):
-      value = _as_temperature(temperatures)
-      return {name: value for name in names}
-    if isinstance(temperatures, dict):
-      unknown = set(temperatures) - set(names)
-      if unknown:
-        raise ValueError(f"`temperatures` names unknown stages {sorted(unknown)}; "
-                         f"stages are {names}.")
-      return {name: _as_temperature(temperatures.get(name, 1.0), f"temperatures[{name!r}]")
-              for name in names}
-    if not isinstance(temperatures, (tuple, list, np.ndarray)):
-      raise TypeError(f"`temperatures` must be a positive number, a sequence of one per stage "
-                      f"{names}, or a dict {{stage: T}}, got {temperatures!r}.")
-    if len(temperatures) != len(names):
-      raise ValueError(f"`temperatures` must have one value per stage {names}, "
-                       f"got {len(temperatures)}.")
-    return {name: _as_temperature(value, f"temperatures[{i}] ({name})")
-            for i, (name, value) in enumerate(zip(names, temperatures))}
-
   def _generate(self, num_images, known, temperatures, seed, method, progress=False,
                 jit_compile=True, compute_dtype=None):
     """Runs the stages after the `known` parts (`StagePlan`): `{}` (sampling), or
@@ -393,7 +378,7 @@ class Pipeline:
       numpy uint8 `(B, H, W, C)` with values in `[0, 2**bits)` (a tensor inside a traced
       graph).
     """
-    return _eager_numpy(self._generate(num_images, {}, self._temperatures(temperatures), seed,
+    return _eager_numpy(self._generate(num_images, {}, stage_temperatures(list(self.stages), temperatures), seed,
                                        method, progress, jit_compile, compute_dtype))
 
   def upscale(self, images, input_bits=None, temperatures=1.0, seed=None, method="cached",
@@ -416,14 +401,11 @@ class Pipeline:
     input_bits = self.bits if input_bits is None else input_bits
     check_int("input_bits", input_bits, self.low_bits, 8)
     images = check_images("images", images, input_bits)
-    sizes = self.upscale_shapes
-    if tuple(images.shape[1:]) not in sizes:
-      raise ValueError(f"`images` must have shape (B, h, w, C) in {sizes} for this pipeline "
-                       f"(stages {list(self.stages)}), got {tuple(images.shape)}.")
+    plan = self.upscale_plan(images.shape[1:])
     low = bit_depth.reduce_bits(images, self.low_bits, from_bits=input_bits)
     num_images = images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
-    known = "low" if tuple(images.shape[1:]) == self.image_shape else "first_slice"
-    return _eager_numpy(self._generate(num_images, {known: low}, self._temperatures(temperatures),
+    known = {part: low for part in plan.known}
+    return _eager_numpy(self._generate(num_images, known, stage_temperatures(list(self.stages), temperatures),
                                        seed, method, progress, jit_compile, compute_dtype))
 
 

@@ -25,6 +25,7 @@ class StagePlan:
       the slice decoder; `"low"` (a low-depth image) skips the stages before depth upscaling.
 
   Attributes:
+    known: tuple of the parts known before the first step.
     steps: tuple of `StageStep`, in the order they run.
   """
 
@@ -32,6 +33,7 @@ class StagePlan:
     known = set(known)
     if not known <= set(KNOWN_PARTS):
       raise ValueError(f"`known` must name parts in {KNOWN_PARTS}, got {sorted(known)}.")
+    self.known = tuple(sorted(known))
     slice_decoder = pipeline.slice_decoder
     size_upscaler = pipeline.size_upscaler
     depth_upscaler = pipeline.depth_upscaler
@@ -51,6 +53,11 @@ class StagePlan:
     self._low_bits = pipeline.low_bits
     self._bits = pipeline.bits
     self._lsb_bits = None if depth_upscaler is None else depth_upscaler.bits
+
+  @property
+  def stage_names(self):
+    """The names of the stages that run, in order."""
+    return [step.name for step in self.steps]
 
   def step(self, name):
     """The `StageStep` of the stage `name` (a `KeyError` if it does not run)."""

@@ -138,26 +138,31 @@ _SMALL_EMBEDDER = SliceEmbedderConfig(embedding_dim=8, conv_layers=2, conv_chann
 def shipped_entries():
   """The small MDU pipelines trained on this package's embedded datasets and shipped in zoo/."""
 
-  def mdu(name, dataset, size, channels, description):
+  def mdu(name, dataset, size, channels, description, scale=2, learning_rate=1e-3,
+          reference="spn-keras (CPU-sized widths; trained on this package's embedded data)"):
     return ZooEntry(
         name=name, description=description, dataset=dataset,
         stages={
-            "slice_decoder": SliceDecoderConfig(image_size=size // 2, channels=channels,
+            "slice_decoder": SliceDecoderConfig(image_size=size // scale, channels=channels,
                                                 bits=3, **_small_decoder()),
-            "size_upscaler": SPNConfig(image_size=size, channels=channels, bits=3, scale=2,
+            "size_upscaler": SPNConfig(image_size=size, channels=channels, bits=3, scale=scale,
                                        decoder=SliceDecoderConfig(**_small_decoder()),
                                        embedder=_SMALL_EMBEDDER),
-            "depth_upscaler": SPNConfig(image_size=size, channels=channels, bits=5, scale=2,
-                                        conditioning_bits=3,
+            "depth_upscaler": SPNConfig(image_size=size, channels=channels, bits=5,
+                                        scale=scale, conditioning_bits=3,
                                         decoder=SliceDecoderConfig(**_small_decoder()),
                                         embedder=_SMALL_EMBEDDER),
         },
-        batch_size=32, learning_rate=1e-3, ema_momentum=0.999,
-        reference="spn-keras (CPU-sized widths; trained on this package's embedded data)")
+        batch_size=32, learning_rate=learning_rate, ema_momentum=0.999, reference=reference)
 
   return [
       mdu("mnist28_mdu", "mnist5k", 28, 1,
           "MNIST 28x28 gray: 14x14 3-bit decoder, S=2 size upscaling, depth upscaling to 8 bit."),
       mdu("photos32_mdu", "photos32", 32, 3,
           "RGB photo patches 32x32: 16x16 3-bit decoder, S=2 size upscaling, depth to 8 bit."),
+      mdu("photos128_mdu", "crops:~/spn_keras_photos@128", 128, 3,
+          "RGB photos 128x128: imagenet128_mdu's shape at reduced widths (32x32 3-bit "
+          "decoder, S=4 size upscaling, depth to 8 bit).", scale=4, learning_rate=3e-4,
+          reference="spn-keras (imagenet128_mdu's stage layout at CPU-sized widths; "
+          "trained on photographs from Debian packages)"),
   ]

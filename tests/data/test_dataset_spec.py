@@ -25,6 +25,13 @@ def test_parse_and_round_trip(text, kind, name, size):
   assert DatasetSpec.parse(spec) is spec
 
 
+@pytest.mark.parametrize("kind", ["folder", "tfrecord", "crops"])
+def test_a_path_from_home_is_expanded(kind, monkeypatch, tmp_path):
+  monkeypatch.setenv("HOME", str(tmp_path))
+  spec = DatasetSpec.parse(f"{kind}:~/spn_keras_photos@128")
+  assert (spec.kind, spec.name, spec.size) == (kind, f"{tmp_path}/spn_keras_photos", 128)
+
+
 def test_every_registered_tfds_name_parses():
   for name in TFDS_DATASETS:
     size = "@64" if TFDS_DATASETS[name]["shape"] is None else ""

@@ -151,3 +151,26 @@ def test_a_plan_from_known_parts_runs_the_stages_after_them(stages, names, known
 def test_unknown_known_parts_are_refused(stages):
   with pytest.raises(ValueError, match="`known` must name parts"):
     StagePlan(_pipeline(stages, ("size_upscaler",)), ("lsb",))
+
+
+@pytest.mark.parametrize("names, expected", [
+    (("slice_decoder", "size_upscaler", "depth_upscaler"),
+     {(2, 2, 1): (("first_slice",), ["size_upscaler", "depth_upscaler"]),
+      (4, 4, 1): (("low",), ["depth_upscaler"])}),
+    (("size_upscaler",), {(2, 2, 1): (("first_slice",), ["size_upscaler"])}),
+    (("size_upscaler", "depth_upscaler"),
+     {(2, 2, 1): (("first_slice",), ["size_upscaler", "depth_upscaler"]),
+      (4, 4, 1): (("low",), ["depth_upscaler"])}),
+    (("slice_decoder", "depth_upscaler"), {(4, 4, 1): (("low",), ["depth_upscaler"])}),
+    (("slice_decoder",), {}),
+])
+def test_upscale_plans_start_from_the_part_an_input_of_each_shape_is(stages, names, expected):
+  """`Pipeline.upscale_plan`, which `upscale`, `spn_sample --upscale` and the exported upscaling
+  signatures follow: slice-size inputs are slice 0, full-size ones the low-depth image."""
+  pipeline = _pipeline(stages, names)
+  assert [tuple(shape) for shape in pipeline.upscale_shapes] == list(expected)
+  for shape, (known, stage_names) in expected.items():
+    plan = pipeline.upscale_plan(shape)
+    assert (plan.known, plan.stage_names) == (known, stage_names)
+  with pytest.raises(ValueError, match=r"`images` must have shape \(B, h, w, C\) in .*\(B, 3, 3, 1\)"):
+    pipeline.upscale_plan((3, 3, 1))

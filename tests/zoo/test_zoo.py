@@ -29,6 +29,8 @@ PARAMETERS = {
     "mnist28_mdu": {"slice_decoder": 648584, "size_upscaler": 968552, "depth_upscaler": 977280},
     "photos32_mdu": {"slice_decoder": 672024, "size_upscaler": 1000056,
                      "depth_upscaler": 1025088},
+    "photos128_mdu": {"slice_decoder": 721176, "size_upscaler": 1130456,
+                      "depth_upscaler": 1219488},
 }
 SMALL = ("mnist28_mdu", "photos32_mdu")
 
