@@ -15,13 +15,15 @@ def test_the_readme_has_python_examples():
   assert PYTHON_BLOCKS, "the README has no Python example"
 
 
+@pytest.mark.slow  # 17-56 s each (the shipped pipelines' XLA programs, a `fit`)
 @pytest.mark.parametrize("block", PYTHON_BLOCKS,
                          ids=[f"example{i}" for i in range(len(PYTHON_BLOCKS))])
 def test_readme_python_example_runs_without_warnings(block, tmp_path, monkeypatch):
   """Each ```python block runs as written (each in fresh globals: they are independent) from
   a folder that is not the checkout, and neither Keras nor this package warns (e.g. Keras's
   "shuffle=True ... will be ignored" for a `fit` on a dataset). One test per block, so that
-  the test workers share them."""
+  the test workers share them. Slow: the default suite checks the same calls on tiny
+  pipelines and the shipped ones in tests/zoo/test_zoo.py."""
   monkeypatch.chdir(tmp_path)
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")

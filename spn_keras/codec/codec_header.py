@@ -6,12 +6,17 @@ import struct
 
 from spn_keras.codec.codec_error import CodecError
 
-# Version 2 added the header's own CRC. Version 1 files are refused like another format's:
-# none were shipped, and files are meant for the environment that made them.
-FORMAT_VERSION = 2
+# Version 2 added the header's own CRC; version 3 holds an image of any size, tiled into the
+# model's image shape and coded as one stream (`spn_keras.codec.lossless`). Files of versions 1
+# and 2 are refused like another format's: they decode differently, and files are meant for the
+# environment (and so the spn-keras version) that made them.
+FORMAT_VERSION = 3
+MAX_IMAGE_SIDE = 65535  # a height or width beyond this is a damaged (or hostile) header
 MODEL_FINGERPRINT_BYTES = 4
 ENVIRONMENT_TAG_BYTES = 2
 HEADER_CRC_BYTES = 2
+# An archive's first bytes (`spn_keras.codec.archive_header`): no image file starts with them.
+ARCHIVE_MAGIC = b"SPNA"
 
 
 def _header_crc(header_bytes):
@@ -25,7 +30,7 @@ def _header_crc(header_bytes):
   return binascii.crc_hqx(header_bytes, 0xFFFF)
 
 
-def _write_varint(value):
+def write_varint(value):
   """`value` (a non-negative int) as an unsigned LEB128 varint: 7 bits a byte."""
   out = bytearray()
   while True:
@@ -35,13 +40,17 @@ def _write_varint(value):
       return bytes(out)
 
 
-def _read_varint(blob, offset):
-  """The varint at `blob[offset:]`: `(value, offset after it)`."""
+def read_varint(blob, offset, field="the image shape"):
+  """The varint at `blob[offset:]` (at most 5 bytes): `(value, offset after it)`.
+
+  Raises:
+    CodecError: the blob ends inside it, or it runs past 5 bytes (`field` names it).
+  """
   value = shift = 0
   while True:
     if offset >= len(blob) or shift > 28:
-      raise CodecError("The header is damaged or the file truncated: the header ends inside "
-                       "the image shape.")
+      raise CodecError(f"The header is damaged or the file truncated: the header ends inside "
+                       f"{field}.")
     byte = blob[offset]
     offset += 1
     value |= (byte & 0x7F) << shift
@@ -54,18 +63,19 @@ def _read_varint(blob, offset):
 class CodecHeader:
   """What a compressed image carries besides its entropy-coded payload.
 
-  Layout (16 bytes for a 28x28x1 image): the format version (1 byte); the fingerprint of the
+  Layout (16 bytes for a 28x28x1 image, 18 for 427x640x3): the format version (1 byte); the fingerprint of the
   model's weights and configuration (`MODEL_FINGERPRINT_BYTES`); the environment tag
   (`ENVIRONMENT_TAG_BYTES`: package, TensorFlow, numpy and constriction versions, CPU kind
   and cores; see `spn_keras.codec.environment`); height, width and channels as LEB128
   varints; the CRC-32 of the pixels (4 bytes, big-endian); the CRC-16 of all the header's
   bytes before it (`HEADER_CRC_BYTES`, big-endian), so that a damaged header is told from
-  another model's file. The payload follows to the end of the file.
+  another model's file. The payload (one range-coder stream for the whole image, however many
+  tiles it takes) follows to the end of the file.
 
   Args:
     model_fingerprint: bytes of length `MODEL_FINGERPRINT_BYTES`.
     environment_tag: bytes of length `ENVIRONMENT_TAG_BYTES`.
-    image_shape: `(height, width, channels)`.
+    image_shape: `(height, width, channels)` of the whole image (any size, not the tile's).
     pixels_crc: CRC-32 (`zlib.crc32`) of the image's uint8 bytes in `(H, W, C)` order.
     format_version: the layout's version.
   """
@@ -83,7 +93,7 @@ class CodecHeader:
     if len(self.environment_tag) != ENVIRONMENT_TAG_BYTES:
       raise ValueError(f"`environment_tag` must be {ENVIRONMENT_TAG_BYTES} bytes.")
     fields = (bytes([self.format_version]) + self.model_fingerprint + self.environment_tag +
-              b"".join(_write_varint(int(size)) for size in self.image_shape) +
+              b"".join(write_varint(int(size)) for size in self.image_shape) +
               struct.pack(">I", self.pixels_crc))
     return fields + struct.pack(">H", _header_crc(fields))
 
@@ -101,6 +111,9 @@ class CodecHeader:
     blob = bytes(blob)
     if not blob:
       raise CodecError("The file is empty.")
+    if blob.startswith(ARCHIVE_MAGIC):
+      raise CodecError("An spn-keras archive, not an image file: read it with "
+                       "`decompress_archive` (spn_decompress reads both).")
     if blob[0] != FORMAT_VERSION:
       raise CodecError(f"Not an spn-keras image file of format version {FORMAT_VERSION}: its "
                        f"first byte is {blob[0]} (a file of another format or spn-keras "
@@ -112,7 +125,7 @@ class CodecHeader:
     tag = blob[1 + MODEL_FINGERPRINT_BYTES:offset]
     shape = []
     for _ in range(3):
-      size, offset = _read_varint(blob, offset)
+      size, offset = read_varint(blob, offset)
       shape.append(size)
     end = offset + 4 + HEADER_CRC_BYTES
     if len(blob) < end:
@@ -122,7 +135,18 @@ class CodecHeader:
     if header_crc != _header_crc(blob[:offset + 4]):
       raise CodecError("The header is damaged: its CRC-16 does not match its bytes (the file "
                        "is corrupt).")
+    check_image_shape(shape)
     return cls(fingerprint, tag, tuple(shape), pixels_crc), blob[end:]
+
+
+def check_image_shape(shape):
+  """Raises a `CodecError` unless `shape`'s height and width are in `[1, MAX_IMAGE_SIDE]` and
+  it has channels: a header that passes its CRC with such a shape was made to attack the
+  decoder (which would allocate it)."""
+  height, width, channels = shape
+  if not (1 <= height <= MAX_IMAGE_SIDE and 1 <= width <= MAX_IMAGE_SIDE and channels >= 1):
+    raise CodecError(f"The header holds an impossible image shape {tuple(shape)} (sides from "
+                     f"1 to {MAX_IMAGE_SIDE}): the file is damaged.")
 
 
 def _truncated_error(blob):

@@ -1,6 +1,7 @@
 """Lossless image compression with a model's exact likelihood: `compress` and `decompress`.
 
-Each image becomes one self-contained file: a `CodecHeader` and the range-coded sub-pixels,
+Each image, of any size (tiled into the model's image shape: `spn_keras.codec.tiling`),
+becomes one self-contained file: a `CodecHeader` and the range-coded sub-pixels,
 coded with the model's own distribution of each one given all before it, so that a file
 costs `-log2 p(image)` bits plus the header and a few bytes of coder overhead. The encoder
 and the decoder run the same program (`AutoregressiveImageModel.code_slices`: the cached
@@ -19,69 +20,70 @@ and `decompress` says so, naming both environments, instead of returning a wrong
 import collections.abc
 import zlib
 
-import constriction
 import numpy as np
-import tensorflow as tf
 
 from spn_keras.codec import environment
 from spn_keras.codec.codec_error import CodecError
 from spn_keras.codec.codec_header import CodecHeader
-from spn_keras.codec.frequencies import quantized_frequencies
-from spn_keras.models.autoregressive_image_model import AutoregressiveImageModel
+from spn_keras.codec.coding_streams import coding_stages
+from spn_keras.codec.coding_streams import decode_streams
+from spn_keras.codec.coding_streams import encode_streams
 from spn_keras.ops.likelihood import check_images
 from spn_keras.pipelines import Pipeline
-from spn_keras.pipelines.stage_plan import StagePlan
-from spn_keras.pipelines.stage_step import StageStep
-from spn_keras.sampling import SamplingProgress
-
-STAGE = "stage"  # the name of a single stage's one coding step
-# Images coded together. Part of the format: TensorFlow's kernels round differently at other
-# batch sizes (measured: the logits of batch 1, 2-4 and 8-16 differ in their last bits), so
-# every file is coded and decoded at this one batch shape, padded with blank images.
-CODING_BATCH_SIZE = 8
 
 
-def _coding_steps(model):
-  """The `StageStep`s that code `model`'s images, in order: a `Pipeline`'s `StagePlan`, or
-  one step `STAGE` for a single stage (its images, given their `conditioning` if it has
-  conditioning bits)."""
-  if isinstance(model, Pipeline):
-    return StagePlan(model).steps
-  if isinstance(model, AutoregressiveImageModel):
-    return (StageStep(STAGE, model, "image", "low" if model.conditioning_bits else None),)
-  raise TypeError(f"`model` must be a Pipeline or a stage (AutoregressiveImageModel), got "
-                  f"{type(model).__name__}.")
+def image_list(name, values, bits, channels):
+  """`values` as a list of int32 numpy images `(H, W, channels)` of any height and width.
 
-
-def _coding_stages(model):
-  """`{name: stage}` of `model` (a `Pipeline` or one stage) in coding order."""
-  return {step.name: step.model for step in _coding_steps(model)}
-
-
-def _integer_images(name, values, bits, shape):
-  """`values` (an integer array `(N, *shape)` in `[0, 2**bits)`) as an int32 numpy array.
+  Args:
+    name: the argument's name, for the messages.
+    values: one image `(H, W, C)`, an array `(N, H, W, C)`, or a list (tuple) of images.
+    bits: values must lie in `[0, 2**bits)`.
+    channels: the channel count `C` every image must have.
 
   Raises:
-    TypeError: `values` is not an array (None, text, bytes, a dict) or not of integers.
-    ValueError: images of several shapes, or another shape or depth.
+    TypeError: `values` is not an array or list of arrays (None, text, bytes, a dict) or
+      not of integers.
+    ValueError: an image of another rank or channel count, an empty side, or values out of
+      range.
   """
+  def refuse_type(what):
+    raise TypeError(f"`{name}` must be an integer array (N, H, W, C), an image (H, W, C) or "
+                    f"a list of images, got {what}.")
+
   if values is None or isinstance(values, (str, bytes, bytearray, memoryview, dict)):
-    raise TypeError(f"`{name}` must be an integer array (N, H, W, C), got "
-                    f"{type(values).__name__}.")
-  if not tf.is_tensor(values):
-    try:
-      values = np.asarray(values)
-    except ValueError:  # numpy: an inhomogeneous shape
-      raise ValueError(f"`{name}` must be an array of images of one shape (N, H, W, C); "
-                       f"its images differ in shape.") from None
+    refuse_type(type(values).__name__)
+  if isinstance(values, (list, tuple)):
+    items, named = list(values), True
+  else:
+    values = np.asarray(values)
     if values.dtype == object:
-      raise TypeError(f"`{name}` must be an integer array (N, H, W, C), got an array of "
-                      f"Python objects.")
-  return check_images(name, values, bits, shape).numpy()
+      refuse_type("an array of Python objects")
+    if values.ndim not in (3, 4):
+      raise ValueError(f"`{name}` must have rank 4 (N, H, W, C) or 3 (H, W, C), got shape "
+                       f"{values.shape}.")
+    items, named = list(values) if values.ndim == 4 else [values], values.ndim == 3
+  images = []
+  for index, item in enumerate(items):
+    label = f"{name}[{index}]" if named and isinstance(values, list | tuple) else name
+    if item is None or isinstance(item, (str, bytes, bytearray, memoryview, dict)):
+      refuse_type(f"{type(item).__name__} at index {index}")
+    try:
+      item = np.asarray(item)
+    except ValueError:  # numpy: an inhomogeneous shape
+      refuse_type(f"a ragged nested list at index {index}")
+    if item.dtype == object:
+      refuse_type("an array of Python objects")
+    if item.ndim != 3 or item.shape[2] != channels or 0 in item.shape:
+      raise ValueError(f"`{label}` must be images (H, W, {channels}) of any height and width "
+                       f"(at least 1), got an image of shape {item.shape}.")
+    images.append(check_images(label, item[None], bits).numpy()[0])
+  return images
 
 
-def _check_conditioning(model, conditioning, num_images):
-  """`conditioning` checked against `model` for `num_images` images (None where it has none).
+def check_conditioning(model, conditioning, num_images):
+  """`conditioning` checked against `model` for `num_images` images: a list of int32 images
+  (None where the model has none).
 
   Raises:
     TypeError, ValueError: naming `conditioning` and what `model` expects.
@@ -91,11 +93,23 @@ def _check_conditioning(model, conditioning, num_images):
       raise ValueError("`conditioning` must be None for a Pipeline: its stages code the most "
                        "significant bits themselves.")
     return None
-  if model.conditioning_bits and conditioning is not None:  # an array, or a clear TypeError
-    conditioning = _integer_images("conditioning", conditioning, model.conditioning_bits,
-                                   model.image_shape)
-  checked = model.check_conditioning(conditioning, num_images)
-  return None if checked is None else checked.numpy()
+  if not model.conditioning_bits or conditioning is None:
+    model.check_conditioning(conditioning, num_images)  # the error, or None
+    return None
+  conditioning = image_list("conditioning", conditioning, model.conditioning_bits,
+                             model.image_shape[2])
+  if len(conditioning) != num_images:
+    raise ValueError(f"`conditioning` must have batch size {num_images} (one per image), got "
+                     f"{len(conditioning)}.")
+  return conditioning
+
+
+def check_conditioning_shapes(conditioning, shapes):
+  """Raises a `ValueError` unless each conditioning image has its image's shape."""
+  for index, (given, shape) in enumerate(zip(conditioning or (), shapes)):
+    if given.shape != tuple(shape):
+      raise ValueError(f"`conditioning[{index}]` must have shape {tuple(shape)}, the shape of "
+                       f"image {index}, got {given.shape}.")
 
 
 def _check_files(files):
@@ -117,137 +131,73 @@ def _check_files(files):
   return [bytes(file) for file in files]
 
 
-def _known_slices(model, images):
-  """`{name: int32 (B, S*S, h, w, C)}`: each stage's slices of `images`, as it codes them."""
-  parts = StagePlan(model).split(images) if isinstance(model, Pipeline) else {"image": images}
-  return {step.name: step.model.slicer.slice(parts[step.produces])
-          for step in _coding_steps(model)}
-
-
-def _run_stages(model, num_images, values_for, conditioning, progress):
-  """Runs every stage's coding program in order, each fed by `values_for(name)`.
-
-  Returns:
-    int32 `(B, H, W, C)`: the images whose sub-pixels the callables chose.
-  """
-  def code(step, inputs):
-    values, _ = step.model.code_slices(values_for(step.name), num_images,
-                                       progress=progress(step.name), **inputs)
-    return values
-
-  if isinstance(model, Pipeline):
-    return StagePlan(model).run(code)
-  step, = _coding_steps(model)
-  return code(step, step.inputs({"low": conditioning}))
-
-
-def _progress_bar(model, num_images, enabled):
-  """`name -> callable or None`: per-stage slice callbacks of one bar over all batches."""
-  if not enabled:
-    return lambda name: None
-  batches = -(-num_images // CODING_BATCH_SIZE)
-  bar = SamplingProgress([(step.name, batches * step.num_slices, step.model.slice_sampling_cost())
-                          for step in _coding_steps(model)])
-
-  def for_stage(name):  # called just before the stage runs on a batch
-    bar.stage_started(name)
-    return lambda: bar.slice_done(name)
-
-  return for_stage
-
-
-def _pixels_crc(image):
+def pixels_crc(image):
+  """CRC-32 of `image`'s uint8 bytes in `(H, W, C)` order."""
   return zlib.crc32(np.ascontiguousarray(image, np.uint8).tobytes())
 
 
-def _payload_bytes(words):
-  """The coder's uint32 words as little-endian bytes without the trailing zero bytes."""
-  return np.asarray(words, "<u4").tobytes().rstrip(b"\0")
-
-
-def _payload_words(payload):
-  """Inverse of `_payload_bytes` (the stripped zero bytes put back)."""
-  padded = payload + b"\0" * (-len(payload) % 4)
-  return np.frombuffer(padded, "<u4").astype(np.uint32)
-
-
-def _padded(array, start):
-  """`array[start:start + CODING_BATCH_SIZE]`, zero-padded to `CODING_BATCH_SIZE` rows."""
-  rows = array[start:start + CODING_BATCH_SIZE]
-  padding = np.zeros((CODING_BATCH_SIZE - len(rows), *rows.shape[1:]), rows.dtype)
-  return np.concatenate([rows, padding])
-
-
-def _encode_runs(encoder, symbols, tables):
-  """Encodes `symbols` with their frequency `tables`, in runs of one alphabet size."""
-  family = constriction.stream.model.Categorical(perfect=False)
-  start = 0
-  for end in range(1, len(tables) + 1):
-    if end == len(tables) or len(tables[end]) != len(tables[start]):
-      encoder.encode(np.asarray(symbols[start:end], np.int32), family,
-                     np.asarray(tables[start:end], np.float64))
-      start = end
+def check_model_header(model, header, what, index=None):
+  """Raises a `CodecError` (naming `what`, e.g. "File 3", with `file_index` `index`) unless
+  `header` (a `CodecHeader` or `ArchiveHeader`) is `model`'s: its fingerprint, and images of
+  the model's channel count."""
+  channels = model.image_shape[2]
+  fingerprint = environment.model_fingerprint(coding_stages(model))
+  if header.model_fingerprint != fingerprint:
+    raise CodecError(f"{what} was compressed with another model (fingerprint "
+                     f"{header.model_fingerprint.hex()}; this model's is "
+                     f"{fingerprint.hex()}): decode it with the model that made it.", index)
+  if header.image_shape[2] != channels:
+    raise CodecError(f"{what} holds a {tuple(header.image_shape)} image; this model "
+                     f"codes images with {channels} channel(s).", index)
 
 
 def compress(model, images, conditioning=None, progress=False):
-  """Compresses each image into a self-contained file, losslessly.
+  """Compresses each image, of any size, into a self-contained file, losslessly.
 
-  Images are coded `CODING_BATCH_SIZE` at a time (the last batch padded with blank images):
-  TensorFlow's kernels round differently at different batch sizes, so every file is coded,
-  and decoded, at this one batch shape; the logits of an image do not depend on its place in
-  the batch or on the other images.
+  Each image is cut into tiles of the model's image shape, row-major (`tiling.to_tiles`); the
+  tiles at the right and bottom edges are padded with `tiling.pad_value(bits)` (mid-range:
+  the decoder knows it before decoding anything, and it is the constant least unlike an
+  image's edge). Padded sub-pixels cost nothing: the coder skips them (no symbol, no bits),
+  while the model still conditions on their pad values. The tiles of all images are coded
+  `CODING_BATCH_SIZE` at a time (the last batch padded with blank tiles): TensorFlow's kernels
+  round differently at different batch sizes, so every tile is coded, and decoded, at this one
+  batch shape; a tile's logits do not depend on its place in the batch or on the other tiles.
+
+  A file is a `CodecHeader` (format version 3: the whole image's shape, the CRC-32 of its
+  pixels) and ONE range-coder stream for all the image's tiles, its sub-pixels in the order
+  the decoder reads them (`_coding_batches`). One stream rather than a payload per tile: each
+  stream ends with a flush of up to 4 bytes and would need its length (1-2 varint bytes), so
+  per-tile payloads would add about 3-5 bytes a tile: 780-1300 bytes to a 427x640 photo of
+  260 tiles of 32x32, 0.8-1.3% of its ~100 kB, against nothing for one stream.
 
   Args:
     model: a `Pipeline`, or one stage (`SliceDecoder` or `SubscalePixelNetwork`), float32.
-    images: int `(N, H, W, C)` with values in `[0, 2**bits)` of the model's shape (uint8
-      8-bit images for the zoo's 8-bit pipelines).
-    conditioning: a depth-upscaling stage coded alone: int `(N, H, W, C)` most significant
-      bits (the decoder needs the same).
+    images: int images with values in `[0, 2**bits)` (uint8 for the zoo's 8-bit pipelines)
+      and the model's channel count, of any height and width (at least 1): one image
+      `(H, W, C)`, an array `(N, H, W, C)`, or a list of images of different sizes.
+    conditioning: a depth-upscaling stage coded alone: its images' most significant bits,
+      one per image and of its shape, as `images` (the decoder needs the same).
     progress: show a progress bar over the stages' slices.
 
   Returns:
-    list of N `bytes`.
+    list of `bytes`, one file per image (a list of one for a single image).
 
   Raises:
     TypeError: `model` is not a Pipeline or stage, or `images` or `conditioning` is not an
-      integer array.
-    ValueError: images (or conditioning) of another shape, depth or count than the model
-      expects.
+      integer array or list of them.
+    ValueError: an image of another channel count or depth, an empty one, or conditioning that
+      does not match the images.
   """
-  stages = _coding_stages(model)
-  images = _integer_images("images", images, model.bits, model.image_shape)
-  conditioning = _check_conditioning(model, conditioning, len(images))
+  stages = coding_stages(model)
+  images = image_list("images", images, model.bits, model.image_shape[2])
+  conditioning = check_conditioning(model, conditioning, len(images))
+  check_conditioning_shapes(conditioning, [image.shape for image in images])
   header_start = dict(model_fingerprint=environment.model_fingerprint(stages),
-                      environment_tag=environment.environment_tag(),
-                      image_shape=model.image_shape)
-  bar = _progress_bar(model, len(images), progress)
-  files = []
-  for start in range(0, len(images), CODING_BATCH_SIZE):
-    count = min(CODING_BATCH_SIZE, len(images) - start)
-    batch = _padded(images, start)
-    known = {name: slices.numpy() for name, slices in _known_slices(model, batch).items()}
-    symbols = [[] for _ in range(count)]
-    tables = [[] for _ in range(count)]
-
-    def values_for(name, known=known, symbols=symbols, tables=tables):
-      def values(slice_index, logits, row, col, channel):
-        chosen = known[name][:, slice_index, row, col, channel]
-        for b, (image_symbols, image_tables) in enumerate(zip(symbols, tables)):
-          image_symbols.append(chosen[b])
-          image_tables.append(quantized_frequencies(logits[b]))
-        return chosen
-      return values
-
-    batch_conditioning = None if conditioning is None else _padded(conditioning, start)
-    coded = _run_stages(model, CODING_BATCH_SIZE, values_for, batch_conditioning, bar).numpy()
-    if not np.array_equal(coded, batch):  # the program fed back what it was given
-      raise AssertionError("The coding program changed the images it was given.")
-    for image, image_symbols, image_tables in zip(batch, symbols, tables):
-      encoder = constriction.stream.queue.RangeEncoder()
-      _encode_runs(encoder, image_symbols, image_tables)
-      header = CodecHeader(pixels_crc=_pixels_crc(image), **header_start)
-      files.append(header.to_bytes() + _payload_bytes(encoder.get_compressed()))
-  return files
+                      environment_tag=environment.environment_tag())
+  payloads = encode_streams(model, images, conditioning, progress)
+  return [CodecHeader(image_shape=image.shape, pixels_crc=pixels_crc(image),
+                      **header_start).to_bytes() + payload
+          for image, payload in zip(images, payloads)]
 
 
 def decompress(model, files, conditioning=None, progress=False):
@@ -256,83 +206,56 @@ def decompress(model, files, conditioning=None, progress=False):
   Args:
     model: the `Pipeline` or stage the files were compressed with.
     files: a list (or tuple) of `bytes` objects, one per file.
-    conditioning: a depth-upscaling stage coded alone: the `(N, H, W, C)` most significant
-      bits given to `compress`.
+    conditioning: a depth-upscaling stage coded alone: the most significant bits given to
+      `compress`, one per file.
     progress: show a progress bar over the stages' slices.
 
   Returns:
-    uint8 `(N, H, W, C)`.
+    uint8 `(N, H, W, C)` when all files hold images of one shape (also for no files:
+    `(0, *model.image_shape)`); otherwise a list of N uint8 `(H, W, C)` images, one per file.
 
   Raises:
     TypeError: `model` is not a Pipeline or stage, or `files` is not a list of bytes (one
       file's bytes alone, a str).
     ValueError: `conditioning` is not what the model expects for `len(files)` images.
-    CodecError: a file that is not of this format, has a damaged header, was made with
-      another model or for another image shape, or whose pixels fail their CRC (corrupt,
-      truncated, or made in another environment: the message compares the environments).
-      Its `file_index` says which file.
+    CodecError: a file that is not of this format (or of an older format version, or an
+      archive), has a damaged header, was made with another model or for another channel
+      count, or whose pixels fail their CRC (corrupt, truncated, or made in another
+      environment: the message compares the environments). Its `file_index` says which file.
   """
-  stages = _coding_stages(model)
+  coding_stages(model)
   files = _check_files(files)
-  conditioning = _check_conditioning(model, conditioning, len(files))
-  fingerprint = environment.model_fingerprint(stages)
-  image_shape = tuple(model.image_shape)
+  conditioning = check_conditioning(model, conditioning, len(files))
   parsed = []
   for index, blob in enumerate(files):
     try:
       header, payload = CodecHeader.from_bytes(blob)
     except CodecError as e:
       raise CodecError(f"File {index}: {e}", index) from None
-    if tuple(header.image_shape) != image_shape:
-      raise CodecError(f"File {index} holds a {header.image_shape} image; this model codes "
-                       f"{image_shape} images.", index)
-    if header.model_fingerprint != fingerprint:
-      raise CodecError(f"File {index} was compressed with another model (fingerprint "
-                       f"{header.model_fingerprint.hex()}; this model's is "
-                       f"{fingerprint.hex()}): decode it with the model that made it.", index)
+    check_model_header(model, header, f"File {index}", index)
     parsed.append((header, payload))
-  bar = _progress_bar(model, len(parsed), progress)
-  family = constriction.stream.model.Categorical(perfect=False)
-  images = np.zeros((len(parsed), *image_shape), np.uint8)
-  for start in range(0, len(parsed), CODING_BATCH_SIZE):
-    batch = parsed[start:start + CODING_BATCH_SIZE]
-    decoders = [constriction.stream.queue.RangeDecoder(_payload_words(payload))
-                for _, payload in batch]
-
-    def values_for(name, decoders=decoders):
-      del name  # one stream per image runs through all the stages
-
-      def values(slice_index, logits, row, col, channel):
-        del slice_index, row, col, channel
-        chosen = np.zeros(CODING_BATCH_SIZE, np.int32)  # blank padding images
-        for b, decoder in enumerate(decoders):
-          table = quantized_frequencies(logits[b]).astype(np.float64)
-          try:
-            chosen[b] = decoder.decode(family, table[None])[0]
-          except AssertionError:  # constriction: data invalid for the model
-            chosen[b] = 0  # garbage in: the CRC check below reports the file
-        return chosen
-      return values
-
-    batch_conditioning = None if conditioning is None else _padded(conditioning, start)
-    decoded = _run_stages(model, CODING_BATCH_SIZE, values_for, batch_conditioning,
-                          bar).numpy()
-    for offset, (header, _) in enumerate(batch):
-      if _pixels_crc(decoded[offset]) != header.pixels_crc:
-        raise CodecError(_crc_failure(start + offset, header), start + offset)
-      images[start + offset] = decoded[offset]
-  return images
+  shapes = [tuple(header.image_shape) for header, _ in parsed]
+  check_conditioning_shapes(conditioning, shapes)
+  images = decode_streams(model, shapes, [payload for _, payload in parsed], conditioning,
+                          progress)
+  for index, (image, (header, _)) in enumerate(zip(images, parsed)):
+    if pixels_crc(image) != header.pixels_crc:
+      raise CodecError(crc_failure(f"File {index}", header.environment_tag), index)
+  if not images:
+    return np.zeros((0, *model.image_shape), np.uint8)
+  return np.stack(images) if len(set(shapes)) == 1 else images
 
 
-def _crc_failure(index, header):
-  """The message for file `index` whose decoded pixels fail the CRC of its `header`."""
+def crc_failure(what, environment_tag):
+  """The message for `what` ("File 3", "Image 3 of the archive") whose decoded pixels fail
+  their CRC, made in the environment of `environment_tag`."""
   here = environment.environment_tag()
-  if header.environment_tag != here:
-    return (f"File {index} did not decode to its image (pixel CRC mismatch). It was made in "
-            f"another environment (tag {header.environment_tag.hex()}; this one is "
+  if environment_tag != here:
+    return (f"{what} did not decode to its image (pixel CRC mismatch). It was made in "
+            f"another environment (tag {environment_tag.hex()}; this one is "
             f"{here.hex()}: {environment.environment_description()}): files decode where "
             f"they were made (the same package, TensorFlow, numpy and constriction versions "
             f"and CPU kind and core count), since float rounding elsewhere may differ. Decode "
             f"it there.")
-  return (f"File {index} did not decode to its image (pixel CRC mismatch): the file is "
-          f"corrupt or truncated.")
+  return (f"{what} did not decode to its image (pixel CRC mismatch): the file is corrupt or "
+          f"truncated.")

@@ -16,20 +16,23 @@ def test_round_trip_and_size():
 
 
 def test_large_shapes_take_more_varint_bytes():
-  header, payload = CodecHeader.from_bytes(_header((300, 70000, 3)).to_bytes())
-  assert header.image_shape == (300, 70000, 3) and payload == b""
+  header, payload = CodecHeader.from_bytes(_header((300, 65535, 3)).to_bytes())
+  assert header.image_shape == (300, 65535, 3) and payload == b""
+  assert len(_header((427, 640, 3)).to_bytes()) == 18
 
 
 @pytest.mark.parametrize("blob, message", [
     (b"", "empty"),
-    (b"\x89PNG\r\n\x1a\n", "Not an spn-keras image file of format version 2: its first byte is "
+    (b"\x89PNG\r\n\x1a\n", "Not an spn-keras image file of format version 3: its first byte is "
      "137"),
-    (bytes([1]) + _header().to_bytes()[1:], "format version 2: its first byte is 1"),
+    (bytes([1]) + _header().to_bytes()[1:], "format version 3: its first byte is 1"),
+    (bytes([2]) + _header().to_bytes()[1:], "format version 3: its first byte is 2"),
+    (b"SPNA\x01" + _header().to_bytes()[5:], "An spn-keras archive, not an image file"),
     (_header().to_bytes()[:5], "truncated"),
     (_header().to_bytes()[:8], "truncated"),
     (_header().to_bytes()[:12], "truncated"),
     (_header().to_bytes()[:15], "truncated"),
-], ids=["empty", "png", "format_version_1", "in_fingerprint", "in_shape", "in_pixels_crc",
+], ids=["empty", "png", "format_version_1", "format_version_2", "archive", "in_fingerprint", "in_shape", "in_pixels_crc",
         "in_header_crc"])
 def test_bad_files(blob, message):
   with pytest.raises(CodecError, match=message):
@@ -52,3 +55,9 @@ def test_bad_field_lengths():
     CodecHeader(b"\x01", b"\xaa\xbb", (1, 1, 1), 0).to_bytes()
   with pytest.raises(ValueError, match="environment_tag"):
     CodecHeader(b"\x01\x02\x03\x04", b"\xaa", (1, 1, 1), 0).to_bytes()
+
+
+@pytest.mark.parametrize("shape", [(0, 5, 1), (5, 0, 3), (70000, 2, 1), (3, 3, 0)])
+def test_an_impossible_shape_is_refused_even_with_a_valid_crc(shape):
+  with pytest.raises(CodecError, match=r"impossible image shape .*sides from 1 to 65535"):
+    CodecHeader.from_bytes(_header(shape).to_bytes())
