@@ -924,8 +924,11 @@ def codec_cases(context):
       Case("compress_float_images",
            lambda: codec.compress(pipeline(), images(1).astype(np.float32)), "refuse",
            names=("`images`",)),
-      Case("compress_wrong_shape",
-           lambda: codec.compress(pipeline(), np.zeros((1, 5, 5, 1), np.uint8)), "refuse",
+      Case("compress_wrong_channel_count",  # any height and width is coded (tiled)
+           lambda: codec.compress(pipeline(), np.zeros((1, 5, 5, 3), np.uint8)), "refuse",
+           names=("`images`",)),
+      Case("compress_empty_image",
+           lambda: codec.compress(pipeline(), np.zeros((1, 0, 5, 1), np.uint8)), "refuse",
            names=("`images`",)),
       Case("compress_values_out_of_range",
            lambda: codec.compress(pipeline().slice_decoder, np.full((1, 2, 2, 1), 9, np.uint8)),

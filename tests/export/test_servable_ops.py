@@ -95,6 +95,8 @@ def _export_passes(name, tmp_path):
   check_servable(folder)
 
 
+@pytest.mark.slow  # 33 s; every export in the default suite runs the same check_servable
+# (write_saved_model), and tests/test_readme_journeys.py exports mnist28_mdu too
 def test_the_shipped_mnist28_mdu_export_passes(tmp_path):
   zoo.load("mnist28_mdu")  # the shipped weights are here (no network)
   _export_passes("mnist28_mdu", tmp_path)

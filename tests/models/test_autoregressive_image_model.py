@@ -295,6 +295,7 @@ def test_from_preset_errors_name_what_to_do():
     SliceDecoder.from_preset("no_such_pipeline/slice_decoder")
 
 
+@pytest.mark.slow  # 12 s of learning; test_fit_steps_match_the_trainer checks the steps
 def test_a_few_hundred_fit_steps_on_mnist_lower_the_loss_like_the_trainer(tmp_path):
   """300 steps of a small 14x14 3-bit digit decoder: `fit` and the Trainer, same start."""
   config = SliceDecoderConfig.tiny(image_size=14, bits=3, pixelcnn_channels=16,

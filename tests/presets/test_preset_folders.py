@@ -5,6 +5,7 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
 import tensorflow as tf
 
 from spn_keras.presets import file_io
@@ -13,6 +14,7 @@ from spn_keras.presets import preset_folders
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # 16 s: builds a wheel (packaging); .ci/run installs the package too
 def test_shipped_pipelines_load_from_a_built_wheel(tmp_path, repo_zoo):
   # A wheel, not the source checkout: the pipelines must travel as package data. It is built
   # from a copy, so that the checkout's build/ folder neither feeds nor receives it.
