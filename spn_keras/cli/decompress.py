@@ -38,7 +38,7 @@ def _archive_outputs(path, blob, output):
     CodecError: naming `path`, when `blob`'s header does not read.
   """
   try:
-    count = len(codec.ArchiveHeader.from_bytes(blob)[1])
+    count = codec.ArchiveHeader.from_bytes(blob)[0].count
   except codec.CodecError as e:
     raise codec.CodecError(f"{path}: {e}") from None
   stem = os.path.splitext(output)[0]

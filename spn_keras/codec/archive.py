@@ -1,9 +1,11 @@
 """Archives: many images of one size in one file, `compress_archive` and `decompress_archive`.
 
 For datasets of small images, where a file's 16-byte header is 10% of a 28x28 digit: one
-`ArchiveHeader` (the model, the environment, the shape, the count, each image's payload length
-and CRC-16, one CRC-32 over all the pixels) and each image's range-coder stream, coded as
-`spn_keras.codec.compress` codes a file's (images of any size are tiled the same way).
+`ArchiveHeader` (the model, the environment, the shape, the count, the payload's length, one
+CRC-32 over all the pixels) and ONE range-coder stream of all the images (tiled as
+`spn_keras.codec.compress` tiles a file's, coded in the same batches), so that an image pays
+no header, coder flush, length or CRC of its own: an archive costs the model's bits of its
+images plus about 25 bytes plus a few bytes of coder overhead in all.
 """
 
 import numpy as np
@@ -11,8 +13,10 @@ import numpy as np
 from spn_keras.codec import environment
 from spn_keras.codec import lossless
 from spn_keras.codec.archive_header import ArchiveHeader
-from spn_keras.codec.archive_header import image_crc
+from spn_keras.codec.archive_header import check_archive_size
 from spn_keras.codec.codec_error import CodecError
+from spn_keras.codec.coding_streams import decode_streams
+from spn_keras.codec.coding_streams import encode_streams
 
 
 def compress_archive(model, images, conditioning=None, progress=False):
@@ -30,8 +34,10 @@ def compress_archive(model, images, conditioning=None, progress=False):
 
   Raises:
     TypeError: `model` is not a Pipeline or stage, or `images` is not an integer array.
-    ValueError: images of several shapes, of another channel count or depth, none at all, or
-      conditioning that does not match them.
+    ValueError: images of several shapes, of another channel count or depth, none at all,
+      more than an archive holds (`archive_header.MAX_ARCHIVE_IMAGES` and
+      `MAX_ARCHIVE_SUBPIXELS`: split them into several archives), or conditioning that does
+      not match them.
   """
   stages = lossless.coding_stages(model)
   images = lossless.image_list("images", images, model.bits,
@@ -42,23 +48,28 @@ def compress_archive(model, images, conditioning=None, progress=False):
   if len(shapes) > 1:
     raise ValueError(f"`images` of an archive must all have one shape, got {sorted(shapes)}: "
                      f"compress images of different sizes into files (`compress`).")
+  too_many = check_archive_size(len(images), images[0].shape, model.image_shape)
+  if too_many:
+    raise ValueError(f"`images`: {too_many}; split them into several archives.")
   conditioning = lossless.check_conditioning(
       model, conditioning, len(images))
   lossless.check_conditioning_shapes(
       conditioning, [image.shape for image in images])
-  payloads = lossless.encode_streams(model, images, conditioning, progress)
-  pixels = np.stack(images).astype(np.uint8)
+  payload, = encode_streams(model, images, conditioning, progress, one_stream=True)
   header = ArchiveHeader(model_fingerprint=environment.model_fingerprint(stages),
                          environment_tag=environment.environment_tag(),
-                         image_shape=images[0].shape,
-                         payload_lengths=tuple(len(payload) for payload in payloads),
-                         image_crcs=tuple(image_crc(image.tobytes()) for image in pixels),
-                         pixels_crc=lossless.pixels_crc(pixels))
-  return header.to_bytes() + b"".join(payloads)
+                         image_shape=images[0].shape, count=len(images),
+                         payload_length=len(payload),
+                         pixels_crc=lossless.pixels_crc(np.stack(images)))
+  return header.to_bytes() + payload
 
 
 def decompress_archive(model, blob, conditioning=None, progress=False):
   """Decodes an archive made by `compress_archive` with the same model.
+
+  Its images are one range-coder stream, so a damaged payload is found (the pixels' CRC-32
+  fails) but the image it hit cannot be named (the error's `file_index` is None), and nothing
+  of a damaged archive is returned.
 
   Args:
     model: the `Pipeline` or stage the archive was made with.
@@ -73,26 +84,28 @@ def decompress_archive(model, blob, conditioning=None, progress=False):
   Raises:
     TypeError: `blob` is not bytes.
     CodecError: not an archive of this format and version, a truncated or damaged one, one
-      made with another model or for another channel count, or one whose images fail their
-      CRCs (corrupt, or made in another environment: the message compares the environments;
-      its `file_index` names the first image that failed, or None when only the archive's
-      CRC-32 did).
+      made with another model or for another channel count, one claiming more images than an
+      archive holds, or one whose pixels fail their CRC-32 (a corrupt payload, or an archive
+      made in another environment: the message compares the environments).
   """
   lossless.coding_stages(model)
   if not isinstance(blob, (bytes, bytearray, memoryview)):
     raise TypeError(f"`blob` must be the archive's bytes, got {type(blob).__name__}.")
-  header, payloads = ArchiveHeader.from_bytes(blob)
+  header, payload = ArchiveHeader.from_bytes(blob)
   lossless.check_model_header(model, header, "The archive")
-  conditioning = lossless.check_conditioning(
-      model, conditioning, len(payloads))
-  shapes = [tuple(header.image_shape)] * len(payloads)
+  too_many = check_archive_size(header.count, header.image_shape, model.image_shape)
+  if too_many:
+    raise CodecError(f"The archive's header claims {too_many}: the archive is damaged or "
+                     f"made to attack the decoder.")
+  conditioning = lossless.check_conditioning(model, conditioning, header.count)
+  shapes = [tuple(header.image_shape)] * header.count
   lossless.check_conditioning_shapes(conditioning, shapes)
-  images = lossless.decode_streams(model, shapes, payloads, conditioning, progress)
-  for index, (image, crc) in enumerate(zip(images, header.image_crcs)):
-    if image_crc(image.tobytes()) != crc:
-      raise CodecError(lossless.crc_failure(f"Image {index} of the archive",
-                                            header.environment_tag), index)
-  images = np.stack(images) if images else np.zeros((0, *header.image_shape), np.uint8)
+  images = np.stack(decode_streams(model, shapes, [payload], conditioning, progress,
+                                  one_stream=True))
   if lossless.pixels_crc(images) != header.pixels_crc:
-    raise CodecError(lossless.crc_failure("The archive", header.environment_tag))
+    if header.environment_tag != environment.environment_tag():
+      raise CodecError(lossless.crc_failure("The archive", header.environment_tag))
+    raise CodecError("The archive is truncated or corrupt: its images did not decode to the "
+                     "pixels it was made of (pixel CRC-32 mismatch; its images share one "
+                     "stream and one CRC, so the damaged image cannot be named).")
   return images

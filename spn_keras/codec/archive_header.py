@@ -1,6 +1,5 @@
 """`ArchiveHeader`: the header of an archive of many images of one size."""
 
-import binascii
 import dataclasses
 import struct
 import zlib
@@ -12,36 +11,64 @@ from spn_keras.codec.codec_header import MODEL_FINGERPRINT_BYTES
 from spn_keras.codec.codec_header import check_image_shape
 from spn_keras.codec.codec_header import read_varint
 from spn_keras.codec.codec_header import write_varint
+from spn_keras.codec.tiling import tile_grid
 
-ARCHIVE_FORMAT_VERSION = 1
-# The least bytes an image takes in the header: a length varint and its CRC-16.
-_MIN_BYTES_PER_IMAGE = 1 + 2
+# Version 2 codes all the images as one range-coder stream; version 1 (a stream, a length and a
+# CRC-16 per image) is refused: it decodes differently.
+ARCHIVE_FORMAT_VERSION = 2
+# The most images an archive holds, and the most sub-pixels of their tiles (count * tiles *
+# h * w * C, the images' own H * W * C where the model is not known yet: the decoder allocates
+# its tiles, about 15 bytes a sub-pixel while it decodes, 2 GiB at this limit, and its time
+# grows with them): a header claiming more is refused before anything is allocated. A header
+# passes its CRC-32 only if made so; these limits bound what one can make the decoder allocate
+# and run (decoding time grows with the count and shape, not with the payload's size).
+MAX_ARCHIVE_IMAGES = 1 << 20
+MAX_ARCHIVE_SUBPIXELS = 1 << 27
 
 
-def image_crc(image_bytes):
-  """CRC-16/CCITT-FALSE of one image's uint8 bytes: the archive's per-image check."""
-  return binascii.crc_hqx(image_bytes, 0xFFFF)
+def check_archive_size(count, image_shape, tile_shape=None):
+  """`None` if `count` images of `image_shape` fit an archive, else the reason (text).
+
+  Args:
+    count: the number of images.
+    image_shape: `(H, W, C)` of each.
+    tile_shape: the model's `(h, w, C)`, or None: the sub-pixels counted are then the tiles'
+      (the image padded to whole tiles), else the images' own.
+  """
+  height, width, channels = image_shape
+  if tile_shape is not None:
+    rows, cols = tile_grid(image_shape, tile_shape)
+    height, width = rows * tile_shape[0], cols * tile_shape[1]
+  subpixels = count * height * width * channels
+  if count > MAX_ARCHIVE_IMAGES or subpixels > MAX_ARCHIVE_SUBPIXELS:
+    return (f"{count} images of {tuple(image_shape)} ({subpixels} sub-pixels"
+            f"{' in tiles' if tile_shape is not None else ''}) are more than an archive holds "
+            f"(at most {MAX_ARCHIVE_IMAGES} images and {MAX_ARCHIVE_SUBPIXELS} sub-pixels)")
+  return None
 
 
 @dataclasses.dataclass(frozen=True)
 class ArchiveHeader:
-  """What an archive carries besides its images' payloads.
+  """What an archive carries besides its images' range-coder stream.
 
   Layout: `ARCHIVE_MAGIC` (4 bytes, `SPNA`: no image file starts so); the archive format
-  version (1 byte); the model fingerprint (`MODEL_FINGERPRINT_BYTES`) and environment tag
-  (`ENVIRONMENT_TAG_BYTES`) as in a `CodecHeader`; height, width, channels and the image count
-  as LEB128 varints; each image's payload length (varints); each image's CRC-16 (2 bytes,
-  big-endian; `image_crc`); the CRC-32 of all the images' pixels (4 bytes: an archive that
-  decodes wrong is caught as surely as a file, while a damaged image is named by its CRC-16,
-  at 2 bytes an image rather than 4: 0.02 bits per dimension of a 28x28 digit); the CRC-32 of
-  all the header's bytes before it (4 bytes). The payloads follow, in order, to the end.
+  version (1 byte, `ARCHIVE_FORMAT_VERSION`); the model fingerprint (`MODEL_FINGERPRINT_BYTES`)
+  and environment tag (`ENVIRONMENT_TAG_BYTES`) as in a `CodecHeader`; height, width and
+  channels, the image count and the payload's length in bytes as LEB128 varints; the CRC-32 of
+  all the images' pixels (4 bytes, big-endian); the CRC-32 of all the header's bytes before it
+  (4 bytes). The payload follows to the end: ONE range-coder stream of all the images, in
+  coding order (`coding_streams.encode_streams` with `one_stream`), so that an image pays no
+  flush, length or CRC of its own (together about 5 bytes, 0.05 bits per dimension of a 28x28
+  digit). The price: a damaged payload is found (the pixels' CRC-32) but the image it hit
+  cannot be named, and the archive decodes only whole. The payload's length is recorded so
+  that a truncated archive is refused as such before decoding.
 
   Args:
     model_fingerprint: bytes of length `MODEL_FINGERPRINT_BYTES`.
     environment_tag: bytes of length `ENVIRONMENT_TAG_BYTES`.
     image_shape: `(height, width, channels)` of every image.
-    payload_lengths: tuple of each image's payload bytes.
-    image_crcs: tuple of each image's `image_crc`.
+    count: the number of images.
+    payload_length: the payload's bytes.
     pixels_crc: `zlib.crc32` of all the images' uint8 bytes, `(N, H, W, C)` order.
     format_version: the layout's version.
   """
@@ -49,8 +76,8 @@ class ArchiveHeader:
   model_fingerprint: bytes
   environment_tag: bytes
   image_shape: tuple
-  payload_lengths: tuple
-  image_crcs: tuple
+  count: int
+  payload_length: int
   pixels_crc: int
   format_version: int = ARCHIVE_FORMAT_VERSION
 
@@ -60,30 +87,30 @@ class ArchiveHeader:
       raise ValueError(f"`model_fingerprint` must be {MODEL_FINGERPRINT_BYTES} bytes.")
     if len(self.environment_tag) != ENVIRONMENT_TAG_BYTES:
       raise ValueError(f"`environment_tag` must be {ENVIRONMENT_TAG_BYTES} bytes.")
-    if len(self.payload_lengths) != len(self.image_crcs):
-      raise ValueError("`payload_lengths` and `image_crcs` must have one entry per image.")
+    too_many = check_archive_size(self.count, self.image_shape)
+    if too_many or self.count < 1:
+      raise ValueError(f"`count`: {too_many or 'an archive holds at least one image'}.")
     fields = (ARCHIVE_MAGIC + bytes([self.format_version]) + self.model_fingerprint +
               self.environment_tag +
               b"".join(write_varint(int(size)) for size in self.image_shape) +
-              write_varint(len(self.payload_lengths)) +
-              b"".join(write_varint(int(length)) for length in self.payload_lengths) +
-              b"".join(struct.pack(">H", crc) for crc in self.image_crcs) +
+              write_varint(int(self.count)) + write_varint(int(self.payload_length)) +
               struct.pack(">I", self.pixels_crc))
     return fields + struct.pack(">I", zlib.crc32(fields))
 
   @classmethod
   def from_bytes(cls, blob):
-    """Reads the header at the start of `blob` and splits the rest into the payloads.
+    """Reads the header at the start of `blob`; the rest is the payload.
 
-    The image count and the lengths are bounded by the blob's size before anything is
-    allocated, and the lengths must add up to the bytes after the header exactly.
+    The count and shape are bounded (`MAX_ARCHIVE_IMAGES`, `MAX_ARCHIVE_SUBPIXELS`) before
+    anything is allocated, and the payload must be exactly as long as the header says.
 
     Returns:
-      `(header, payloads)`: the `ArchiveHeader` and a list of each image's payload bytes.
+      `(header, payload)`: the `ArchiveHeader` and the payload's bytes.
 
     Raises:
-      CodecError: `blob` is not an archive (another format or version), is truncated, or its
-        header fails its CRC (damaged).
+      CodecError: `blob` is not an archive (another format, or another format version), is
+        truncated, its header fails its CRC (damaged), or claims no images or more than an
+        archive holds.
     """
     blob = bytes(blob)
     if not blob:
@@ -95,9 +122,11 @@ class ArchiveHeader:
     if len(blob) <= offset:
       raise _truncated_error(blob)
     if blob[offset] != ARCHIVE_FORMAT_VERSION:
+      older = (" (version 1 coded a stream per image: made by an older spn-keras, whose "
+               "archives decode only there)" if blob[offset] == 1 else "")
       raise CodecError(f"Not an spn-keras archive of format version {ARCHIVE_FORMAT_VERSION}: "
-                       f"its version byte is {blob[offset]} (another spn-keras version, or a "
-                       f"damaged archive).")
+                       f"its version byte is {blob[offset]}{older} (another spn-keras "
+                       f"version, or a damaged archive).")
     offset += 1
     end = offset + MODEL_FINGERPRINT_BYTES + ENVIRONMENT_TAG_BYTES
     if len(blob) < end:
@@ -110,31 +139,26 @@ class ArchiveHeader:
       size, offset = read_varint(blob, offset)
       shape.append(size)
     count, offset = read_varint(blob, offset, "the image count")
-    if count * _MIN_BYTES_PER_IMAGE > len(blob) - offset:
-      raise CodecError(f"The archive is truncated or its header damaged: it claims {count} "
-                       f"images, more than its {len(blob)} bytes can hold.")
-    lengths = []
-    for _ in range(count):
-      length, offset = read_varint(blob, offset, "the payload lengths")
-      lengths.append(length)
-    end = offset + 2 * count + 4 + 4
+    length, offset = read_varint(blob, offset, "the payload length")
+    end = offset + 4 + 4
     if len(blob) < end:
       raise _truncated_error(blob)
-    crcs = struct.unpack(f">{count}H", blob[offset:offset + 2 * count])
-    (pixels_crc, header_crc) = struct.unpack(">II", blob[end - 8:end])
+    (pixels_crc, header_crc) = struct.unpack(">II", blob[offset:end])
     if header_crc != zlib.crc32(blob[:end - 4]):
       raise CodecError("The archive's header is damaged: its CRC-32 does not match its bytes "
                        "(the archive is corrupt).")
     check_image_shape(shape)
-    if sum(lengths) != len(blob) - end:
-      raise CodecError(f"The archive is truncated or corrupt: its header lists {sum(lengths)} "
-                       f"bytes of images, and {len(blob) - end} follow it.")
-    payloads, start = [], end
-    for length in lengths:
-      payloads.append(blob[start:start + length])
-      start += length
-    header = cls(fingerprint, tag, tuple(shape), tuple(lengths), tuple(crcs), pixels_crc)
-    return header, payloads
+    if count < 1:
+      raise CodecError("The archive's header claims no images (an archive holds at least "
+                       "one): the archive is damaged.")
+    too_many = check_archive_size(count, shape)
+    if too_many:
+      raise CodecError(f"The archive's header claims {too_many}: the archive is damaged or "
+                       f"made to attack the decoder.")
+    if length != len(blob) - end:
+      raise CodecError(f"The archive is truncated or corrupt: its header lists {length} bytes "
+                       f"of images, and {len(blob) - end} follow it.")
+    return cls(fingerprint, tag, tuple(shape), count, length, pixels_crc), blob[end:]
 
 
 def _truncated_error(blob):

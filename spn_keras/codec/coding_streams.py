@@ -1,5 +1,6 @@
 """The coding program of `spn_keras.codec`: tiles coded in fixed batches by the model's slice
-programs, and one range-coder stream per image (`encode_streams` / `decode_streams`).
+programs, and one range-coder stream per image (`encode_streams` / `decode_streams`), or one
+stream for all the images (`one_stream=True`: an archive's).
 
 Both directions run the same program (`AutoregressiveImageModel.code_slices`, a plain graph)
 on the same batches of tiles, so the logits, and the quantized frequency tables, are the same
@@ -181,24 +182,38 @@ def _tiled_batches(model, shapes, images=None, conditioning=None):
   return batches, arrays()
 
 
-def encode_streams(model, images, conditioning=None, progress=False):
+def _stream_owners(batch, one_stream):
+  """The stream of each row of `batch` (its image's, or stream 0 for `one_stream`)."""
+  return [0 if one_stream else image for image, _ in batch]
+
+
+def encode_streams(model, images, conditioning=None, progress=False, one_stream=False):
   """Each image's sub-pixels inside it as one range-coder stream: the payload of its file.
+
+  With `one_stream`, all the images' sub-pixels go into one stream instead (an archive's: one
+  coder flush for all, and no lengths), in the order `decode_streams(..., one_stream=True)`
+  reads them: batch after batch (`_coding_batches`); in a batch, sub-pixel after sub-pixel as
+  the coding program visits them (stage, slice, row, column, channel), the batch's rows in
+  order. That order depends on every image before it, so such a stream decodes only whole,
+  with the same shapes in the same order.
 
   Args:
     model: a `Pipeline` or stage.
     images: list of int32 `(H, W, C)` images, checked (`image_list`).
     conditioning: a depth stage coded alone: the list of its images' conditioning.
     progress: show a progress bar.
+    one_stream: code all the images as one stream.
 
   Returns:
-    list of `bytes`, one per image.
+    list of `bytes`, one per image (one in all for `one_stream`).
   """
   batches, arrays = _tiled_batches(model, [image.shape for image in images], images,
                                    conditioning)
   bar = _progress_bar(model, len(batches), progress)
-  encoders = [constriction.stream.queue.RangeEncoder() for _ in images]
+  encoders = [constriction.stream.queue.RangeEncoder()
+              for _ in (images[:1] if one_stream else images)]
   for batch, (tiles, known, valid, batch_conditioning) in zip(batches, arrays):
-    owners = [image for image, _ in batch]
+    owners = _stream_owners(batch, one_stream)
     symbols = collections.defaultdict(list)
     tables = collections.defaultdict(list)
 
@@ -220,15 +235,26 @@ def encode_streams(model, images, conditioning=None, progress=False):
   return [_payload_bytes(encoder.get_compressed()) for encoder in encoders]
 
 
-def decode_streams(model, shapes, payloads, conditioning=None, progress=False):
+def decode_streams(model, shapes, payloads, conditioning=None, progress=False,
+                   one_stream=False):
   """Inverse of `encode_streams`: the images of `shapes` that `payloads` code.
 
   A payload that is damaged decodes to a wrong image (the caller's CRC finds it), never to an
   error here, and never reads past its end.
 
+  Args:
+    model: a `Pipeline` or stage.
+    shapes: the images' `(H, W, C)`, in coding order.
+    payloads: list of `bytes`: one per image, or the one stream of all for `one_stream`.
+    conditioning: a depth stage coded alone: the list of its images' conditioning.
+    progress: show a progress bar.
+    one_stream: `payloads` is one stream of all the images (`encode_streams`'s `one_stream`).
+
   Returns:
     list of uint8 `(H, W, C)` images.
   """
+  if one_stream and len(payloads) != 1:
+    raise ValueError(f"`one_stream` decodes one payload, got {len(payloads)}.")
   batches, arrays = _tiled_batches(model, shapes, conditioning=conditioning)
   bar = _progress_bar(model, len(batches), progress)
   family = constriction.stream.model.Categorical(perfect=False)
@@ -237,7 +263,7 @@ def decode_streams(model, shapes, payloads, conditioning=None, progress=False):
   decoded_tiles = [np.zeros((np.prod(tile_grid(shape, model.image_shape)), *model.image_shape),
                             np.int32) for shape in shapes]
   for batch, (_, known, valid, batch_conditioning) in zip(batches, arrays):
-    owners = [image for image, _ in batch]
+    owners = _stream_owners(batch, one_stream)
 
     def values_for(name, known=known, valid=valid, owners=owners):
       def values(slice_index, logits, row, col, channel):
