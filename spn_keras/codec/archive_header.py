@@ -6,9 +6,9 @@ import zlib
 
 from spn_keras.codec.codec_error import CodecError
 from spn_keras.codec.codec_header import ARCHIVE_MAGIC
-from spn_keras.codec.codec_header import ENVIRONMENT_TAG_BYTES
-from spn_keras.codec.codec_header import MODEL_FINGERPRINT_BYTES
 from spn_keras.codec.codec_header import check_image_shape
+from spn_keras.codec.codec_header import identity_bytes
+from spn_keras.codec.codec_header import read_identity
 from spn_keras.codec.codec_header import read_varint
 from spn_keras.codec.codec_header import write_varint
 from spn_keras.codec.tiling import tile_grid
@@ -83,16 +83,11 @@ class ArchiveHeader:
 
   def to_bytes(self):
     """The header as bytes."""
-    if len(self.model_fingerprint) != MODEL_FINGERPRINT_BYTES:
-      raise ValueError(f"`model_fingerprint` must be {MODEL_FINGERPRINT_BYTES} bytes.")
-    if len(self.environment_tag) != ENVIRONMENT_TAG_BYTES:
-      raise ValueError(f"`environment_tag` must be {ENVIRONMENT_TAG_BYTES} bytes.")
+    identity = identity_bytes(self.model_fingerprint, self.environment_tag, self.image_shape)
     too_many = check_archive_size(self.count, self.image_shape)
     if too_many or self.count < 1:
       raise ValueError(f"`count`: {too_many or 'an archive holds at least one image'}.")
-    fields = (ARCHIVE_MAGIC + bytes([self.format_version]) + self.model_fingerprint +
-              self.environment_tag +
-              b"".join(write_varint(int(size)) for size in self.image_shape) +
+    fields = (ARCHIVE_MAGIC + bytes([self.format_version]) + identity +
               write_varint(int(self.count)) + write_varint(int(self.payload_length)) +
               struct.pack(">I", self.pixels_crc))
     return fields + struct.pack(">I", zlib.crc32(fields))
@@ -127,17 +122,7 @@ class ArchiveHeader:
       raise CodecError(f"Not an spn-keras archive of format version {ARCHIVE_FORMAT_VERSION}: "
                        f"its version byte is {blob[offset]}{older} (another spn-keras "
                        f"version, or a damaged archive).")
-    offset += 1
-    end = offset + MODEL_FINGERPRINT_BYTES + ENVIRONMENT_TAG_BYTES
-    if len(blob) < end:
-      raise _truncated_error(blob)
-    fingerprint = blob[offset:offset + MODEL_FINGERPRINT_BYTES]
-    tag = blob[offset + MODEL_FINGERPRINT_BYTES:end]
-    offset = end
-    shape = []
-    for _ in range(3):
-      size, offset = read_varint(blob, offset)
-      shape.append(size)
+    fingerprint, tag, shape, offset = read_identity(blob, offset + 1, _truncated_error)
     count, offset = read_varint(blob, offset, "the image count")
     length, offset = read_varint(blob, offset, "the payload length")
     end = offset + 4 + 4

@@ -88,12 +88,8 @@ class CodecHeader:
 
   def to_bytes(self):
     """The header as bytes."""
-    if len(self.model_fingerprint) != MODEL_FINGERPRINT_BYTES:
-      raise ValueError(f"`model_fingerprint` must be {MODEL_FINGERPRINT_BYTES} bytes.")
-    if len(self.environment_tag) != ENVIRONMENT_TAG_BYTES:
-      raise ValueError(f"`environment_tag` must be {ENVIRONMENT_TAG_BYTES} bytes.")
-    fields = (bytes([self.format_version]) + self.model_fingerprint + self.environment_tag +
-              b"".join(write_varint(int(size)) for size in self.image_shape) +
+    fields = (bytes([self.format_version]) +
+              identity_bytes(self.model_fingerprint, self.environment_tag, self.image_shape) +
               struct.pack(">I", self.pixels_crc))
     return fields + struct.pack(">H", _header_crc(fields))
 
@@ -118,15 +114,7 @@ class CodecHeader:
       raise CodecError(f"Not an spn-keras image file of format version {FORMAT_VERSION}: its "
                        f"first byte is {blob[0]} (a file of another format or spn-keras "
                        f"version, or a damaged one).")
-    offset = 1 + MODEL_FINGERPRINT_BYTES + ENVIRONMENT_TAG_BYTES
-    if len(blob) < offset:
-      raise _truncated_error(blob)
-    fingerprint = blob[1:1 + MODEL_FINGERPRINT_BYTES]
-    tag = blob[1 + MODEL_FINGERPRINT_BYTES:offset]
-    shape = []
-    for _ in range(3):
-      size, offset = read_varint(blob, offset)
-      shape.append(size)
+    fingerprint, tag, shape, offset = read_identity(blob, 1, _truncated_error)
     end = offset + 4 + HEADER_CRC_BYTES
     if len(blob) < end:
       raise _truncated_error(blob)
@@ -137,6 +125,45 @@ class CodecHeader:
                        "is corrupt).")
     check_image_shape(shape)
     return cls(fingerprint, tag, tuple(shape), pixels_crc), blob[end:]
+
+
+def identity_bytes(model_fingerprint, environment_tag, image_shape):
+  """The bytes that name the model, the environment and the image shape in a header (an image
+  file's or an archive's): the fingerprint, the tag and the shape as three varints.
+
+  Raises:
+    ValueError: a fingerprint or tag of the wrong length.
+  """
+  if len(model_fingerprint) != MODEL_FINGERPRINT_BYTES:
+    raise ValueError(f"`model_fingerprint` must be {MODEL_FINGERPRINT_BYTES} bytes.")
+  if len(environment_tag) != ENVIRONMENT_TAG_BYTES:
+    raise ValueError(f"`environment_tag` must be {ENVIRONMENT_TAG_BYTES} bytes.")
+  return (model_fingerprint + environment_tag +
+          b"".join(write_varint(int(size)) for size in image_shape))
+
+
+def read_identity(blob, offset, truncated_error):
+  """Inverse of `identity_bytes` at `blob[offset:]`.
+
+  Args:
+    blob: the header's bytes.
+    offset: where the fingerprint starts.
+    truncated_error: `fn(blob) -> CodecError` raised when `blob` ends before the tag does.
+
+  Returns:
+    `(model_fingerprint, environment_tag, image_shape list, offset after the shape)`.
+  """
+  end = offset + MODEL_FINGERPRINT_BYTES + ENVIRONMENT_TAG_BYTES
+  if len(blob) < end:
+    raise truncated_error(blob)
+  fingerprint = blob[offset:offset + MODEL_FINGERPRINT_BYTES]
+  tag = blob[offset + MODEL_FINGERPRINT_BYTES:end]
+  offset = end
+  shape = []
+  for _ in range(3):
+    size, offset = read_varint(blob, offset)
+    shape.append(size)
+  return fingerprint, tag, shape, offset
 
 
 def check_image_shape(shape):
