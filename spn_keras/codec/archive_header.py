@@ -13,9 +13,10 @@ from spn_keras.codec.codec_header import read_varint
 from spn_keras.codec.codec_header import write_varint
 from spn_keras.codec.tiling import tile_grid
 
-# Version 2 codes all the images as one range-coder stream; version 1 (a stream, a length and a
-# CRC-16 per image) is refused: it decodes differently.
-ARCHIVE_FORMAT_VERSION = 2
+# Version 3 codes all the images as one interleaved rANS stream; version 2 (one range-coder
+# stream) and version 1 (a stream, a length and a CRC-16 per image) are refused: they decode
+# differently.
+ARCHIVE_FORMAT_VERSION = 3
 # The most images an archive holds, and the most sub-pixels of their tiles (count * tiles *
 # h * w * C, the images' own H * W * C where the model is not known yet: the decoder allocates
 # its tiles, about 15 bytes a sub-pixel while it decodes, 2 GiB at this limit, and its time
@@ -49,17 +50,16 @@ def check_archive_size(count, image_shape, tile_shape=None):
 
 @dataclasses.dataclass(frozen=True)
 class ArchiveHeader:
-  """What an archive carries besides its images' range-coder stream.
+  """What an archive carries besides its images' coded stream.
 
   Layout: `ARCHIVE_MAGIC` (4 bytes, `SPNA`: no image file starts so); the archive format
   version (1 byte, `ARCHIVE_FORMAT_VERSION`); the model fingerprint (`MODEL_FINGERPRINT_BYTES`)
   and environment tag (`ENVIRONMENT_TAG_BYTES`) as in a `CodecHeader`; height, width and
   channels, the image count and the payload's length in bytes as LEB128 varints; the CRC-32 of
   all the images' pixels (4 bytes, big-endian); the CRC-32 of all the header's bytes before it
-  (4 bytes). The payload follows to the end: ONE range-coder stream of all the images, in
-  coding order (`coding_streams.encode_streams` with `one_stream`), so that an image pays no
-  flush, length or CRC of its own (together about 5 bytes, 0.05 bits per dimension of a 28x28
-  digit). The price: a damaged payload is found (the pixels' CRC-32) but the image it hit
+  (4 bytes). The payload follows to the end: ONE interleaved rANS stream of all the images,
+  in coding order (`coding_streams.encode_streams` with `one_stream`), so that an image pays
+  no header, length or CRC of its own. The price: a damaged payload is found (the pixels' CRC-32) but the image it hit
   cannot be named, and the archive decodes only whole. The payload's length is recorded so
   that a truncated archive is refused as such before decoding.
 
@@ -117,8 +117,8 @@ class ArchiveHeader:
     if len(blob) <= offset:
       raise _truncated_error(blob)
     if blob[offset] != ARCHIVE_FORMAT_VERSION:
-      older = (" (version 1 coded a stream per image: made by an older spn-keras, whose "
-               "archives decode only there)" if blob[offset] == 1 else "")
+      older = (" (versions 1 and 2 were made by older spn-keras versions, whose archives "
+               "decode only there)" if 1 <= blob[offset] < ARCHIVE_FORMAT_VERSION else "")
       raise CodecError(f"Not an spn-keras archive of format version {ARCHIVE_FORMAT_VERSION}: "
                        f"its version byte is {blob[offset]}{older} (another spn-keras "
                        f"version, or a damaged archive).")

@@ -7,10 +7,11 @@ import struct
 from spn_keras.codec.codec_error import CodecError
 
 # Version 2 added the header's own CRC; version 3 holds an image of any size, tiled into the
-# model's image shape and coded as one stream (`spn_keras.codec.lossless`). Files of versions 1
-# and 2 are refused like another format's: they decode differently, and files are meant for the
-# environment (and so the spn-keras version) that made them.
-FORMAT_VERSION = 3
+# model's image shape and coded as one range-coder stream; version 4 codes it as one
+# interleaved rANS stream, decoded inside the compiled program (`spn_keras.codec.lossless`).
+# Files of older versions are refused by name: they decode differently, and files are meant
+# for the environment (and so the spn-keras version) that made them.
+FORMAT_VERSION = 4
 MAX_IMAGE_SIDE = 65535  # a height or width beyond this is a damaged (or hostile) header
 MODEL_FINGERPRINT_BYTES = 4
 ENVIRONMENT_TAG_BYTES = 2
@@ -65,12 +66,11 @@ class CodecHeader:
 
   Layout (16 bytes for a 28x28x1 image, 18 for 427x640x3): the format version (1 byte); the fingerprint of the
   model's weights and configuration (`MODEL_FINGERPRINT_BYTES`); the environment tag
-  (`ENVIRONMENT_TAG_BYTES`: package, TensorFlow, numpy and constriction versions, CPU kind
-  and cores; see `spn_keras.codec.environment`); height, width and channels as LEB128
+  (`ENVIRONMENT_TAG_BYTES`: package, TensorFlow and numpy versions, CPU kind and cores; see `spn_keras.codec.environment`); height, width and channels as LEB128
   varints; the CRC-32 of the pixels (4 bytes, big-endian); the CRC-16 of all the header's
   bytes before it (`HEADER_CRC_BYTES`, big-endian), so that a damaged header is told from
-  another model's file. The payload (one range-coder stream for the whole image, however many
-  tiles it takes) follows to the end of the file.
+  another model's file. The payload (one interleaved rANS stream for the whole image, however
+  many tiles it takes) follows to the end of the file.
 
   Args:
     model_fingerprint: bytes of length `MODEL_FINGERPRINT_BYTES`.
@@ -111,8 +111,10 @@ class CodecHeader:
       raise CodecError("An spn-keras archive, not an image file: read it with "
                        "`decompress_archive` (spn_decompress reads both).")
     if blob[0] != FORMAT_VERSION:
+      older = (" (format versions 1-3 were made by older spn-keras versions, whose files "
+               "decode only there)" if 1 <= blob[0] < FORMAT_VERSION else "")
       raise CodecError(f"Not an spn-keras image file of format version {FORMAT_VERSION}: its "
-                       f"first byte is {blob[0]} (a file of another format or spn-keras "
+                       f"first byte is {blob[0]}{older} (a file of another format or spn-keras "
                        f"version, or a damaged one).")
     fingerprint, tag, shape, offset = read_identity(blob, 1, _truncated_error)
     end = offset + 4 + HEADER_CRC_BYTES

@@ -1,34 +1,46 @@
-"""The coding program of `spn_keras.codec`: tiles coded in fixed batches by the model's slice
-programs, and one range-coder stream per image (`encode_streams` / `decode_streams`), or one
-stream for all the images (`one_stream=True`: an archive's).
+"""The coding program of `spn_keras.codec`: tiles coded in batches by the model's compiled slice
+programs into interleaved rANS streams, one per image (`encode_streams` / `decode_streams`),
+or one for all the images (`one_stream=True`: an archive's).
 
-Both directions run the same program (`AutoregressiveImageModel.code_slices`, a plain graph)
-on the same batches of tiles, so the logits, and the quantized frequency tables, are the same
-bit for bit; the encoder feeds the image's sub-pixels where the decoder feeds those it
-decodes. Sub-pixels of a tile's padding are fed but not coded.
+Both directions run the same XLA-compiled program (`AutoregressiveImageModel.code_slices`
+with `_choose_and_code`, the chooser traced into it) on inputs of the same shapes, so the
+logits, and the quantized frequency tables, are the same bit for bit. The decoder's chooser
+decodes each sub-pixel from the stream inside the program; the encoder's takes the image's
+values and records each one's `(start, frequency)`, which `interleaved_rans.encode` then
+codes in numpy. Sub-pixels of a tile's padding and blank rows are fed but not coded.
 """
 
-import collections
-
-import constriction
 import numpy as np
 
+from spn_keras.codec import interleaved_rans
 from spn_keras.codec.frequencies import quantized_frequencies
 from spn_keras.codec.tiling import from_tiles
 from spn_keras.codec.tiling import pad_value
 from spn_keras.codec.tiling import tile_grid
 from spn_keras.codec.tiling import to_tiles
 from spn_keras.models.autoregressive_image_model import AutoregressiveImageModel
+from spn_keras.ops.slice_updates import update_slice
 from spn_keras.pipelines import Pipeline
 from spn_keras.pipelines.stage_plan import StagePlan
 from spn_keras.pipelines.stage_step import StageStep
 from spn_keras.sampling import SamplingProgress
 
 STAGE = "stage"  # the name of a single stage's one coding step
-# Images coded together. Part of the format: TensorFlow's kernels round differently at other
-# batch sizes (measured: the logits of batch 1, 2-4 and 8-16 differ in their last bits), so
-# every file is coded and decoded at this one batch shape, padded with blank images.
-CODING_BATCH_SIZE = 8
+# The batch sizes a stream is coded at (part of the format: the kernels round differently at
+# different batch shapes, so a stream is decoded at the batch size it was coded at, which
+# `coding_batch_size` derives from its tile count).
+CODING_BATCH_SIZES = (1, 8, 64)
+# From this many tiles a stream is coded 64 at a time: measured (mnist28_mdu, 2-core Xeon,
+# XLA) a batch of 64 takes about 4x the time of a batch of 8, so 32 tiles cost the same.
+_LARGEST_BATCH_FROM = 32
+
+
+def coding_batch_size(num_tiles):
+  """The batch size a stream of `num_tiles` tiles is coded at: 1 for one tile, 8 for fewer
+  than 32, else 64 (`CODING_BATCH_SIZES`)."""
+  if num_tiles <= 1:
+    return CODING_BATCH_SIZES[0]
+  return CODING_BATCH_SIZES[1] if num_tiles < _LARGEST_BATCH_FROM else CODING_BATCH_SIZES[2]
 
 
 def _coding_steps(model):
@@ -51,7 +63,7 @@ def coding_stages(model):
 def _known_slices(model, images):
   """`{name: int32 (B, S*S, h, w, C)}`: each stage's slices of `images`, as it codes them."""
   parts = StagePlan(model).split(images) if isinstance(model, Pipeline) else {"image": images}
-  return {step.name: step.model.slicer.slice(parts[step.produces])
+  return {step.name: step.model.slicer.slice(parts[step.produces]).numpy()
           for step in _coding_steps(model)}
 
 
@@ -62,17 +74,17 @@ def _known_masks(model, masks):
   slices as the pixels are (`_known_slices` of an image whose inside holds all ones bits).
   """
   ones = np.where(masks, (1 << model.bits) - 1, 0).astype(np.int32)
-  return {name: slices.numpy() != 0 for name, slices in _known_slices(model, ones).items()}
+  return {name: slices != 0 for name, slices in _known_slices(model, ones).items()}
 
 
-def _run_stages(model, num_images, values_for, conditioning, progress):
-  """Runs every stage's coding program in order, each fed by `values_for(name)`.
+def _run_stages(model, batch_size, code_slice_for, conditioning, progress):
+  """Runs every stage's coding program in order, each slice coded by `code_slice_for(name)`.
 
   Returns:
-    int32 `(B, H, W, C)`: the images whose sub-pixels the callables chose.
+    int32 `(B, H, W, C)`: the images whose sub-pixels the programs chose.
   """
   def code(step, inputs):
-    values, _ = step.model.code_slices(values_for(step.name), num_images,
+    values, _ = step.model.code_slices(code_slice_for(step.name), batch_size,
                                        progress=progress(step.name), **inputs)
     return values
 
@@ -96,56 +108,99 @@ def _progress_bar(model, batches, enabled):
   return for_stage
 
 
-def _payload_bytes(words):
-  """The coder's uint32 words as little-endian bytes without the trailing zero bytes."""
-  return np.asarray(words, "<u4").tobytes().rstrip(b"\0")
+def _choose_and_code(step_logits, row, col, channel, inputs, state):
+  """The codec's chooser, traced into the slice program (`CachedSliceSampler.code`).
 
+  Decodes the lanes of `inputs["decoding"]` from the stream (`interleaved_rans`) and takes
+  `inputs["known"]` elsewhere (all of them in the encoder's pass), and records each value's
+  start and frequency for the encoder.
 
-def _payload_words(payload):
-  """Inverse of `_payload_bytes` (the stripped zero bytes put back)."""
-  padded = payload + b"\0" * (-len(payload) % 4)
-  return np.frombuffer(padded, "<u4").astype(np.uint32)
+  Args:
+    step_logits: float32 `(B, K)`.
+    row, col: int32 scalar tensors; channel: a Python int.
+    inputs: `known` int32 and `decoding` bool `(B, h, w, C)`, `words` int64 `(N,)`.
+    state: `states` int64 `(B,)`, `position` int32 scalar, `starts` and `counts` int64
+      `(B, h, w, C)`.
 
-
-def _encode_runs(encoder, symbols, tables):
-  """Encodes `symbols` with their frequency `tables`, in runs of one alphabet size."""
-  family = constriction.stream.model.Categorical(perfect=False)
-  start = 0
-  for end in range(1, len(tables) + 1):
-    if end == len(tables) or len(tables[end]) != len(tables[start]):
-      encoder.encode(np.asarray(symbols[start:end], np.int32), family,
-                     np.asarray(tables[start:end], np.float64))
-      start = end
-
-
-def _coding_batches(tile_counts):
-  """The batches that code images of `tile_counts` tiles: lists of `(image, tile)`.
-
-  An image's tiles go in chunks of `CODING_BATCH_SIZE` (tiles 0-7, 8-15, ...) and a chunk is
-  never split between batches: chunks fill batches in order, and one that does not fit in
-  what is left of a batch starts the next. So the order in which an image's stream codes its
-  sub-pixels (chunk after chunk; in a chunk, sub-pixel after sub-pixel, its tiles in order)
-  does not depend on the other images in the call: a file decodes alone or in any company.
+  Returns:
+    `(values (B,) int32, state)`.
   """
-  batches, current = [], []
-  for image, count in enumerate(tile_counts):
-    for first in range(0, count, CODING_BATCH_SIZE):
-      chunk = [(image, tile) for tile in range(first, min(count, first + CODING_BATCH_SIZE))]
-      if len(current) + len(chunk) > CODING_BATCH_SIZE:
-        batches.append(current)
-        current = []
-      current += chunk
-  return batches + [current] if current else batches
+  values, starts, counts, states, position = interleaved_rans.decode_sub_pixel(
+      state["states"], inputs["words"], state["position"], quantized_frequencies(step_logits),
+      inputs["known"][:, row, col, channel], inputs["decoding"][:, row, col, channel])
+  at = (0, row, col, channel)
+  return values, dict(states=states, position=position,
+                      starts=update_slice(state["starts"], at, starts[:, None, None, None]),
+                      counts=update_slice(state["counts"], at, counts[:, None, None, None]))
 
 
-def _batch_arrays(arrays, batch, blank):
-  """`arrays[image][tile]` of `batch`, padded with `blank` to `CODING_BATCH_SIZE` rows."""
-  rows = [arrays[image][tile] for image, tile in batch]
-  return np.stack(rows + [blank] * (CODING_BATCH_SIZE - len(rows)))
+def _window_size(values):
+  """The stream words a slice program is given: at most one word per lane and sub-pixel."""
+  return values.size
 
 
-def _tiled_batches(model, shapes, images=None, conditioning=None):
-  """The coding batches of images of `shapes`, tiled (`to_tiles`).
+def _chooser_state(values, states):
+  """The chooser's initial state for a slice of `values`' shape `(B, h, w, C)`."""
+  return dict(states=states, position=np.int32(0), starts=np.zeros(values.shape, np.int64),
+              counts=np.zeros(values.shape, np.int64))
+
+
+class _StreamEncoder:
+  """Runs the encoder's pass over batches and collects what `interleaved_rans.encode` codes."""
+
+  def __init__(self, batch_size):
+    self.states = np.full(batch_size, interleaved_rans.LOWER_BOUND, np.int64)
+    self.records = []  # (starts, counts, valid), each (steps, B), in decoding order
+
+  def code_slice_for(self, known, valid):
+    """`name -> code_slice` for one batch: `known` and `valid` are its `{name: (B, S*S, ...)}`."""
+    def for_stage(name):
+      def code_slice(slice_index, run):
+        values = known[name][:, slice_index]
+        inputs = dict(known=values, decoding=np.zeros(values.shape, bool),
+                      words=np.zeros(_window_size(values), np.int64))
+        _, state = run(_choose_and_code, inputs, _chooser_state(values, self.states))
+        batch = values.shape[0]
+        self.records.append(tuple(np.asarray(array).reshape(batch, -1).T for array in (
+            state["starts"], state["counts"], valid[name][:, slice_index])))
+      return code_slice
+    return for_stage
+
+  def stream(self, lanes):
+    """The coded stream of lanes `0 .. lanes - 1` as bytes."""
+    starts, counts, valid = (np.concatenate(arrays)[:, :lanes] for arrays in zip(*self.records))
+    return np.asarray(interleaved_rans.encode(starts, counts, valid), "<u4").tobytes()
+
+
+class _StreamDecoder:
+  """Feeds a stream's words to the decoder's pass, slice program after slice program."""
+
+  def __init__(self, payload, batch_size, lanes):
+    padded = bytes(payload) + b"\0" * (-len(payload) % 4)
+    self.words = np.frombuffer(padded, "<u4").astype(np.int64)
+    states, self.position = interleaved_rans.initial_states(self.words, lanes)
+    self.states = np.full(batch_size, interleaved_rans.LOWER_BOUND, np.int64)
+    self.states[:lanes] = states
+
+  def code_slice_for(self, known, valid):
+    """`name -> code_slice` for one batch (`known`: the pad values; `valid`: what to decode)."""
+    def for_stage(name):
+      def code_slice(slice_index, run):
+        values = known[name][:, slice_index]
+        size = _window_size(values)
+        window = np.zeros(size, np.int64)
+        ahead = self.words[self.position:self.position + size]
+        window[:ahead.size] = ahead
+        inputs = dict(known=values, decoding=valid[name][:, slice_index], words=window)
+        _, state = run(_choose_and_code, inputs, _chooser_state(values, self.states))
+        self.states = np.asarray(state["states"])
+        self.position += int(state["position"])
+      return code_slice
+    return for_stage
+
+
+def _stream_batches(model, shapes, images=None, conditioning=None):
+  """The coding batches of one stream: the tiles of images of `shapes`, in order.
 
   Args:
     model: the `Pipeline` or stage.
@@ -154,48 +209,66 @@ def _tiled_batches(model, shapes, images=None, conditioning=None):
     conditioning: a depth stage coded alone: its images' conditioning, or None.
 
   Returns:
-    `(batches, arrays)`: the `_coding_batches`, and an iterator over them of `(tiles, known,
-    valid, conditioning)`: the batch's tiles (pad values where unknown), their
-    `_known_slices` and `_known_masks` as numpy arrays, and the tiles' conditioning or None.
+    `(batch_size, tiles, arrays)`: `coding_batch_size` of the tile count, the `(image, tile)`
+    of every tile in coding order, and an iterator over the batches (`batch_size` tiles each,
+    the last one padded with blank tiles) of `(tiles, known, valid, conditioning)`: the
+    tiles (pad values where unknown), their `_known_slices` and `_known_masks`, and their
+    conditioning or None.
   """
   tile_shape = tuple(model.image_shape)
   fill = pad_value(model.bits)
   if images is None:
     images = [np.full(shape, fill, np.int32) for shape in shapes]
   tiled = [to_tiles(image, tile_shape, fill) for image in images]
-  blank = np.full(tile_shape, fill, np.int32)
+  order = [(image, tile) for image, (tiles, _) in enumerate(tiled) for tile in range(len(tiles))]
+  batch_size = coding_batch_size(len(order))
+  given = None
   if conditioning is not None:
     conditioning_fill = pad_value(model.conditioning_bits)
-    conditioning = [to_tiles(given, tile_shape, conditioning_fill)[0] for given in conditioning]
-    blank_conditioning = np.full(tile_shape, conditioning_fill, np.int32)
-  batches = _coding_batches([len(tiles) for tiles, _ in tiled])
+    given = [to_tiles(array, tile_shape, conditioning_fill)[0] for array in conditioning]
+
+  def batch_of(arrays, batch, blank):
+    rows = [arrays[image][tile] for image, tile in batch]
+    return np.stack(rows + [blank] * (batch_size - len(rows)))
 
   def arrays():
-    for batch in batches:
-      tiles = _batch_arrays([tiles for tiles, _ in tiled], batch, blank)
-      masks = _batch_arrays([masks for _, masks in tiled], batch, np.zeros_like(blank, bool))
-      known = {name: slices.numpy() for name, slices in _known_slices(model, tiles).items()}
-      given = (None if conditioning is None else
-               _batch_arrays(conditioning, batch, blank_conditioning))
-      yield tiles, known, _known_masks(model, masks), given
+    blank = np.full(tile_shape, fill, np.int32)
+    for first in range(0, len(order), batch_size):
+      batch = order[first:first + batch_size]
+      tiles = batch_of([tiles for tiles, _ in tiled], batch, blank)
+      masks = batch_of([masks for _, masks in tiled], batch, np.zeros(tile_shape, bool))
+      batch_conditioning = None if given is None else batch_of(
+          given, batch, np.full(tile_shape, conditioning_fill, np.int32))
+      yield tiles, _known_slices(model, tiles), _known_masks(model, masks), batch_conditioning
 
-  return batches, arrays()
+  return batch_size, order, arrays()
 
 
-def _stream_owners(batch, one_stream):
-  """The stream of each row of `batch` (its image's, or stream 0 for `one_stream`)."""
-  return [0 if one_stream else image for image, _ in batch]
+def _streams(num_images, one_stream):
+  """The images of each stream: one each, or all in one."""
+  return [list(range(num_images))] if one_stream else [[index] for index in range(num_images)]
+
+
+def _total_batches(model, shapes, streams):
+  """How many coding batches the streams take (for the progress bar)."""
+  total = 0
+  for stream in streams:
+    tiles = sum(int(np.prod(tile_grid(shapes[index], model.image_shape))) for index in stream)
+    total += -(-tiles // coding_batch_size(tiles))
+  return total
+
+
+def _pick(items, indices):
+  return None if items is None else [items[index] for index in indices]
 
 
 def encode_streams(model, images, conditioning=None, progress=False, one_stream=False):
-  """Each image's sub-pixels inside it as one range-coder stream: the payload of its file.
+  """Each image's sub-pixels inside it as one interleaved rANS stream: its file's payload.
 
-  With `one_stream`, all the images' sub-pixels go into one stream instead (an archive's: one
-  coder flush for all, and no lengths), in the order `decode_streams(..., one_stream=True)`
-  reads them: batch after batch (`_coding_batches`); in a batch, sub-pixel after sub-pixel as
-  the coding program visits them (stage, slice, row, column, channel), the batch's rows in
-  order. That order depends on every image before it, so such a stream decodes only whole,
-  with the same shapes in the same order.
+  With `one_stream`, all the images' tiles go into one stream instead (an archive's: the
+  lanes' initial states paid once, and no lengths). A stream's tiles are coded in batches of
+  `coding_batch_size(tiles)` (the last padded with blank tiles); its words are read in the
+  order of the coding program: batch after batch, stage, slice, row, column, channel, lane.
 
   Args:
     model: a `Pipeline` or stage.
@@ -207,32 +280,23 @@ def encode_streams(model, images, conditioning=None, progress=False, one_stream=
   Returns:
     list of `bytes`, one per image (one in all for `one_stream`).
   """
-  batches, arrays = _tiled_batches(model, [image.shape for image in images], images,
-                                   conditioning)
-  bar = _progress_bar(model, len(batches), progress)
-  encoders = [constriction.stream.queue.RangeEncoder()
-              for _ in (images[:1] if one_stream else images)]
-  for batch, (tiles, known, valid, batch_conditioning) in zip(batches, arrays):
-    owners = _stream_owners(batch, one_stream)
-    symbols = collections.defaultdict(list)
-    tables = collections.defaultdict(list)
-
-    def values_for(name, known=known, valid=valid, owners=owners, symbols=symbols,
-                   tables=tables):
-      def values(slice_index, logits, row, col, channel):
-        chosen = known[name][:, slice_index, row, col, channel]
-        for b in np.flatnonzero(valid[name][:, slice_index, row, col, channel]):
-          symbols[owners[b]].append(chosen[b])
-          tables[owners[b]].append(quantized_frequencies(logits[b]))
-        return chosen
-      return values
-
-    coded = _run_stages(model, CODING_BATCH_SIZE, values_for, batch_conditioning, bar).numpy()
-    if not np.array_equal(coded, tiles):  # the program fed back what it was given
-      raise AssertionError("The coding program changed the images it was given.")
-    for image in symbols:
-      _encode_runs(encoders[image], symbols[image], tables[image])
-  return [_payload_bytes(encoder.get_compressed()) for encoder in encoders]
+  streams = _streams(len(images), one_stream)
+  bar = _progress_bar(model, _total_batches(model, [image.shape for image in images], streams),
+                      progress)
+  payloads = []
+  for stream in streams:
+    stream_images = _pick(images, stream)
+    batch_size, order, batches = _stream_batches(
+        model, [image.shape for image in stream_images], stream_images,
+        _pick(conditioning, stream))
+    encoder = _StreamEncoder(batch_size)
+    for tiles, known, valid, given in batches:
+      coded = _run_stages(model, batch_size, encoder.code_slice_for(known, valid), given,
+                          bar).numpy()
+      if not np.array_equal(coded, tiles):  # the program fed back what it was given
+        raise AssertionError("The coding program changed the images it was given.")
+    payloads.append(encoder.stream(min(batch_size, len(order))))
+  return payloads
 
 
 def decode_streams(model, shapes, payloads, conditioning=None, progress=False,
@@ -253,33 +317,20 @@ def decode_streams(model, shapes, payloads, conditioning=None, progress=False,
   Returns:
     list of uint8 `(H, W, C)` images.
   """
-  if one_stream and len(payloads) != 1:
-    raise ValueError(f"`one_stream` decodes one payload, got {len(payloads)}.")
-  batches, arrays = _tiled_batches(model, shapes, conditioning=conditioning)
-  bar = _progress_bar(model, len(batches), progress)
-  family = constriction.stream.model.Categorical(perfect=False)
-  decoders = [constriction.stream.queue.RangeDecoder(_payload_words(payload))
-              for payload in payloads]
+  streams = _streams(len(shapes), one_stream)
+  if len(payloads) != len(streams):
+    raise ValueError(f"Expected {len(streams)} payload(s), got {len(payloads)}.")
+  bar = _progress_bar(model, _total_batches(model, shapes, streams), progress)
   decoded_tiles = [np.zeros((np.prod(tile_grid(shape, model.image_shape)), *model.image_shape),
                             np.int32) for shape in shapes]
-  for batch, (_, known, valid, batch_conditioning) in zip(batches, arrays):
-    owners = _stream_owners(batch, one_stream)
-
-    def values_for(name, known=known, valid=valid, owners=owners):
-      def values(slice_index, logits, row, col, channel):
-        chosen = known[name][:, slice_index, row, col, channel].copy()  # the pad values
-        for b in np.flatnonzero(valid[name][:, slice_index, row, col, channel]):
-          table = quantized_frequencies(logits[b]).astype(np.float64)
-          try:
-            chosen[b] = decoders[owners[b]].decode(family, table[None])[0]
-          except AssertionError:  # constriction: data invalid for the model
-            chosen[b] = 0  # garbage in: the caller's CRC check reports the file
-        return chosen
-      return values
-
-    decoded = _run_stages(model, CODING_BATCH_SIZE, values_for, batch_conditioning,
-                          bar).numpy()
-    for row, (image, tile) in enumerate(batch):
-      decoded_tiles[image][tile] = decoded[row]
+  for stream, payload in zip(streams, payloads):
+    batch_size, order, batches = _stream_batches(model, _pick(shapes, stream),
+                                                 conditioning=_pick(conditioning, stream))
+    decoder = _StreamDecoder(payload, batch_size, min(batch_size, len(order)))
+    for first, (_, known, valid, given) in zip(range(0, len(order), batch_size), batches):
+      decoded = _run_stages(model, batch_size, decoder.code_slice_for(known, valid), given,
+                            bar).numpy()
+      for row, (image, tile) in enumerate(order[first:first + batch_size]):
+        decoded_tiles[stream[image]][tile] = decoded[row]
   return [from_tiles(tiles, shape).astype(np.uint8)
           for tiles, shape in zip(decoded_tiles, shapes)]

@@ -6,7 +6,6 @@ tag of the environment, so that a decode that fails can say why.
 """
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import platform
@@ -43,12 +42,8 @@ def environment_description():
 
   The core count is part of it: kernels split their sums over the threads they run on.
   """
-  try:
-    constriction_version = importlib.metadata.version("constriction")
-  except importlib.metadata.PackageNotFoundError:
-    constriction_version = "absent"
   return (f"spn-keras {__version__}, TensorFlow {tf.__version__}, numpy {np.__version__}, "
-          f"constriction {constriction_version}, {platform.machine()} CPU with "
+          f"{platform.machine()} CPU with "
           f"{' '.join(_cpu_features()) or 'no listed features'}, {os.cpu_count()} cores")
 
 

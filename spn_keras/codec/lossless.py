@@ -1,19 +1,20 @@
 """Lossless image compression with a model's exact likelihood: `compress` and `decompress`.
 
 Each image, of any size (tiled into the model's image shape: `spn_keras.codec.tiling`),
-becomes one self-contained file: a `CodecHeader` and the range-coded sub-pixels,
+becomes one self-contained file: a `CodecHeader` and the entropy-coded sub-pixels,
 coded with the model's own distribution of each one given all before it, so that a file
-costs `-log2 p(image)` bits plus the header and a few bytes of coder overhead. The encoder
-and the decoder run the same program (`AutoregressiveImageModel.code_slices`: the cached
-sampler's slice programs, float32, a plain TensorFlow graph on the CPU) and quantize the same
-logits the same way (`quantized_frequencies`), one image row at a time; the encoder feeds the
-known sub-pixels where the decoder feeds the ones it decodes. Entropy coding is
-`constriction`'s range coder.
+costs `-log2 p(image)` bits plus the header and 8 bytes per coder lane (a lane per tile of a
+coding batch). The encoder and the decoder run the same program
+(`AutoregressiveImageModel.code_slices`: the cached sampler's slice programs, float32,
+XLA-compiled) and quantize the same logits the same way (`quantized_frequencies`, inside the
+program); the decoder's program decodes each sub-pixel from the stream as it goes, the
+encoder's takes the image's and records what the numpy encoder then codes. Entropy coding is
+interleaved rANS (`spn_keras.codec.interleaved_rans`).
 
 A file decodes where it was made: the same model (its fingerprint is in the header, which has
 its own CRC: another model's file, or a damaged header, is refused before decoding) and the
-same environment (package, TensorFlow, numpy and constriction versions, CPU kind and core
-count: the header's tag). Elsewhere float rounding may differ; then the pixels fail their CRC
+same environment (package, TensorFlow and numpy versions, CPU kind and core count: the
+header's tag). Elsewhere float rounding may differ; then the pixels fail their CRC
 and `decompress` says so, naming both environments, instead of returning a wrong image.
 """
 
@@ -158,17 +159,16 @@ def compress(model, images, conditioning=None, progress=False):
   tiles at the right and bottom edges are padded with `tiling.pad_value(bits)` (mid-range:
   the decoder knows it before decoding anything, and it is the constant least unlike an
   image's edge). Padded sub-pixels cost nothing: the coder skips them (no symbol, no bits),
-  while the model still conditions on their pad values. The tiles of all images are coded
-  `CODING_BATCH_SIZE` at a time (the last batch padded with blank tiles): TensorFlow's kernels
-  round differently at different batch sizes, so every tile is coded, and decoded, at this one
-  batch shape; a tile's logits do not depend on its place in the batch or on the other tiles.
+  while the model still conditions on their pad values. An image's tiles are coded
+  `coding_batch_size(tiles)` at a time (1, 8 or 64; the last batch padded with blank tiles):
+  TensorFlow's kernels round differently at different batch shapes, so the decoder runs the
+  batch shape the encoder ran, which the tile count in the header decides.
 
-  A file is a `CodecHeader` (format version 3: the whole image's shape, the CRC-32 of its
-  pixels) and ONE range-coder stream for all the image's tiles, its sub-pixels in the order
-  the decoder reads them (`_coding_batches`). One stream rather than a payload per tile: each
-  stream ends with a flush of up to 4 bytes and would need its length (1-2 varint bytes), so
-  per-tile payloads would add about 3-5 bytes a tile: 780-1300 bytes to a 427x640 photo of
-  260 tiles of 32x32, 0.8-1.3% of its ~100 kB, against nothing for one stream.
+  A file is a `CodecHeader` (format version 4: the whole image's shape, the CRC-32 of its
+  pixels) and ONE interleaved rANS stream for all the image's tiles: a lane (a 64-bit state,
+  8 bytes) per row of its coding batch, sharing one stream of words in the order the decoder
+  reads them (`coding_streams.encode_streams`). A 512x512 photo of 256 tiles of 32x32 pays 64
+  lanes, 512 bytes: about 0.2% of its ~250 kB; a one-tile image one lane.
 
   Args:
     model: a `Pipeline`, or one stage (`SliceDecoder` or `SubscalePixelNetwork`), float32.
@@ -254,8 +254,8 @@ def crc_failure(what, environment_tag):
     return (f"{what} did not decode to its image (pixel CRC mismatch). It was made in "
             f"another environment (tag {environment_tag.hex()}; this one is "
             f"{here.hex()}: {environment.environment_description()}): files decode where "
-            f"they were made (the same package, TensorFlow, numpy and constriction versions "
-            f"and CPU kind and core count), since float rounding elsewhere may differ. Decode "
+            f"they were made (the same package, TensorFlow and numpy versions and CPU kind "
+            f"and core count), since float rounding elsewhere may differ. Decode "
             f"it there.")
   return (f"{what} did not decode to its image (pixel CRC mismatch): the file is corrupt or "
           f"truncated.")

@@ -94,10 +94,9 @@ class CachedSliceSampler:
     # source transformation (which took most of a first call's tracing time).
     self._slice_fn = tf.function(self._sample_slice, jit_compile=jit_compile,
                                  reduce_retracing=True, autograph=False)
-    # The coding program calls back into Python (`tf.py_function`), which XLA cannot compile.
-    self._code_fn = tf.function(self._code_slice, jit_compile=False, reduce_retracing=True,
+    # The coding program: always XLA-compiled (its chooser is traced into it).
+    self._code_fn = tf.function(self._code_slice, jit_compile=True, reduce_retracing=True,
                                 autograph=False)
-    self._sub_pixel_values = None
 
   def sample(self, context, noise, temperature, record_logits=False, max_rows=None):
     """Generates a slice sub-pixel by sub-pixel.
@@ -131,62 +130,62 @@ class CachedSliceSampler:
         "output": d.output_step_weights(dtype),
     }
 
-  def code(self, context, batch_size, sub_pixel_values):
-    """Runs the slice program with every sub-pixel's value chosen by a Python callable.
+  def code(self, context, batch_size, chooser, inputs, chooser_state):
+    """Runs the slice program with every sub-pixel's value picked by a traced `chooser`.
 
-    The path that a lossless codec's encoder and decoder share: both run this one program
-    (a plain TensorFlow graph, traced once per context signature), so both see bit-identical
-    logits; the encoder's callable returns the known values, the decoder's the
-    values its entropy decoder reads.
+    The path that the lossless codec's encoder and decoder share
+    (`spn_keras.codec.coding_streams`): both run this one XLA-compiled program on inputs of
+    the same shapes, so both see bit-identical logits; the chooser (traced into the program)
+    takes the known values in the encoder and decodes them from the stream in the decoder.
 
     Args:
       context: `(B, h, w, context_channels)` conditioning features, or None.
       batch_size: `B`, a Python int.
-      sub_pixel_values: `fn(logits, row, col, channel) -> values`, called once per sub-pixel
-        in the model's order with the float32 numpy logits `(B, K)` of sub-pixel
-        `(row, col, channel)` (Python ints); returns the `(B,)` int values of that sub-pixel.
+      chooser: `fn(step_logits, row, col, channel, inputs, chooser_state) -> (values,
+        chooser_state)`: given the float32 logits `(B, K)` of sub-pixel `(row, col,
+        channel)` (int32 scalar tensors, `channel` a Python int), the int32 `(B,)` values
+        and the new state. A module-level function: it is part of the program's trace key.
+      inputs: nested structure of tensors the chooser reads.
+      chooser_state: nested structure of tensors (static shapes) threaded through the
+        sub-pixels in the model's order.
 
     Returns:
-      `(values, log_prob)`: int32 `(B, h, w, C)` (the values the callable chose) and float32
-      `(B,)` their log-probabilities under the model, in nats.
+      `(values, log_prob, chooser_state)`: int32 `(B, h, w, C)` (the values chosen), float32
+      `(B,)` their log-probabilities under the model, in nats, and the final chooser state.
     """
     if context is not None:
       context = tf.cast(context, self.compute_dtype)
-    self._sub_pixel_values = sub_pixel_values
-    try:
-      return self._code_fn(context, tf.constant(batch_size, tf.int32))
-    finally:
-      self._sub_pixel_values = None
+    return self._code_fn(context, tf.constant(batch_size, tf.int32), chooser, inputs,
+                         chooser_state)
 
-  def _call_sub_pixel_values(self, logits, row, col, channel):
-    values = self._sub_pixel_values(logits.numpy(), int(row), int(col), int(channel))
-    return tf.convert_to_tensor(values, tf.int32)
-
-  def _code_slice(self, context, batch_size):
-    def choose(step_logits, r, col, g):
-      choice = tf.py_function(self._call_sub_pixel_values, [step_logits, r, col, g], tf.int32)
-      choice = tf.ensure_shape(choice, step_logits.shape[:1])  # (B,)
+  def _code_slice(self, context, batch_size, chooser, inputs, chooser_state):
+    def choose(step_logits, r, col, g, state):
+      choice, state["chooser"] = chooser(step_logits, r, col, g, inputs, state["chooser"])
       return choice, tf.gather(tf.nn.log_softmax(step_logits), choice, batch_dims=1)
 
     height = tf.constant(self.decoder.config.height, tf.int32)
-    # A plain graph always (the callback): the portable in-place updates.
-    values, log_prob, _ = self._slice_program(context, batch_size, choose, height, False,
-                                              portable=True)
-    return values, log_prob
+    values, log_prob, _, chooser_state = self._slice_program(
+        context, batch_size, choose, height, False, portable=False, chooser_state=chooser_state)
+    return values, log_prob, chooser_state
 
   def _sample_slice(self, context, noise, temperature, num_rows, record_logits):
     """The sampling program: Gumbel-max choices (see `sample` for the arguments)."""
-    def choose(step_logits, r, col, g):
+    def choose(step_logits, r, col, g, state):
+      del state  # Gumbel-max choices need no state of their own
       return gumbel_max_choice(step_logits, noise[:, r, col, g], temperature)
 
-    return self._slice_program(context, tf.shape(noise)[0], choose, num_rows, record_logits,
-                               portable=not self.jit_compile)
+    values, log_prob, logits, _ = self._slice_program(
+        context, tf.shape(noise)[0], choose, num_rows, record_logits,
+        portable=not self.jit_compile)
+    return values, log_prob, logits
 
-  def _slice_program(self, context, batch, choose, num_rows, record_logits, portable):
+  def _slice_program(self, context, batch, choose, num_rows, record_logits, portable,
+                     chooser_state=None):
     """The slice program, traced once per input signature of its caller.
 
-    `choose(step_logits (B, K), r, col, g) -> (values (B,), log_probs (B,))` picks the value
-    of sub-pixel `(r, col, g)` (`g` a Python int). Loop state: the slice's values,
+    `choose(step_logits (B, K), r, col, g, state) -> (values (B,), log_probs (B,))` picks the
+    value of sub-pixel `(r, col, g)` (`g` a Python int); it may replace `state["chooser"]`,
+    the loop state's `chooser_state` (returned last). Loop state: the slice's values,
     log-probabilities and optionally logits; per attention layer its key/value caches; per
     gated layer its vertical input rows (`k//2 + 1`, zero rows above the image) and, from the
     row above, its vertical preactivation; along the current row each layer's horizontal
@@ -289,7 +288,7 @@ class CachedSliceSampler:
           hidden_group, step_logits = d.output_group_logits(g, inputs[layers], hidden,
                                                             weights["output"])
           hidden.append(hidden_group)
-          choice, choice_log_prob = choose(step_logits, r, col, g)
+          choice, choice_log_prob = choose(step_logits, r, col, g, state)
           log_probs.append(choice_log_prob)
           chosen.append(choice)
           logits.append(step_logits)
@@ -358,5 +357,7 @@ class CachedSliceSampler:
       state["previous_pixel"] = tf.zeros([batch, channels * c.value_embedding_dim], dtype)
     if record_logits:
       state["logits"] = tf.zeros([batch, h, w, channels, num_values], tf.float32)
+    if chooser_state is not None:
+      state["chooser"] = chooser_state
     _, state = tf.while_loop(lambda r, _: r < num_rows, row, (tf.constant(0), state))
-    return state["values"], state["log_prob"], state.get("logits")
+    return state["values"], state["log_prob"], state.get("logits"), state.get("chooser")

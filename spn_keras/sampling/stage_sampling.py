@@ -6,10 +6,10 @@ They use the stage through its model interface only (`_slice_context`, `_decode`
 `_prepare_conditioning`, `slicer`, `image_shape`, `bits`, `scale`, `name`, `build`); a stage
 class provides `_slice_decoder`. Two samplers generate a slice: the naive one (the reference:
 the whole decoder runs once per sub-pixel) and `CachedSliceSampler` (incremental, the
-default), whose plain-graph float32 program the codec also runs.
+default), whose float32 XLA-compiled program the codec also runs (`code_slices`, with the
+codec's chooser traced into it).
 """
 
-import functools
 import os
 import random
 
@@ -243,20 +243,21 @@ class StageSampling:
         all_logits.append(logits)
     return slices, log_prob, all_logits
 
-  def code_slices(self, sub_pixel_values, num_images, conditioning=None, first_slice=None,
+  def code_slices(self, code_slice, num_images, conditioning=None, first_slice=None,
                   progress=None):
-    """Runs each slice's cached program with every sub-pixel value chosen by a Python callable.
+    """Runs the codec's slice programs in the subscale order, each slice coded by `code_slice`.
 
     The path that the lossless codec's encoder and decoder share (`spn_keras.codec`): slice
-    after slice in the subscale order, the context is computed from the slices coded so far
-    (later slices are zeros, for the encoder as for the decoder) and the slice's program
-    (`CachedSliceSampler.code`, float32, a plain graph on the CPU) asks `sub_pixel_values`
-    for each sub-pixel's value given its logits.
+    after slice, the context is computed from the slices coded so far (later slices are
+    zeros, for the encoder as for the decoder) and `code_slice` runs the slice's program
+    (`CachedSliceSampler.code`: float32, XLA-compiled) with its own in-graph chooser of the
+    sub-pixels' values.
 
     Args:
-      sub_pixel_values: `fn(slice_index, logits, row, col, channel) -> values`: the float32
-        numpy logits `(B, 2**bits)` of sub-pixel `(row, col, channel)` of slice `slice_index`
-        (Python ints, the slice's own coordinates); returns its `(B,)` int values.
+      code_slice: `fn(slice_index, run)`: codes slice `slice_index` (a Python int) by calling
+        `run(chooser, inputs, chooser_state) -> (values, chooser_state)` once: the slice's
+        program (`CachedSliceSampler.code` on the slice's context and batch), whose int32
+        values `(B, h, w, C)` become the slice.
       num_images: `B`, a Python int.
       conditioning: depth upscalers only: int `(B, H, W, C)` most significant bits.
       first_slice: size upscaling: int `(B, h, w, C)` slice 0, given; only slices `1 ..` are
@@ -274,12 +275,23 @@ class StageSampling:
       conditioning_slices = self._prepare_conditioning(conditioning, num_images)
       s = self.scale
       slices, start = self._initial_slices(num_images, first_slice)
-      sampler = self._cached_sampler(False, "float32")
+      sampler = self._cached_sampler(True, "float32")
       log_prob = tf.zeros([num_images], tf.float32)
       for t in range(start, s * s):
         context = self._slice_context(slices, tf.fill([num_images], t), conditioning_slices)
-        values, slice_log_prob = sampler.code(context, num_images,
-                                              functools.partial(sub_pixel_values, t))
+        outputs = []
+
+        def run(chooser, inputs, chooser_state, context=context, outputs=outputs):
+          values, coded_log_prob, chooser_state = sampler.code(context, num_images, chooser,
+                                                               inputs, chooser_state)
+          outputs.append((values, coded_log_prob))
+          return values, chooser_state
+
+        code_slice(t, run)
+        if len(outputs) != 1:
+          raise RuntimeError(f"`code_slice` must run slice {t}'s program once, ran it "
+                             f"{len(outputs)} times.")
+        values, slice_log_prob = outputs[0]
         slices = tf.concat([slices[:, :t], values[:, None], slices[:, t + 1:]], axis=1)
         log_prob += slice_log_prob
         if progress:

@@ -42,16 +42,14 @@ def test_an_archive_is_one_header_and_one_stream(pipeline, coded):
   assert sum(map(len, files)) - len(archive) >= 20 * file_header_bytes - 25
 
 
-def test_an_archive_costs_the_model_bits_plus_one_flush(pipeline, coded):
-  """The payload is the model's exact bits of the 40 tiles plus at most the one stream's two
-  closing words, where a stream per image pays a flush each (here 20 files' payloads)."""
-  images, archive, files = coded
+def test_an_archive_costs_the_model_bits_plus_two_words_a_lane(pipeline, coded):
+  """The payload is the model's exact bits of the 40 tiles plus at most the lanes' initial
+  states: two 32-bit words for each of the 40 rows of its one coding batch of 64."""
+  images, archive, _ = coded
   tiles = np.concatenate([to_tiles(image, (4, 4, 1), 0)[0] for image in images])
   model_bits = float(np.sum(pipeline.bits_per_dim(tiles)["total"])) * 16
   payload_bits = 8 * len(ArchiveHeader.from_bytes(archive)[1])
-  assert model_bits - 1 <= payload_bits <= model_bits + 64, (payload_bits, model_bits)
-  file_payload_bits = 8 * sum(len(CodecHeader.from_bytes(f)[1]) for f in files)
-  assert file_payload_bits - payload_bits >= 20 * 8, (file_payload_bits, payload_bits)
+  assert model_bits - 1 <= payload_bits <= model_bits + 40 * 64, (payload_bits, model_bits)
 
 
 def test_one_image_and_a_list_of_one_size(pipeline):
@@ -129,11 +127,11 @@ def test_image_files_and_other_versions_are_not_archives(pipeline, coded):
   _, archive, files = coded
   with pytest.raises(CodecError, match="Not an spn-keras archive: it does not start with"):
     codec.decompress_archive(pipeline, files[0])
-  with pytest.raises(CodecError, match=r"archive of format version 2: its version byte is 1 "
-                     r"\(version 1 coded a stream per image: made by an older spn-keras"):
-    codec.decompress_archive(pipeline, archive[:4] + b"\x01" + archive[5:])
-  with pytest.raises(CodecError, match=r"archive of format version 2: its version byte is 3 "
+  with pytest.raises(CodecError, match=r"archive of format version 3: its version byte is 2 "
+                     r"\(versions 1 and 2 were made by older spn-keras versions"):
+    codec.decompress_archive(pipeline, archive[:4] + b"\x02" + archive[5:])
+  with pytest.raises(CodecError, match=r"archive of format version 3: its version byte is 4 "
                      r"\(another spn-keras version"):
-    codec.decompress_archive(pipeline, archive[:4] + b"\x03" + archive[5:])
+    codec.decompress_archive(pipeline, archive[:4] + b"\x04" + archive[5:])
   with pytest.raises(TypeError, match="`blob` must be the archive's bytes, got list"):
     codec.decompress_archive(pipeline, [archive])

@@ -22,7 +22,7 @@ def test_round_trip_and_size():
   assert header == _header() and rest == payload
 
 
-def _forged(count, length=0, shape=(28, 28, 1), version=2):
+def _forged(count, length=0, shape=(28, 28, 1), version=3):
   """An archive header claiming `count` images of `shape`, with a valid CRC-32."""
   fields = (b"SPNA" + bytes([version]) + b"\x01\x02\x03\x04\xaa\xbb" +
             b"".join(write_varint(n) for n in (*shape, count, length)) + b"\x00" * 4)
@@ -53,10 +53,11 @@ def test_the_largest_archive_reads():
   assert header.count == 171196 and payload == b"abc"
 
 
-def test_version_one_is_refused_by_name():
-  with pytest.raises(CodecError, match=r"^Not an spn-keras archive of format version 2: its "
-                     r"version byte is 1 \(version 1 coded a stream per image"):
-    ArchiveHeader.from_bytes(_forged(1, version=1))
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_versions_are_refused_by_name(version):
+  with pytest.raises(CodecError, match=rf"^Not an spn-keras archive of format version 3: its "
+                     rf"version byte is {version} \(versions 1 and 2 were made by older"):
+    ArchiveHeader.from_bytes(_forged(1, version=version))
 
 
 def test_every_truncation_is_refused():

@@ -23,16 +23,18 @@ def test_large_shapes_take_more_varint_bytes():
 
 @pytest.mark.parametrize("blob, message", [
     (b"", "empty"),
-    (b"\x89PNG\r\n\x1a\n", "Not an spn-keras image file of format version 3: its first byte is "
-     "137"),
-    (bytes([1]) + _header().to_bytes()[1:], "format version 3: its first byte is 1"),
-    (bytes([2]) + _header().to_bytes()[1:], "format version 3: its first byte is 2"),
+    (b"\x89PNG\r\n\x1a\n", "Not an spn-keras image file of format version 4: its first byte is "
+     "137 \\(a file"),
+    (bytes([1]) + _header().to_bytes()[1:], "format version 4: its first byte is 1 \\(format "
+     "versions 1-3 were made by older spn-keras versions"),
+    (bytes([3]) + _header().to_bytes()[1:], "format version 4: its first byte is 3 \\(format "
+     "versions 1-3"),
     (b"SPNA\x01" + _header().to_bytes()[5:], "An spn-keras archive, not an image file"),
     (_header().to_bytes()[:5], "truncated"),
     (_header().to_bytes()[:8], "truncated"),
     (_header().to_bytes()[:12], "truncated"),
     (_header().to_bytes()[:15], "truncated"),
-], ids=["empty", "png", "format_version_1", "format_version_2", "archive", "in_fingerprint", "in_shape", "in_pixels_crc",
+], ids=["empty", "png", "format_version_1", "format_version_3", "archive", "in_fingerprint", "in_shape", "in_pixels_crc",
         "in_header_crc"])
 def test_bad_files(blob, message):
   with pytest.raises(CodecError, match=message):

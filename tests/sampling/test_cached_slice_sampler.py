@@ -9,6 +9,7 @@ from spn_keras.models import SliceDecoder
 from spn_keras.models import SliceDecoderConfig
 from spn_keras.models import SPNConfig
 from spn_keras.models import SubscalePixelNetwork
+from spn_keras.ops.slice_updates import update_slice
 from spn_keras.pipelines import Pipeline
 from spn_keras.sampling import CachedSliceSampler
 
@@ -82,9 +83,9 @@ def test_plain_graph_sampling_agrees_too(stage):
 
 
 def test_plain_graph_programs_use_ordinary_kernels_only():
-  """With `jit_compile=False` the slice program (and always the coding program) writes its
-  state with the portable `update_slice`: no `Xla*` op, which TF Serving could not run; the
-  XLA-compiled default keeps `XlaDynamicUpdateSlice`."""
+  """With `jit_compile=False` the slice program writes its state with the portable
+  `update_slice`: no `Xla*` op, which TF Serving could not run; the XLA-compiled default (and
+  the codec's program, never exported) keeps `XlaDynamicUpdateSlice`."""
   decoder = STAGES["decoder_rgb"]()._slice_decoder()  # attention caches, 3 gated layers
   h, w, channels = 3, 3, 3
   noise = tf.TensorSpec([None, h, w, channels, 4], tf.float32)
@@ -97,7 +98,6 @@ def test_plain_graph_programs_use_ordinary_kernels_only():
 
   plain, compiled = CachedSliceSampler(decoder, jit_compile=False), CachedSliceSampler(decoder)
   assert xla_ops(plain._slice_fn, None, noise, scalar, rows, True) == set()
-  assert xla_ops(plain._code_fn, None, rows) == set()
   assert xla_ops(compiled._slice_fn, None, noise, scalar, rows, True) == {
       "XlaDynamicUpdateSlice"}
 
@@ -174,12 +174,43 @@ CODING_STAGES = ("decoder_rgb", "decoder_kernel5", "spn_gray_non_square",
                  "spn_rgb_s4_non_square", "depth_upscaler", "spn_baseline_rgb")
 
 
+def _teacher_forced_chooser(step_logits, row, col, channel, inputs, state):
+  """Takes the values fed in `inputs["known"]`; records the step logits and the order in
+  which the program asks for the sub-pixels."""
+  order = update_slice(state["order"], (state["step"], 0),
+                       tf.stack([row, col, tf.constant(channel)])[None])
+  logits = update_slice(state["logits"], (0, row, col, channel, 0),
+                        step_logits[:, None, None, None])
+  return (inputs["known"][:, row, col, channel],
+          dict(step=state["step"] + 1, order=order, logits=logits))
+
+
+def _code_teacher_forced(model, known, **inputs):
+  """`code_slices` with `_teacher_forced_chooser` on `known` slices `(B, S*S, h, w, C)`.
+
+  Returns:
+    `(coded images, log_prob, {slice: (order (h*w*C, 3), logits (B, h, w, C, K))})`.
+  """
+  asked = {}
+
+  def code_slice(slice_index, run):
+    values = known[:, slice_index]
+    state = dict(step=tf.constant(0), order=tf.zeros([values[0].size, 3], tf.int32),
+                 logits=tf.zeros(values.shape + (2**model.bits,)))
+    _, state = run(_teacher_forced_chooser, dict(known=tf.constant(values)), state)
+    asked[slice_index] = (state["order"].numpy(), state["logits"].numpy())
+
+  coded, log_prob = model.code_slices(code_slice, known.shape[0], **inputs)
+  return coded, log_prob, asked
+
+
 @pytest.mark.parametrize("stage", [
     stage if stage in CODING_STAGES else pytest.param(stage, marks=pytest.mark.slow)
     for stage in sorted(STAGES)])
 def test_coding_program_is_teacher_forced_on_the_values_it_is_fed(stage):
-  """`code_slices` (the codec's path) asks for each sub-pixel in the model's order with the
-  teacher-forced logits, and scores exactly what it was fed: `log_prob` of the images."""
+  """`code_slices` (the codec's path) runs a chooser on each sub-pixel in the model's order
+  with the teacher-forced logits, and scores exactly what it was fed: `log_prob` of the
+  images."""
   model = STAGES[stage]()
   conditioning = _conditioning(model, 2)
   images = np.random.default_rng(3).integers(0, 2**model.bits, (2,) + model.image_shape,
@@ -188,18 +219,14 @@ def test_coding_program_is_teacher_forced_on_the_values_it_is_fed(stage):
   logits_as_image = model.sub_pixel_logits(images, conditioning)
   teacher = np.asarray(model.slicer.slice(tf.reshape(logits_as_image, [*images.shape[:3], -1])))
   teacher = teacher.reshape(known.shape + (2**model.bits,))
-  asked = []
-
-  def values(slice_index, logits, row, col, channel):
-    asked.append((slice_index, row, col, channel))
-    np.testing.assert_allclose(logits, teacher[:, slice_index, row, col, channel], atol=1e-4)
-    return known[:, slice_index, row, col, channel]
-
-  coded, log_prob = model.code_slices(values, 2, conditioning=conditioning)
+  coded, log_prob, asked = _code_teacher_forced(model, known, conditioning=conditioning)
   np.testing.assert_array_equal(coded, images)
   s2, h, w, channels = known.shape[1:]
-  assert asked == [(t, r, c, g) for t in range(s2) for r in range(h) for c in range(w)
-                   for g in range(channels)]
+  assert sorted(asked) == list(range(s2))
+  raster = [(r, c, g) for r in range(h) for c in range(w) for g in range(channels)]
+  for slice_index, (order, logits) in asked.items():
+    assert [tuple(step) for step in order] == raster
+    np.testing.assert_allclose(logits, teacher[:, slice_index], atol=1e-4)
   np.testing.assert_allclose(log_prob, model.log_prob(images, conditioning), rtol=1e-5,
                              atol=1e-4)
 
@@ -208,15 +235,14 @@ def test_coding_program_with_a_given_first_slice():
   model = STAGES["spn_rgb"]()
   images = np.random.default_rng(4).integers(0, 4, (2, 4, 4, 3), np.int32)
   known = np.asarray(model.slicer.slice(images))
-  asked = []
-
-  def values(slice_index, logits, row, col, channel):
-    del logits
-    asked.append(slice_index)
-    return known[:, slice_index, row, col, channel]
-
-  coded, log_prob = model.code_slices(values, 2, first_slice=known[:, 0])
+  coded, log_prob, asked = _code_teacher_forced(model, known, first_slice=known[:, 0])
   np.testing.assert_array_equal(coded, images)
-  assert sorted(set(asked)) == [1, 2, 3]
+  assert sorted(asked) == [1, 2, 3]
   np.testing.assert_allclose(log_prob, model.log_prob(images, first_slice_given=True),
                              rtol=1e-5, atol=1e-4)
+
+
+def test_a_code_slice_that_does_not_run_the_program_is_an_error():
+  model = STAGES["spn_rgb"]()
+  with pytest.raises(RuntimeError, match="must run slice 0's program once, ran it 0 times"):
+    model.code_slices(lambda slice_index, run: None, 2)
