@@ -255,16 +255,22 @@ def _seconds(value):
 
 
 def _compression_figures(result):
-  figure = (f"**{result['bits_per_dim']:.3f} bits/dim** (model {result['model_bits_per_dim']:.3f})"
-            f"; encode {_seconds(result['encode_s_per_image'])}, decode "
-            f"{_seconds(result['decode_s_per_image'])} per image")
-  if result["codec"] == "spn":
-    figure += (f"; header {result['header_bits_per_dim']:.3f} bits/dim, coder overhead "
-               f"{100 * result['payload_overhead']:.2f}%")
+  figure = f"**{result['bits_per_dim']:.3f} bits/dim** (model {result['model_bits_per_dim']:.3f})"
+  if result["encode_s_per_image"] is not None:
+    figure += (f"; encode {_seconds(result['encode_s_per_image'])}, decode "
+               f"{_seconds(result['decode_s_per_image'])} per image")
+  if "encode_s_per_megapixel" in result and min(
+      shape[0] * shape[1] for shape in result["image_shapes"]) >= 100_000:
+    figure += (f" ({_seconds(result['encode_s_per_megapixel'])} and "
+               f"{_seconds(result['decode_s_per_megapixel'])} per megapixel)")
+  if result["codec"].startswith("spn"):
+    figure += (f"; headers {result['header_bits_per_dim']:.3f} bits/dim, files "
+               f"{100 * result['file_over_model_and_header']:.2f}% over model bits + headers")
   if not result.get("round_trip_exact", True):
     figure += "; ROUND TRIP NOT EXACT"
-  return [(f"lossless compression, {result['case']} ({result['images']} images), "
-           f"{result['codec']}", figure)]
+  shapes = ", ".join("x".join(map(str, shape)) for shape in result.get("image_shapes", ()))
+  return [(f"lossless compression, {result['case']} ({result['images']} images"
+           f"{' of ' + shapes if shapes else ''}), {result['codec']}", figure)]
 
 
 def _serving_figures(result):
