@@ -13,10 +13,10 @@ codes in numpy. Sub-pixels of a tile's padding and blank rows are fed but not co
 import numpy as np
 
 from spn_keras.codec import interleaved_rans
+from spn_keras.codec.codec_error import CodecError
 from spn_keras.codec.frequencies import quantized_frequencies
 from spn_keras.codec.tiling import from_tiles
 from spn_keras.codec.tiling import pad_value
-from spn_keras.codec.tiling import tile_grid
 from spn_keras.codec.tiling import to_tiles
 from spn_keras.models.autoregressive_image_model import AutoregressiveImageModel
 from spn_keras.ops.slice_updates import update_slice
@@ -29,18 +29,16 @@ STAGE = "stage"  # the name of a single stage's one coding step
 # The batch sizes a stream is coded at (part of the format: the kernels round differently at
 # different batch shapes, so a stream is decoded at the batch size it was coded at, which
 # `coding_batch_size` derives from its tile count).
-CODING_BATCH_SIZES = (1, 8, 64)
+CODING_BATCH_SIZES = (8, 64)
 # From this many tiles a stream is coded 64 at a time: measured (mnist28_mdu, 2-core Xeon,
 # XLA) a batch of 64 takes about 4x the time of a batch of 8, so 32 tiles cost the same.
 _LARGEST_BATCH_FROM = 32
 
 
 def coding_batch_size(num_tiles):
-  """The batch size a stream of `num_tiles` tiles is coded at: 1 for one tile, 8 for fewer
-  than 32, else 64 (`CODING_BATCH_SIZES`)."""
-  if num_tiles <= 1:
-    return CODING_BATCH_SIZES[0]
-  return CODING_BATCH_SIZES[1] if num_tiles < _LARGEST_BATCH_FROM else CODING_BATCH_SIZES[2]
+  """The batch size a stream of `num_tiles` tiles is coded at: 8 for fewer than 32 tiles
+  (streams of few tiles share batches), else 64 (`CODING_BATCH_SIZES`)."""
+  return CODING_BATCH_SIZES[0] if num_tiles < _LARGEST_BATCH_FROM else CODING_BATCH_SIZES[1]
 
 
 def _coding_steps(model):
@@ -111,155 +109,228 @@ def _progress_bar(model, batches, enabled):
 def _choose_and_code(step_logits, row, col, channel, inputs, state):
   """The codec's chooser, traced into the slice program (`CachedSliceSampler.code`).
 
-  Decodes the lanes of `inputs["decoding"]` from the stream (`interleaved_rans`) and takes
+  Decodes the lanes of `inputs["decoding"]` from their streams (`interleaved_rans`) and takes
   `inputs["known"]` elsewhere (all of them in the encoder's pass), and records each value's
   start and frequency for the encoder.
 
   Args:
     step_logits: float32 `(B, K)`.
     row, col: int32 scalar tensors; channel: a Python int.
-    inputs: `known` int32 and `decoding` bool `(B, h, w, C)`, `words` int64 `(N,)`.
-    state: `states` int64 `(B,)`, `position` int32 scalar, `starts` and `counts` int64
+    inputs: `known` int32 and `decoding` bool `(B, h, w, C)`, `words` int64 `(N,)`,
+      `first_rows` int32 `(B,)` (`interleaved_rans.decode_sub_pixel`).
+    state: `states` int64 `(B,)`, `positions` int32 `(B,)`, `starts` and `counts` int64
       `(B, h, w, C)`.
 
   Returns:
     `(values (B,) int32, state)`.
   """
-  values, starts, counts, states, position = interleaved_rans.decode_sub_pixel(
-      state["states"], inputs["words"], state["position"], quantized_frequencies(step_logits),
-      inputs["known"][:, row, col, channel], inputs["decoding"][:, row, col, channel])
+  values, starts, counts, states, positions = interleaved_rans.decode_sub_pixel(
+      state["states"], inputs["words"], state["positions"], inputs["first_rows"],
+      quantized_frequencies(step_logits), inputs["known"][:, row, col, channel],
+      inputs["decoding"][:, row, col, channel])
   at = (0, row, col, channel)
-  return values, dict(states=states, position=position,
+  return values, dict(states=states, positions=positions,
                       starts=update_slice(state["starts"], at, starts[:, None, None, None]),
                       counts=update_slice(state["counts"], at, counts[:, None, None, None]))
 
 
-def _window_size(values):
-  """The stream words a slice program is given: at most one word per lane and sub-pixel."""
-  return values.size
-
-
-def _chooser_state(values, states):
+def _chooser_state(values, states, positions):
   """The chooser's initial state for a slice of `values`' shape `(B, h, w, C)`."""
-  return dict(states=states, position=np.int32(0), starts=np.zeros(values.shape, np.int64),
+  return dict(states=states, positions=positions, starts=np.zeros(values.shape, np.int64),
               counts=np.zeros(values.shape, np.int64))
 
 
-class _StreamEncoder:
-  """Runs the encoder's pass over batches and collects what `interleaved_rans.encode` codes."""
-
-  def __init__(self, batch_size):
-    self.states = np.full(batch_size, interleaved_rans.LOWER_BOUND, np.int64)
-    self.records = []  # (starts, counts, valid), each (steps, B), in decoding order
-
-  def code_slice_for(self, known, valid):
-    """`name -> code_slice` for one batch: `known` and `valid` are its `{name: (B, S*S, ...)}`."""
-    def for_stage(name):
-      def code_slice(slice_index, run):
-        values = known[name][:, slice_index]
-        inputs = dict(known=values, decoding=np.zeros(values.shape, bool),
-                      words=np.zeros(_window_size(values), np.int64))
-        _, state = run(_choose_and_code, inputs, _chooser_state(values, self.states))
-        batch = values.shape[0]
-        self.records.append(tuple(np.asarray(array).reshape(batch, -1).T for array in (
-            state["starts"], state["counts"], valid[name][:, slice_index])))
-      return code_slice
-    return for_stage
-
-  def stream(self, lanes):
-    """The coded stream of lanes `0 .. lanes - 1` as bytes."""
-    starts, counts, valid = (np.concatenate(arrays)[:, :lanes] for arrays in zip(*self.records))
-    return np.asarray(interleaved_rans.encode(starts, counts, valid), "<u4").tobytes()
-
-
-class _StreamDecoder:
-  """Feeds a stream's words to the decoder's pass, slice program after slice program."""
-
-  def __init__(self, payload, batch_size, lanes):
-    padded = bytes(payload) + b"\0" * (-len(payload) % 4)
-    self.words = np.frombuffer(padded, "<u4").astype(np.int64)
-    states, self.position = interleaved_rans.initial_states(self.words, lanes)
-    self.states = np.full(batch_size, interleaved_rans.LOWER_BOUND, np.int64)
-    self.states[:lanes] = states
-
-  def code_slice_for(self, known, valid):
-    """`name -> code_slice` for one batch (`known`: the pad values; `valid`: what to decode)."""
-    def for_stage(name):
-      def code_slice(slice_index, run):
-        values = known[name][:, slice_index]
-        size = _window_size(values)
-        window = np.zeros(size, np.int64)
-        ahead = self.words[self.position:self.position + size]
-        window[:ahead.size] = ahead
-        inputs = dict(known=values, decoding=valid[name][:, slice_index], words=window)
-        _, state = run(_choose_and_code, inputs, _chooser_state(values, self.states))
-        self.states = np.asarray(state["states"])
-        self.position += int(state["position"])
-      return code_slice
-    return for_stage
-
-
-def _stream_batches(model, shapes, images=None, conditioning=None):
-  """The coding batches of one stream: the tiles of images of `shapes`, in order.
+class _Stream:
+  """One stream: the tiles of its images, and its coder's lanes.
 
   Args:
     model: the `Pipeline` or stage.
-    shapes: the images' `(H, W, C)`.
-    images: their int32 images (the encoder), or None (the decoder: only pad values known).
+    images: its int32 images (the encoder's), or their shapes' pad-value images (the
+      decoder's).
     conditioning: a depth stage coded alone: its images' conditioning, or None.
+  """
+
+  def __init__(self, model, images, conditioning):
+    tile_shape = tuple(model.image_shape)
+    tiled = [to_tiles(image, tile_shape, pad_value(model.bits)) for image in images]
+    self.tiles = np.concatenate([tiles for tiles, _ in tiled])  # (T, h, w, C)
+    self.masks = np.concatenate([masks for _, masks in tiled])
+    self.tile_counts = [len(tiles) for tiles, _ in tiled]
+    self.conditioning = None if conditioning is None else np.concatenate([
+        to_tiles(given, tile_shape, pad_value(model.conditioning_bits))[0]
+        for given in conditioning])
+    self.batch_size = coding_batch_size(len(self.tiles))
+    self.lanes = min(self.batch_size, len(self.tiles))
+    self.records = []  # the encoder's (starts, counts, valid), each (steps, tiles of a chunk)
+    self.words = self.position = self.states = None  # the decoder's
+
+  def encoded(self):
+    """The stream's bytes from the encoder's records."""
+    def lanes_wide(array, fill):
+      return np.pad(array, ((0, 0), (0, self.lanes - array.shape[1])), constant_values=fill)
+
+    starts, counts, valid = (np.concatenate([lanes_wide(record[index], fill)
+                                             for record in self.records])
+                             for index, fill in ((0, 0), (1, 1), (2, False)))
+    return np.asarray(interleaved_rans.encode(starts, counts, valid), "<u4").tobytes()
+
+  def start_decoding(self, payload):
+    padded = bytes(payload) + b"\0" * (-len(payload) % 4)
+    self.words = np.frombuffer(padded, "<u4").astype(np.int64)
+    self.states, self.position = interleaved_rans.initial_states(self.words, self.lanes)
+
+  @property
+  def overrun(self):
+    """Whether the decoder has read past the stream's end: a stream that was coded never
+    does, so the stream is damaged, or shorter than its images need."""
+    return self.position > self.words.size
+
+
+def _coding_batches(tile_counts, batch_size):
+  """The batches that code streams of `tile_counts` tiles: lists of chunks `(stream, first
+  tile, tiles)`.
+
+  A stream's tiles go in chunks of `batch_size` (tiles 0 .. B-1, B .. 2B-1, ...) and a chunk
+  is never split between batches: chunks fill batches in order, and one that does not fit in
+  what is left of a batch starts the next. A chunk's tile `first + i` is lane `i` of its
+  stream and its rows are consecutive, whatever other streams share the batch, so that a
+  file decodes alone or in any company (a row's logits depend on its tile alone).
+  """
+  batches, current, used = [], [], 0
+  for stream, count in enumerate(tile_counts):
+    for first in range(0, count, batch_size):
+      size = min(batch_size, count - first)
+      if used + size > batch_size:
+        batches.append(current)
+        current, used = [], 0
+      current.append((stream, first, size))
+      used += size
+  return batches + [current] if current else batches
+
+
+def _batch_arrays(model, chunks, batch_size):
+  """A batch's inputs: `(tiles, known, valid, conditioning, first_rows)`.
+
+  Args:
+    model: the `Pipeline` or stage.
+    chunks: `(stream, first tile, tiles)` of `_Stream`s, in row order.
+    batch_size: `B`; the rows after the chunks hold blank tiles (pad values, nothing coded).
 
   Returns:
-    `(batch_size, tiles, arrays)`: `coding_batch_size` of the tile count, the `(image, tile)`
-    of every tile in coding order, and an iterator over the batches (`batch_size` tiles each,
-    the last one padded with blank tiles) of `(tiles, known, valid, conditioning)`: the
-    tiles (pad values where unknown), their `_known_slices` and `_known_masks`, and their
-    conditioning or None.
+    the int32 tiles `(B, h, w, C)`, their `_known_slices` and `_known_masks`, their
+    conditioning or None, and int32 `(B,)` the first row of each row's chunk (a blank row
+    its own).
   """
+  def rows(arrays_of, blank):
+    picked = [arrays_of(stream)[first:first + size] for stream, first, size in chunks]
+    used = sum(len(block) for block in picked)
+    return np.concatenate(picked + [np.broadcast_to(blank, (batch_size - used, *blank.shape))])
+
   tile_shape = tuple(model.image_shape)
-  fill = pad_value(model.bits)
-  if images is None:
-    images = [np.full(shape, fill, np.int32) for shape in shapes]
-  tiled = [to_tiles(image, tile_shape, fill) for image in images]
-  order = [(image, tile) for image, (tiles, _) in enumerate(tiled) for tile in range(len(tiles))]
-  batch_size = coding_batch_size(len(order))
-  given = None
-  if conditioning is not None:
-    conditioning_fill = pad_value(model.conditioning_bits)
-    given = [to_tiles(array, tile_shape, conditioning_fill)[0] for array in conditioning]
-
-  def batch_of(arrays, batch, blank):
-    rows = [arrays[image][tile] for image, tile in batch]
-    return np.stack(rows + [blank] * (batch_size - len(rows)))
-
-  def arrays():
-    blank = np.full(tile_shape, fill, np.int32)
-    for first in range(0, len(order), batch_size):
-      batch = order[first:first + batch_size]
-      tiles = batch_of([tiles for tiles, _ in tiled], batch, blank)
-      masks = batch_of([masks for _, masks in tiled], batch, np.zeros(tile_shape, bool))
-      batch_conditioning = None if given is None else batch_of(
-          given, batch, np.full(tile_shape, conditioning_fill, np.int32))
-      yield tiles, _known_slices(model, tiles), _known_masks(model, masks), batch_conditioning
-
-  return batch_size, order, arrays()
+  tiles = rows(lambda stream: stream.tiles, np.full(tile_shape, pad_value(model.bits), np.int32))
+  masks = rows(lambda stream: stream.masks, np.zeros(tile_shape, bool))
+  conditioning = None
+  if chunks[0][0].conditioning is not None:
+    conditioning = rows(lambda stream: stream.conditioning,
+                        np.full(tile_shape, pad_value(model.conditioning_bits), np.int32))
+  first_rows = np.arange(batch_size, dtype=np.int32)
+  row = 0
+  for _, _, size in chunks:
+    first_rows[row:row + size] = row
+    row += size
+  return (tiles, _known_slices(model, tiles), _known_masks(model, masks), conditioning,
+          first_rows)
 
 
-def _streams(num_images, one_stream):
-  """The images of each stream: one each, or all in one."""
-  return [list(range(num_images))] if one_stream else [[index] for index in range(num_images)]
+def _chunk_rows(chunks):
+  """`(stream, first tile, first row, tiles)` of each chunk."""
+  row = 0
+  for stream, first, size in chunks:
+    yield stream, first, row, size
+    row += size
 
 
-def _total_batches(model, shapes, streams):
-  """How many coding batches the streams take (for the progress bar)."""
-  total = 0
-  for stream in streams:
-    tiles = sum(int(np.prod(tile_grid(shapes[index], model.image_shape))) for index in stream)
-    total += -(-tiles // coding_batch_size(tiles))
-  return total
+def _encoder_slices(chunks, known, valid, first_rows):
+  """`name -> code_slice` of the encoder's pass over one batch: records each chunk's starts,
+  counts and validity in its stream."""
+  def for_stage(name):
+    def code_slice(slice_index, run):
+      values = known[name][:, slice_index]
+      batch = values.shape[0]
+      inputs = dict(known=values, decoding=np.zeros(values.shape, bool),
+                    words=np.zeros(values.size, np.int64), first_rows=first_rows)
+      _, state = run(_choose_and_code, inputs, _chooser_state(
+          values, np.full(batch, interleaved_rans.LOWER_BOUND, np.int64),
+          np.zeros(batch, np.int32)))
+      starts, counts, coded = (np.asarray(array).reshape(batch, -1).T for array in (
+          state["starts"], state["counts"], valid[name][:, slice_index]))
+      for stream, _, row, size in _chunk_rows(chunks):
+        stream.records.append(tuple(array[:, row:row + size] for array in (starts, counts, coded)))
+    return code_slice
+  return for_stage
 
 
-def _pick(items, indices):
-  return None if items is None else [items[index] for index in indices]
+def _decoder_slices(chunks, known, valid, first_rows):
+  """`name -> code_slice` of the decoder's pass over one batch: feeds each chunk's rows the
+  next words of its stream (at most one per row and sub-pixel) and keeps its lanes' states."""
+  def for_stage(name):
+    def code_slice(slice_index, run):
+      values = known[name][:, slice_index]
+      batch, per_row = values.shape[0], values[0].size
+      window = np.zeros(values.size, np.int64)
+      positions = np.zeros(batch, np.int32)
+      states = np.full(batch, interleaved_rans.LOWER_BOUND, np.int64)
+      for stream, _, row, size in _chunk_rows(chunks):
+        base = row * per_row
+        ahead = stream.words[stream.position:stream.position + size * per_row]
+        window[base:base + ahead.size] = ahead
+        positions[row:row + size] = base
+        states[row:row + size] = stream.states[:size]
+      inputs = dict(known=values, decoding=valid[name][:, slice_index], words=window,
+                    first_rows=first_rows)
+      _, state = run(_choose_and_code, inputs, _chooser_state(values, states, positions))
+      states, positions = np.asarray(state["states"]), np.asarray(state["positions"])
+      for stream, _, row, size in _chunk_rows(chunks):
+        stream.states[:size] = states[row:row + size]
+        stream.position += int(positions[row]) - row * per_row
+    return code_slice
+  return for_stage
+
+
+def _streams(model, images, conditioning, one_stream):
+  """The `_Stream`s of `images`: one each, or all in one."""
+  groups = [list(range(len(images)))] if one_stream else [[index]
+                                                           for index in range(len(images))]
+  return [_Stream(model, [images[index] for index in group],
+                  None if conditioning is None else [conditioning[index] for index in group])
+          for group in groups]
+
+
+def _run_batches(model, streams, code_slices_for, progress):
+  """Runs the coding program over all the streams' tiles: streams of one batch size share
+  batches (`_coding_batches`).
+
+  Args:
+    model: the `Pipeline` or stage.
+    streams: `_Stream`s.
+    code_slices_for: `_encoder_slices` or `_decoder_slices`.
+    progress: show a progress bar.
+
+  Yields:
+    `(chunks, tiles, coded)` per batch: its chunks, its input tiles and the int32 tiles
+    `(B, h, w, C)` the program chose.
+  """
+  plans = []
+  for batch_size in CODING_BATCH_SIZES:
+    members = [stream for stream in streams if stream.batch_size == batch_size]
+    for batch in _coding_batches([len(stream.tiles) for stream in members], batch_size):
+      plans.append((batch_size, [(members[index], first, size) for index, first, size in batch]))
+  bar = _progress_bar(model, len(plans), progress)
+  for batch_size, chunks in plans:
+    tiles, known, valid, conditioning, first_rows = _batch_arrays(model, chunks, batch_size)
+    yield chunks, tiles, _run_stages(
+        model, batch_size, code_slices_for(chunks, known, valid, first_rows), conditioning,
+        bar).numpy()
 
 
 def encode_streams(model, images, conditioning=None, progress=False, one_stream=False):
@@ -267,8 +338,9 @@ def encode_streams(model, images, conditioning=None, progress=False, one_stream=
 
   With `one_stream`, all the images' tiles go into one stream instead (an archive's: the
   lanes' initial states paid once, and no lengths). A stream's tiles are coded in batches of
-  `coding_batch_size(tiles)` (the last padded with blank tiles); its words are read in the
-  order of the coding program: batch after batch, stage, slice, row, column, channel, lane.
+  `coding_batch_size(tiles)`, in chunks that streams of that batch size share
+  (`_coding_batches`); a stream's words are read in the order of the coding program: its
+  chunk after chunk, and in a chunk stage, slice, row, column, channel, lane.
 
   Args:
     model: a `Pipeline` or stage.
@@ -280,31 +352,29 @@ def encode_streams(model, images, conditioning=None, progress=False, one_stream=
   Returns:
     list of `bytes`, one per image (one in all for `one_stream`).
   """
-  streams = _streams(len(images), one_stream)
-  bar = _progress_bar(model, _total_batches(model, [image.shape for image in images], streams),
-                      progress)
-  payloads = []
-  for stream in streams:
-    stream_images = _pick(images, stream)
-    batch_size, order, batches = _stream_batches(
-        model, [image.shape for image in stream_images], stream_images,
-        _pick(conditioning, stream))
-    encoder = _StreamEncoder(batch_size)
-    for tiles, known, valid, given in batches:
-      coded = _run_stages(model, batch_size, encoder.code_slice_for(known, valid), given,
-                          bar).numpy()
-      if not np.array_equal(coded, tiles):  # the program fed back what it was given
-        raise AssertionError("The coding program changed the images it was given.")
-    payloads.append(encoder.stream(min(batch_size, len(order))))
-  return payloads
+  streams = _streams(model, images, conditioning, one_stream)
+  for _, tiles, coded in _run_batches(model, streams, _encoder_slices, progress):
+    if not np.array_equal(coded, tiles):  # the program fed back what it was given
+      raise AssertionError("The coding program changed the images it was given.")
+  return [stream.encoded() for stream in streams]
+
+
+def _check_not_overrun(stream, index, one_stream):
+  """Raises `CodecError` if `stream`'s decoder has read past its end (a damaged stream)."""
+  if stream.overrun:
+    what = "The archive is truncated or corrupt" if one_stream else (
+        f"File {index} is corrupt or truncated")
+    raise CodecError(f"{what}: its coded stream ran out before its images did.",
+                     None if one_stream else index)
 
 
 def decode_streams(model, shapes, payloads, conditioning=None, progress=False,
                    one_stream=False):
   """Inverse of `encode_streams`: the images of `shapes` that `payloads` code.
 
-  A payload that is damaged decodes to a wrong image (the caller's CRC finds it), never to an
-  error here, and never reads past its end.
+  A payload that is damaged decodes to a wrong image (the caller's CRC finds it) or, once
+  the decoder has read past its end, to a `CodecError` (checked after each batch: a header
+  that claims far more images than its payload holds is stopped after a batch).
 
   Args:
     model: a `Pipeline` or stage.
@@ -316,21 +386,25 @@ def decode_streams(model, shapes, payloads, conditioning=None, progress=False,
 
   Returns:
     list of uint8 `(H, W, C)` images.
+
+  Raises:
+    CodecError: a stream that ran out before its images did (`file_index`: the file's, or
+      None for `one_stream`).
   """
-  streams = _streams(len(shapes), one_stream)
+  fill = pad_value(model.bits)
+  streams = _streams(model, [np.full(shape, fill, np.int32) for shape in shapes], conditioning,
+                     one_stream)
   if len(payloads) != len(streams):
     raise ValueError(f"Expected {len(streams)} payload(s), got {len(payloads)}.")
-  bar = _progress_bar(model, _total_batches(model, shapes, streams), progress)
-  decoded_tiles = [np.zeros((np.prod(tile_grid(shape, model.image_shape)), *model.image_shape),
-                            np.int32) for shape in shapes]
   for stream, payload in zip(streams, payloads):
-    batch_size, order, batches = _stream_batches(model, _pick(shapes, stream),
-                                                 conditioning=_pick(conditioning, stream))
-    decoder = _StreamDecoder(payload, batch_size, min(batch_size, len(order)))
-    for first, (_, known, valid, given) in zip(range(0, len(order), batch_size), batches):
-      decoded = _run_stages(model, batch_size, decoder.code_slice_for(known, valid), given,
-                            bar).numpy()
-      for row, (image, tile) in enumerate(order[first:first + batch_size]):
-        decoded_tiles[stream[image]][tile] = decoded[row]
-  return [from_tiles(tiles, shape).astype(np.uint8)
-          for tiles, shape in zip(decoded_tiles, shapes)]
+    stream.start_decoding(payload)
+  for chunks, _, decoded in _run_batches(model, streams, _decoder_slices, progress):
+    for stream, first, row, size in _chunk_rows(chunks):
+      stream.tiles[first:first + size] = decoded[row:row + size]
+    for index, stream in enumerate(streams):
+      _check_not_overrun(stream, index, one_stream)
+  images = []
+  for stream in streams:
+    offsets = np.cumsum([0] + stream.tile_counts)
+    images += [stream.tiles[start:end] for start, end in zip(offsets[:-1], offsets[1:])]
+  return [from_tiles(tiles, shape).astype(np.uint8) for tiles, shape in zip(images, shapes)]

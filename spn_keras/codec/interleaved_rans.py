@@ -7,9 +7,10 @@ a few integer operations, so the decoder runs inside the compiled slice program
 (`decode_sub_pixel`) and the encoder, which knows every symbol, runs afterwards in numpy
 (`encode`) on the `(start, frequency)` pairs that the same program recorded.
 
-Every row of a coding batch (a tile) is a *lane* with its own 64-bit state; all lanes share
-one stream of 32-bit words, read in a fixed order: sub-pixel after sub-pixel, and within a
-sub-pixel lane after lane (only the lanes whose state fell below `LOWER_BOUND` read one word).
+Every row of a coding batch (a tile) is a *lane* with its own 64-bit state; the lanes of a
+stream share one stream of 32-bit words, read in a fixed order: sub-pixel after sub-pixel,
+and within a sub-pixel lane after lane (only the lanes whose state fell below `LOWER_BOUND`
+read one word). A batch may hold several streams' lanes (several files' tiles).
 The stream holds the lanes' initial states (two words each, high then low) and then the
 words. A lane's state starts and, after a whole stream is decoded, ends at `LOWER_BOUND`.
 
@@ -80,22 +81,26 @@ def initial_states(words, lanes):
   return states & np.int64(2**63 - 1), 2 * lanes
 
 
-def decode_sub_pixel(states, words, position, frequencies, known, decoding):
+def decode_sub_pixel(states, words, positions, first_rows, frequencies, known, decoding):
   """Decodes one sub-pixel of every lane (a traced TensorFlow function; XLA compiles it).
+
+  The rows of a batch may belong to several streams, each holding consecutive rows: a stream's
+  rows read its words in row order from `words` at their `positions`, which all its rows share.
 
   Args:
     states: int64 `(B,)` the lanes' states.
-    words: int64 `(N,)` the stream's words from `position`'s origin on (zeros past its end).
-    position: int32 scalar: the next word to read.
+    words: int64 `(N,)` the streams' next words side by side (zeros past a stream's end).
+    positions: int32 `(B,)`: where each row's stream reads its next word in `words`.
+    first_rows: int32 `(B,)`: the first row of each row's stream.
     frequencies: int64 `(B, K)` the sub-pixel's `quantized_frequencies`.
     known: int32 `(B,)` the values taken where a lane does not decode: the image's (the
       encoder's pass, `decoding` False) or the pad values.
     decoding: bool `(B,)`: the lanes that read their value from the stream.
 
   Returns:
-    `(values, starts, counts, states, position)`: int32 `(B,)` the values, int64 `(B,)`
+    `(values, starts, counts, states, positions)`: int32 `(B,)` the values, int64 `(B,)`
     their cumulative frequencies and frequencies (what `encode` needs), and the new states
-    and position. A damaged stream decodes to some values, never to an error.
+    and positions. A damaged stream decodes to some values, never to an error.
   """
   cumulative = tf.cumsum(frequencies, axis=-1)  # (B, K), the last one 2**PRECISION_BITS
   remainder = tf.bitwise.bitwise_and(states, tf.constant(_SYMBOL_MASK, tf.int64))  # (B,)
@@ -104,13 +109,15 @@ def decode_sub_pixel(states, words, position, frequencies, known, decoding):
   counts = tf.gather(frequencies, values, batch_dims=1)
   starts = tf.gather(cumulative, values, batch_dims=1) - counts
   advanced = counts * _shift(states, -PRECISION_BITS) + remainder - starts
-  reads = decoding & (advanced < LOWER_BOUND)
-  offsets = tf.cumsum(tf.cast(reads, tf.int32), exclusive=True)
-  read_at = tf.minimum(position + offsets, tf.shape(words)[0] - 1)
+  reads = tf.cast(decoding & (advanced < LOWER_BOUND), tf.int32)
+  before = tf.cumsum(reads, exclusive=True)  # reads of the rows before each row
+  rank = before - tf.gather(before, first_rows)  # ... of the rows before it in its stream
+  read_at = tf.minimum(positions + rank, tf.shape(words)[0] - 1)
   refilled = tf.bitwise.bitwise_or(_shift(advanced, WORD_BITS), tf.gather(words, read_at))
-  advanced = tf.where(reads, refilled, advanced)
+  advanced = tf.where(reads > 0, refilled, advanced)
   states = tf.where(decoding, advanced, states)
-  return values, starts, counts, states, position + tf.reduce_sum(tf.cast(reads, tf.int32))
+  stream_reads = tf.math.unsorted_segment_sum(reads, first_rows, tf.shape(reads)[0])
+  return values, starts, counts, states, positions + tf.gather(stream_reads, first_rows)
 
 
 def _shift(values, bits):

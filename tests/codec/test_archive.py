@@ -7,6 +7,7 @@ from spn_keras.codec import ArchiveHeader
 from spn_keras.codec import CodecError
 from spn_keras.codec import CodecHeader
 from spn_keras.codec import archive_header
+from spn_keras.codec import coding_streams
 from spn_keras.codec.tiling import to_tiles
 
 
@@ -87,6 +88,24 @@ def test_a_hostile_count_is_refused_before_decoding(pipeline, coded):
   with pytest.raises(CodecError, match=r"claims 8193 images of \(1, 4096, 1\) \(134234112 "
                      r"sub-pixels in tiles\) are more than an archive holds"):
     codec.decompress_archive(pipeline, forged)
+
+
+def test_a_count_beyond_the_payload_stops_after_one_batch(pipeline, coded):
+  """A header with a valid CRC claiming 2000 images of the 20's payload: the decoder reads
+  past the stream's end in the first batch of 64 tiles and stops there, instead of decoding
+  4000 tiles of garbage."""
+  header, payload = ArchiveHeader.from_bytes(coded[1])
+  forged = ArchiveHeader(header.model_fingerprint, header.environment_tag, header.image_shape,
+                         2000, len(payload), header.pixels_crc).to_bytes() + payload
+  batches = []
+  original = coding_streams._run_stages
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(coding_streams, "_run_stages",
+                  lambda *args: batches.append(1) or original(*args))
+    with pytest.raises(CodecError, match=r"^The archive is truncated or corrupt: its coded "
+                       r"stream ran out before its images did\.$") as error:
+      codec.decompress_archive(pipeline, forged)
+  assert error.value.file_index is None and len(batches) == 1
 
 
 def test_another_model_and_a_damaged_header_are_refused(pipeline, coded):

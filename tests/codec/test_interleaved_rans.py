@@ -33,14 +33,16 @@ def _decode(words, tables, valid, known):
   lanes = tables.shape[1]
   states, position = interleaved_rans.initial_states(words, lanes)
   stream = tf.constant(np.concatenate([np.asarray(words, np.int64), [0]]))
-  states, position = tf.constant(states), tf.constant(position, tf.int32)
+  states = tf.constant(states)
+  positions = tf.fill([lanes], tf.constant(position, tf.int32))
+  first_rows = tf.zeros([lanes], tf.int32)
   values = []
   for step in range(tables.shape[0]):
-    step_values, _, _, states, position = interleaved_rans.decode_sub_pixel(
-        states, stream, position, tf.constant(tables[step]), tf.constant(known[step]),
-        tf.constant(valid[step]))
+    step_values, _, _, states, positions = interleaved_rans.decode_sub_pixel(
+        states, stream, positions, first_rows, tf.constant(tables[step]),
+        tf.constant(known[step]), tf.constant(valid[step]))
     values.append(step_values.numpy())
-  return np.stack(values), states.numpy(), int(position)
+  return np.stack(values), states.numpy(), int(positions[0])
 
 
 @pytest.mark.parametrize("seed, lanes, size", [(0, 5, 8), (1, 1, 2), (2, 3, 256), (3, 8, 32)])
@@ -72,6 +74,36 @@ def test_a_damaged_stream_decodes_to_other_values_without_an_error():
     values, _, position = _decode(damaged, tables, valid, known)
     assert not np.array_equal(values, np.where(valid, symbols, known))
     assert values.min() >= 0 and values.max() < tables.shape[-1]
+
+
+def test_streams_side_by_side_in_one_batch_decode_as_alone():
+  """Rows 0-1 one stream, row 2 another, rows 3-4 a third: each reads only its own words."""
+  problems = [_problem(seed, steps=150, lanes=lanes) for seed, lanes in ((7, 2), (8, 1), (9, 2))]
+  streams = [_encode(*problem) for problem in problems]
+  tables = np.concatenate([problem[0] for problem in problems], axis=1)
+  valid = np.concatenate([problem[2] for problem in problems], axis=1)
+  first_rows = tf.constant([0, 0, 2, 3, 3])
+  window = 4000
+  words = np.zeros(3 * window, np.int64)
+  states, bases = [], []
+  for index, (stream, (_, _, stream_valid)) in enumerate(zip(streams, problems)):
+    lane_states, start = interleaved_rans.initial_states(stream, stream_valid.shape[1])
+    words[index * window:index * window + len(stream) - start] = stream[start:]
+    states.append(lane_states)
+    bases += [index * window] * stream_valid.shape[1]
+  states, positions = tf.constant(np.concatenate(states)), tf.constant(bases, tf.int32)
+  decoded = []
+  for step in range(150):
+    values, _, _, states, positions = interleaved_rans.decode_sub_pixel(
+        states, tf.constant(words), positions, first_rows, tf.constant(tables[step]),
+        tf.zeros([5], tf.int32), tf.constant(valid[step]))
+    decoded.append(values.numpy())
+  symbols = np.concatenate([problem[1] for problem in problems], axis=1)
+  np.testing.assert_array_equal(np.stack(decoded), np.where(valid, symbols, 0))
+  np.testing.assert_array_equal(states, interleaved_rans.LOWER_BOUND)
+  read = np.asarray(positions) - np.asarray(bases)
+  lengths = [len(stream) - 2 * problem[2].shape[1] for stream, problem in zip(streams, problems)]
+  np.testing.assert_array_equal(read, [lengths[0]] * 2 + [lengths[1]] + [lengths[2]] * 2)
 
 
 def test_lanes_with_nothing_to_code_keep_their_initial_state():
