@@ -280,6 +280,19 @@ def test_rgb_images_of_any_size_and_a_wide_thin_one():
     np.testing.assert_array_equal(restored, image)
 
 
+@pytest.mark.slow  # 4320 tiles of 8x8 each: 68 coding batches of 64 per image, both ways
+def test_a_photo_sized_image_round_trips_gray_and_rgb(pipeline):
+  """427x640, the size of scikit-learn's photos (bench/compression.py codes those with
+  photos32_mdu): a smooth gradient, which the stream codes in many batches of 64 tiles."""
+  rows, cols = np.mgrid[0:427, 0:640]
+  gray = ((rows + cols) % 256).astype(np.uint8)[..., None]
+  rgb_pipeline = testing.tiny_mdu_pipeline(8, channels=3, depth_scale=1, stddev=0.3)
+  rgb = np.stack([gray[..., 0], 255 - gray[..., 0], (rows * 3 % 256).astype(np.uint8)], -1)
+  for model, image in ((pipeline, gray), (rgb_pipeline, rgb)):
+    file, = codec.compress(model, image)
+    np.testing.assert_array_equal(codec.decompress(model, [file])[0], image)
+
+
 def test_a_depth_stage_alone_codes_any_size_given_its_conditioning(pipeline):
   depth = pipeline.depth_upscaler
   images = [_images(1, seed=15, shape=(11, 6, 1))[0], _images(1, seed=16, shape=(3, 3, 1))[0]]
