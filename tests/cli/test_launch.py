@@ -77,6 +77,8 @@ def test_a_real_run_is_quiet(pipeline_dir, tmp_path):
   assert not _TF_LOG_LINE.search(run.stderr) and not _TF_NOISE.search(run.stderr), run.stderr
 
 
+@pytest.mark.slow  # two processes, 9 s; the default suite keeps a real run quiet (above), and
+# spn_train's and spn_sample's help list --verbosity (tests/cli/test_tools.py)
 def test_verbosity_1_shows_tensorflow_start_up_lines():
   # What TensorFlow writes at import on this machine, each line's message after the prefix.
   bare = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True,

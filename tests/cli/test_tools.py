@@ -102,7 +102,11 @@ def _assert_one_error_line(tool, stderr, message):
   assert stderr.count("\n") == 1 and re.match(f"{tool}: error: {message}", stderr), stderr
 
 
-@pytest.mark.parametrize("tool", list(TOOLS))
+# A process per tool, 4-8 s each: the default suite runs spn_train's and spn_sample's (the
+# tools with the most flags); the others are slow tests.
+@pytest.mark.parametrize("tool", [
+    tool if tool in ("spn_train", "spn_sample") else pytest.param(tool, marks=pytest.mark.slow)
+    for tool in TOOLS])
 def test_help_exits_0_and_lists_the_shared_flags_the_tool_uses(tool, tmp_path):
   listed, unlisted = SHARED_FLAGS[tool]
   run = _run_process(tool, ["--help"], tmp_path)

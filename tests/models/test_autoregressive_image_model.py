@@ -72,7 +72,11 @@ def _trainer_optimizer_settings():
   return keras.optimizers.RMSprop(1e-3, rho=0.95, momentum=0.9, epsilon=1e-8)
 
 
-@pytest.mark.parametrize("kind", sorted(STAGES))
+# The slice decoder and the size upscaler are slow tests (10-20 s each); the default suite
+# keeps the depth upscaler, the stage with the most inputs (conditioning and images).
+@pytest.mark.parametrize("kind", [
+    kind if kind == "depth_upscaler" else pytest.param(kind, marks=pytest.mark.slow)
+    for kind in sorted(STAGES)])
 def test_fit_steps_match_the_trainer(kind, tmp_path):
   """Two `fit` steps give the Trainer's losses and weights on the same batch and slices."""
   cls, config, first_slice_given = STAGES[kind]

@@ -140,6 +140,7 @@ def test_resume_with_a_new_learning_rate_schedule(tmp_path):
   np.testing.assert_allclose(sorted(rates), [1e-4, 3e-4, 1e-3], rtol=1e-6)  # steps 7, 6, 5
 
 
+@pytest.mark.slow  # 7 s; the default suite resumes into a new schedule (the test above)
 def test_resume_with_a_new_constant_learning_rate(tmp_path):
   _stage_trainer(tmp_path, "slice_decoder", 1, False, steps=2).train()  # 1e-3
   resumed = _stage_trainer(tmp_path, "slice_decoder", 1, False, steps=3, learning_rate=5e-4)
@@ -278,7 +279,9 @@ def test_unknown_strategy():
     get_strategy("parameter_server")
 
 
-@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+# mixed_float16 is a slow test; the default suite keeps mixed_bfloat16, the zoo's precision.
+@pytest.mark.parametrize("precision", ["mixed_bfloat16",
+                                       pytest.param("mixed_float16", marks=pytest.mark.slow)])
 def test_mixed_precision_training_leaves_the_dtype_policy_as_it_was(tmp_path, precision):
   assert keras.config.dtype_policy().name == "float32"
   trainer = _tiny_trainer(tmp_path, 2, precision=precision)
@@ -301,7 +304,9 @@ def test_the_same_seed_gives_the_same_run(tmp_path):
   assert first != other
 
 
-@pytest.mark.parametrize("first_slice_given", [True, False])
+# The False case (slice 0 is drawn, and the check sees it) is a slow test; the default suite
+# keeps the True case, the behaviour size upscalers train with.
+@pytest.mark.parametrize("first_slice_given", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_first_slice_given_trains_on_slices_after_the_first(tmp_path, first_slice_given):
   trainer = _tiny_trainer(tmp_path, 5, first_slice_given=first_slice_given)
   original = trainer.model.training_loss
@@ -350,8 +355,9 @@ def _files(folder):
 
 # The tests below run plain and XLA-compiled steps; the compiled step also runs the weights'
 # check and the range check of its inputs (outside the XLA program, where an assert would
-# compile to nothing).
-@pytest.mark.parametrize("jit_compile", [False, True])
+# compile to nothing). The default suite runs each check once under XLA and once without;
+# the other combinations are slow tests.
+@pytest.mark.parametrize("jit_compile", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_weights_that_become_non_finite_stop_the_run_and_nothing_is_saved(tmp_path,
                                                                           jit_compile):
   # RMSprop moves weights by a few times the learning rate: past the float32 maximum (3.4e38),
@@ -375,14 +381,21 @@ def test_a_resumed_run_that_diverges_leaves_the_checkpoints_as_they_were(tmp_pat
   assert _files(tmp_path / "checkpoints") == saved
 
 
-@pytest.mark.parametrize("stage, batch, message", [
-    ("slice_decoder", {"images": np.full((4, 2, 2, 1), 8, np.uint8)},  # 3 bits
-     r"`images` values must be in \[0, 8\) \(3 bits\)\."),
-    ("depth_upscaler", {"images": np.zeros((4, 4, 4, 1), np.uint8),  # 5 bits given 3
+_OUT_OF_RANGE = {
+    "slice_decoder": ({"images": np.full((4, 2, 2, 1), 8, np.uint8)},  # 3 bits
+                      r"`images` values must be in \[0, 8\) \(3 bits\)\."),
+    "depth_upscaler": ({"images": np.zeros((4, 4, 4, 1), np.uint8),  # 5 bits given 3
                         "conditioning": np.full((4, 4, 4, 1), 9, np.uint8)},
-     r"`conditioning` values must be in \[0, 8\) \(3 bits\)\."),
-])
-@pytest.mark.parametrize("jit_compile", [False, True])
+                       r"`conditioning` values must be in \[0, 8\) \(3 bits\)\."),
+}
+
+
+@pytest.mark.parametrize("stage, batch, message, jit_compile", [
+    pytest.param(stage, *_OUT_OF_RANGE[stage], jit_compile, id=f"{stage}-{jit_compile}",
+                 marks=() if (stage, jit_compile) in (("slice_decoder", True),
+                                                      ("depth_upscaler", False))
+                 else pytest.mark.slow)
+    for stage in _OUT_OF_RANGE for jit_compile in (False, True)])
 def test_values_out_of_range_stop_a_training_step_with_a_readable_message(
     tmp_path, stage, batch, message, jit_compile):
   trainer = _stage_trainer(tmp_path, stage, 1, jit_compile, steps=1, batch=batch)
@@ -394,12 +407,12 @@ def test_values_out_of_range_stop_a_training_step_with_a_readable_message(
   assert not tf.train.latest_checkpoint(tmp_path / "checkpoints")
 
 
-# The RGB variants and the gray slice decoder and size upscaler are slow tests (about 90 s
-# together); the default suite trains the gray depth upscaler (an SPN with conditioning: the
-# embedder and the decoder of the other two) under XLA.
+# All six are slow tests (about 130 s together; the gray depth upscaler alone took 25-40 s of
+# the default suite): the default suite runs XLA-compiled training steps in
+# test_jit_compile_really_compiles_the_step and in the range and weight checks above.
+@pytest.mark.slow
 @pytest.mark.parametrize("stage, channels", [
-    pytest.param(stage, channels, marks=() if (stage, channels) == ("depth_upscaler", 1)
-                 else pytest.mark.slow)
+    (stage, channels)
     for channels in (1, 3) for stage in ("slice_decoder", "size_upscaler", "depth_upscaler")])
 def test_xla_compiled_steps_train_like_plain_steps(tmp_path, stage, channels):
   runs = {}
@@ -438,6 +451,8 @@ def test_jit_compile_really_compiles_the_step(tmp_path):
       assert np.isfinite(trainer.train())
 
 
+@pytest.mark.slow  # 15 s; the default suite trains, resumes and commits a stage on `ram://`
+# through spn_train (tests/cli/test_train.py::test_bucket_model_dir_and_pipeline_dir)
 def test_model_dir_on_a_bucket_path_trains_and_resumes():
   """Checkpoints and TensorBoard events under `ram://` (the `tf.io.gfile` path of `gs://`)."""
   model_dir = "ram://trainer_test/run"
