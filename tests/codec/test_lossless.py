@@ -280,17 +280,20 @@ def test_rgb_images_of_any_size_and_a_wide_thin_one():
     np.testing.assert_array_equal(restored, image)
 
 
-@pytest.mark.slow  # 4320 tiles of 8x8 each: 68 coding batches of 64 per image, both ways
-def test_a_photo_sized_image_round_trips_gray_and_rgb(pipeline):
-  """427x640, the size of scikit-learn's photos (bench/compression.py codes those with
-  photos32_mdu): a smooth gradient, which the stream codes in many batches of 64 tiles."""
-  rows, cols = np.mgrid[0:427, 0:640]
-  gray = ((rows + cols) % 256).astype(np.uint8)[..., None]
+@pytest.mark.slow  # 427x640 is 4320 tiles of 8x8: 68 coding batches of 64 per image, both ways
+def test_the_issues_sizes_round_trip_gray_and_rgb(pipeline):
+  """33x64, 1000x7 and 427x640 (the size of scikit-learn's photos, which bench/compression.py
+  codes with photos32_mdu), gray and RGB, in one call each: noise, and a smooth gradient at
+  427x640 (a photo-sized image of noise would take minutes)."""
   rgb_pipeline = testing.tiny_mdu_pipeline(8, channels=3, depth_scale=1, stddev=0.3)
-  rgb = np.stack([gray[..., 0], 255 - gray[..., 0], (rows * 3 % 256).astype(np.uint8)], -1)
-  for model, image in ((pipeline, gray), (rgb_pipeline, rgb)):
-    file, = codec.compress(model, image)
-    np.testing.assert_array_equal(codec.decompress(model, [file])[0], image)
+  rows, cols = np.mgrid[0:427, 0:640]
+  gradient = np.stack([(rows + cols) % 256, 255 - (rows + cols) % 256, rows * 3 % 256], -1)
+  rng = np.random.default_rng(17)
+  for model, channels in ((pipeline, 1), (rgb_pipeline, 3)):
+    images = [rng.integers(0, 256, (*size, channels), np.uint8) for size in ((33, 64), (1000, 7))]
+    images.append(gradient[..., :channels].astype(np.uint8))
+    for image, restored in zip(images, codec.decompress(model, codec.compress(model, images))):
+      np.testing.assert_array_equal(restored, image)
 
 
 def test_a_depth_stage_alone_codes_any_size_given_its_conditioning(pipeline):
