@@ -399,10 +399,9 @@ def decode_streams(model, shapes, payloads, conditioning=None, progress=False,
   for stream, payload in zip(streams, payloads):
     stream.start_decoding(payload)
   for chunks, _, decoded in _run_batches(model, streams, _decoder_slices, progress):
-    for stream, first, row, size in _chunk_rows(chunks):
+    for stream, first, row, size in _chunk_rows(chunks):  # only these streams read words
       stream.tiles[first:first + size] = decoded[row:row + size]
-    for index, stream in enumerate(streams):
-      _check_not_overrun(stream, index, one_stream)
+      _check_not_overrun(stream, streams.index(stream), one_stream)
   images = []
   for stream in streams:
     offsets = np.cumsum([0] + stream.tile_counts)
