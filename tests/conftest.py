@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+from unittest import mock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Tools started by tests keep no compiled programs in the user's home
@@ -13,9 +14,23 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 
+SEED = 1234
+tf.random.set_seed(SEED)  # once per process: see below
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_float32_policy():
-  keras.utils.set_random_seed(1234)
+  """Python's, numpy's and Keras's generators start every test from `SEED`.
+
+  TensorFlow's global seed is set once per process (above), not per test: besides the seed,
+  `tf.random.set_seed` clears TensorFlow's caches of instantiated functions and kernels, so
+  every test that calls functions traced or loaded by a module-scoped fixture instantiated them
+  all again (4-5 s for an exported pipeline's signature). The package seeds what it draws
+  (stateless ops, `Trainer`'s own `keras.utils.set_random_seed`), and no test compares draws of
+  TensorFlow's unseeded stateful random ops across tests.
+  """
+  with mock.patch.object(tf.random, "set_seed"):
+    keras.utils.set_random_seed(SEED)
   keras.config.set_dtype_policy("float32")
   yield
   keras.config.set_dtype_policy("float32")

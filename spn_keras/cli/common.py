@@ -340,7 +340,7 @@ def resolve_architecture(name_or_folder):
   if name_or_folder in zoo.list_models():
     return zoo.get(name_or_folder)
   config = name_or_folder
-  stages = {name: serialization.build_stage(folder).config
+  stages = {name: serialization.read_stage_config(folder)
             for name, (folder, _) in pipeline_stage_folders(config).items()}
   metadata = serialization.read_pipeline_json(config).get("metadata", {})
   return zoo.ZooEntry(name=metadata.get("name", os.path.basename(os.path.normpath(config))),
@@ -351,7 +351,7 @@ def resolve_architecture(name_or_folder):
 
 
 def resolve_stage(name_or_folder, stage, dataset=None):
-  """Resolves the model and data flags of a tool that trains one stage.
+  """Resolves the model and data flags of a tool that trains one stage; builds nothing.
 
   Args:
     name_or_folder: a zoo name or a pipeline folder (`--zoo`, `--pipeline` or `--config`:
@@ -360,17 +360,17 @@ def resolve_stage(name_or_folder, stage, dataset=None):
     dataset: a `make_dataset` spec, or None for the entry's own.
 
   Returns:
-    `(entry, pipeline, dataset)`: the `ZooEntry`, its pipeline (random weights: it supplies
-    the stage's view of the data and the full image's dimensions) and the dataset spec.
+    `(entry, dataset)`: the `ZooEntry` (`entry.build_pipeline()` gives the pipeline with random
+    weights that supplies the stage's view of the data and the full image's dimensions; a tool
+    checks its other flags first) and the dataset spec.
 
   Raises:
     app.UsageError: `stage` is not a stage of the pipeline, or no dataset is known.
   """
   entry = resolve_architecture(name_or_folder)
-  pipeline = entry.build_pipeline()
-  if stage not in pipeline.stages:
-    raise app.UsageError(f"--stage must be one of {list(pipeline.stages)} for {entry.name}.")
+  if stage not in entry.stages:
+    raise app.UsageError(f"--stage must be one of {list(entry.stages)} for {entry.name}.")
   dataset = dataset or entry.dataset
   if not dataset:
     raise app.UsageError("--dataset is required (the pipeline names none).")
-  return entry, pipeline, dataset
+  return entry, dataset

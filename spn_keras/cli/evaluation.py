@@ -29,9 +29,10 @@ def train_dataset_fn(pipeline, stage, spec, global_batch_size, data_dir=None, se
 
 
 def scores_after_first_slice(pipeline, stage):
-  """Whether `stage` of `pipeline` is scored on slices `1 ..` only: a size upscaler that
-  follows a slice decoder (SPN_SPEC section 6). Its training then draws those slices only."""
-  return stage == "size_upscaler" and pipeline.slice_decoder is not None
+  """Whether `stage` of `pipeline` (a `Pipeline` or the `ZooEntry` of one) is scored on slices
+  `1 ..` only: a size upscaler that follows a slice decoder (SPN_SPEC section 6). Its training
+  then draws those slices only."""
+  return stage == "size_upscaler" and "slice_decoder" in pipeline.stages
 
 
 def stage_evaluator(pipeline, stage, dataset):

@@ -102,7 +102,7 @@ def train(argv_flags):
     except ValueError as error:
       raise app.UsageError(f"--pipeline_dir: {error}") from None
   model = common.model_name_from_flags(f.zoo, f.pipeline, config=f.config)
-  entry, pipeline, dataset = common.resolve_stage(model, f.stage, f.dataset)
+  entry, dataset = common.resolve_stage(model, f.stage, f.dataset)
   batch_size = entry.batch_size if f.batch_size is None else f.batch_size
   schedule = learning_rate_schedule(entry, f)
   ema = entry.ema_momentum if f.ema_momentum is None else (f.ema_momentum or None)
@@ -112,8 +112,9 @@ def train(argv_flags):
       ema_momentum=ema, precision=f.precision, clip_norm=f.clip_norm,
       checkpoint_every=f.checkpoint_every, log_every=f.log_every,
       eval_every=f.eval_every or f.train_steps, sample_every=f.sample_every, seed=f.seed,
-      first_slice_given=evaluation.scores_after_first_slice(pipeline, f.stage),
+      first_slice_given=evaluation.scores_after_first_slice(entry, f.stage),
       jit_compile=f.jit_compile, max_train_seconds=f.max_train_seconds, **schedule)
+  pipeline = entry.build_pipeline()  # after every flag is checked
   strategy = get_strategy(f.strategy, f.tpu)
   dataset_fn = evaluation.train_dataset_fn(pipeline, f.stage, dataset, batch_size,
                                            f.data_dir, f.seed)

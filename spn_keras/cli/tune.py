@@ -204,7 +204,7 @@ def tune(stage, model_dir, *, zoo=None, pipeline=None, config=None, dataset=None
   check_int("max_trials", max_trials)
   check_int("eval_examples", eval_examples)
   model = common.model_name_from_flags(zoo, pipeline, config=config)
-  entry, pipeline, dataset = common.resolve_stage(model, stage, dataset)
+  entry, dataset = common.resolve_stage(model, stage, dataset)
   stage_config = entry.stages[stage]
   hyperparameters = search_space(stage_config, width_scales, learning_rate_range)
   batch_size = entry.batch_size if batch_size is None else batch_size
@@ -214,8 +214,9 @@ def tune(stage, model_dir, *, zoo=None, pipeline=None, config=None, dataset=None
       learning_rate=learning_rate_range[0], ema_momentum=None, precision=precision,
       clip_norm=clip_norm, checkpoint_every=checkpoint_every, keep_checkpoints=1,
       log_every=log_every, eval_every=train_steps, seed=seed,
-      first_slice_given=evaluation.scores_after_first_slice(pipeline, stage),
+      first_slice_given=evaluation.scores_after_first_slice(entry, stage),
       jit_compile=jit_compile)
+  pipeline = entry.build_pipeline()  # after every argument is checked
   dataset_fn = evaluation.train_dataset_fn(pipeline, stage, dataset, batch_size, data_dir, seed)
   test = evaluation.stage_dataset(pipeline, stage, dataset, "test", None, data_dir)
   evaluate = evaluation.stage_evaluator(

@@ -69,6 +69,11 @@ def build_stage(folder):
   return preset_folders.build_stage(folder, STAGE_CLASSES)
 
 
+def read_stage_config(folder):
+  """The config of the stage described by `folder/config.json`; nothing is built."""
+  return preset_folders.read_stage_config(folder, STAGE_CLASSES)[1]
+
+
 def load_stage(folder, expected_sha256=None):
   """Loads a stage saved by `save_stage`, checking the weights' sha256 when given.
 

@@ -73,15 +73,19 @@ def stage_spec(model):
   return {"class": type(model).__name__, "config": model.config.to_dict()}
 
 
-def build_stage(folder, stage_classes):
-  """Builds the stage described by `folder/config.json`, with fresh random weights.
+def read_stage_config(folder, stage_classes):
+  """The class and config of the stage described by `folder/config.json`; nothing is built.
 
   Args:
     folder: a stage folder.
     stage_classes: `{class name: class}` of the stages the caller accepts.
 
+  Returns:
+    `(class, config)`.
+
   Raises:
-    ValueError: the config names a class not in `stage_classes`.
+    ValueError: the file is not a stage config, names a class not in `stage_classes`, or holds
+      an invalid config.
   """
   path = os.path.join(folder, CONFIG_FILE)
   spec = folder_rules.read_json_file(path, "stage config")
@@ -93,9 +97,22 @@ def build_stage(folder, stage_classes):
     raise ValueError(f"`{path}` is a {spec.get('class')!r} stage; expected one of "
                      f"{sorted(stage_classes)}.")
   try:
-    config = cls.config_class.from_dict(spec["config"])
+    return cls, cls.config_class.from_dict(spec["config"])
   except (TypeError, ValueError) as error:
     raise ValueError(f"`{path}` holds an invalid {cls.config_class.__name__}: {error}") from None
+
+
+def build_stage(folder, stage_classes):
+  """Builds the stage described by `folder/config.json`, with fresh random weights.
+
+  Args:
+    folder: a stage folder.
+    stage_classes: `{class name: class}` of the stages the caller accepts.
+
+  Raises:
+    ValueError: as `read_stage_config` raises it.
+  """
+  cls, config = read_stage_config(folder, stage_classes)
   model = cls(config)
   model.build()
   return model

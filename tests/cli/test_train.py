@@ -171,7 +171,13 @@ def _run_train(arguments, run=train.train):
     (["--max_train_seconds=0"], "--max_train_seconds must be a finite number > 0, got 0.0."),
 ])
 def test_bad_training_flags_are_refused_before_any_work(tiny_config_folder, tmp_path, bad_flags,
-                                                       message):
+                                                       message, monkeypatch):
+  """Refused before a model is built (a paper-sized pipeline takes minutes to build) or a file
+  is written."""
+  def no_building(entry):
+    raise AssertionError("the pipeline was built before the flags were checked")
+
+  monkeypatch.setattr(zoo.ZooEntry, "build_pipeline", no_building)
   arguments = [f"--config={tiny_config_folder}", "--stage=slice_decoder",
                f"--model_dir={tmp_path}/runs", f"--pipeline_dir={tmp_path}/pipeline"]
   with pytest.raises(app.UsageError, match=f"^{message}$"):

@@ -58,6 +58,13 @@ def exported(pipeline, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def loaded(exported):
+  """The export loaded once for the tests that call its signatures (each load restores and
+  instantiates every signature's functions: seconds)."""
+  return tf.saved_model.load(exported)
+
+
+@pytest.fixture(scope="module")
 def images():
   return np.random.default_rng(0).integers(0, 256, (5, 4, 4, 1), np.uint8)
 
@@ -168,15 +175,15 @@ def test_saved_model_cli_shows_the_signatures_and_runs_log_prob(pipeline, export
     ("sample", dict(num_images=0), "`num_images` must be positive"),
     ("upscale", dict(seed=-1), "`seed` must be at least 0"),
 ])
-def test_bad_inputs_fail_with_a_message_naming_the_input(exported, images, signature,
-                                                         arguments, message):
+def test_bad_inputs_fail_with_a_message_naming_the_input(loaded, images, signature, arguments,
+                                                         message):
   """What TF Serving would answer: the signature's own checks, one readable line (the input's
   values are not dumped)."""
   inputs = {"sample": dict(num_images=2, temperatures=list(TEMPERATURES)),
             "upscale": dict(images=images[:, ::2, ::2], temperatures=[1.0, 1.0]),
             "upscale_depth": dict(images=images, temperatures=[1.0])}[signature]
   inputs = {**inputs, "seed": 0, **arguments}
-  function = tf.saved_model.load(exported).signatures[signature]
+  function = loaded.signatures[signature]
   with pytest.raises(tf.errors.InvalidArgumentError, match=message) as error:
     function(**{name: tf.constant(value, function.structured_input_signature[1][name].dtype)
                 for name, value in inputs.items()})
@@ -184,7 +191,7 @@ def test_bad_inputs_fail_with_a_message_naming_the_input(exported, images, signa
   assert len(failed) == 1 and len(failed[0]) < 200, error.value.message
 
 
-def test_predict_request_runs_against_the_loaded_signature(pipeline, exported, images):
+def test_predict_request_runs_against_the_loaded_signature(pipeline, loaded, images):
   try:
     from tensorflow_serving.apis import predict_pb2
   except ImportError:
@@ -197,7 +204,7 @@ def test_predict_request_runs_against_the_loaded_signature(pipeline, exported, i
   request = predict_pb2.PredictRequest.FromString(request.SerializeToString())  # the wire
 
   # What the model server does with it: look up the signature, convert the tensor protos.
-  signature = tf.saved_model.load(exported).signatures[request.model_spec.signature_name]
+  signature = loaded.signatures[request.model_spec.signature_name]
   arguments = {name: tf.constant(tf.make_ndarray(proto)) for name, proto in
                request.inputs.items()}
   response = predict_pb2.PredictResponse()
