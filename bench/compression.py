@@ -9,6 +9,9 @@ Cases (the full run):
   `spn_archive` (one archive of all 500), per-digit PNG, WebP and JPEG XL files, and
   `webp_tar` (a tar of the per-digit WebP files, the usual way to ship a folder of them).
 - `photos32_test`: photos32's 520 test patches of 32x32, `photos32_mdu`, a file per patch.
+- `photos128_test`: the 512 held-out 128x128 test crops of `crops:PHOTOS@128` (`--photos`: the
+  folder of `zoo/photos32_mdu/fetch_training_photos.sh`; the case is left out, with a note on
+  stderr, without it), `photos128_mdu`, a file per crop.
 - `whole_photos`: scikit-learn's `china` and `flower` (427x640x3; photos32_mdu never trained
   on them: its photos are scikit-image's and Debian's, `zoo/photos32_mdu`) coded whole:
   `spn` tiles each into 280 tiles of 32x32 (`spn_keras.codec.compress`), PNG, WebP and JPEG
@@ -35,7 +38,7 @@ on; the spn codec is timed after a warm-up call that compiles its programs for t
 the case uses (`coding_batch_size`; a fresh process compiles once, or reads TensorFlow's
 persistent cache in the command-line tools).
 
-Usage: python bench/compression.py [--quick] [--max_images=N] [--cases=a,b]
+Usage: python bench/compression.py [--quick] [--max_images=N] [--cases=a,b] [--photos=DIR]
   --quick: a tiny random-weight pipeline on 8 digits downscaled to 8 x 8 and one 13x19 image
   (CI smoke run; the figures mean nothing).
 """
@@ -55,6 +58,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from spn_keras import codec  # noqa: E402
+from spn_keras import data  # noqa: E402
 from spn_keras import testing  # noqa: E402
 from spn_keras import zoo  # noqa: E402
 from spn_keras.codec import interleaved_rans  # noqa: E402
@@ -237,7 +241,7 @@ def whole_photos():
   return [np.asarray(image, np.uint8) for image in load_sample_images().images]
 
 
-def cases(quick, max_images, names):
+def cases(quick, max_images, names, photos=None):
   """`[(case, pipeline, images, spn rows: "files" / "archive", tar of WebP files)]`."""
   if quick:
     digits = embedded.mnist5k_images("test")[:8, ::4, ::4][:, :7, :7]
@@ -254,13 +258,21 @@ def cases(quick, max_images, names):
   if "photos32_test" in names:
     chosen.append(("photos32_test", zoo.load("photos32_mdu"),
                    list(embedded.photos32_test_patches()[:max_images]), ("files",), False))
+  if "photos128_test" in names:
+    if photos:
+      crops = data.make_dataset(f"crops:{photos}@128", "test", autotune=False)
+      chosen.append(("photos128_test", zoo.load("photos128_mdu"),
+                     [crop.numpy() for crop in crops.take(max_images or -1)], ("files",), False))
+    else:
+      print("compression: photos128_test left out: give --photos=DIR (the folder of "
+            "zoo/photos32_mdu/fetch_training_photos.sh)", file=sys.stderr)
   if "whole_photos" in names:
     chosen.append(("whole_photos", zoo.load("photos32_mdu"), whole_photos()[:max_images],
                    ("files",), False))
   return chosen
 
 
-CASES = ("mnist5k_test", "photos32_test", "whole_photos")
+CASES = ("mnist5k_test", "photos32_test", "photos128_test", "whole_photos")
 
 
 def main():
@@ -270,13 +282,16 @@ def main():
                       help="Images per case (default: all of them).")
   parser.add_argument("--cases", default=",".join(CASES),
                       help=f"Comma-separated cases among {', '.join(CASES)}.")
+  parser.add_argument("--photos", default=None,
+                      help="The training photos' folder (photos128_test's held-out crops).")
   args = parser.parse_args()
   names = args.cases.split(",")
   unknown = sorted(set(names) - set(CASES))
   if unknown:
     parser.error(f"--cases: unknown {unknown}; expected some of {list(CASES)}")
   others = classic_codecs()
-  for case, pipeline, images, spn_rows, tar in cases(args.quick, args.max_images, names):
+  chosen = cases(args.quick, args.max_images, names, args.photos)
+  for case, pipeline, images, spn_rows, tar in chosen:
     images = [np.asarray(image, np.uint8) for image in images]
     model_bits_per_dim = None
     for row in spn_rows:
