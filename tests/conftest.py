@@ -2,6 +2,8 @@
 
 import os
 import pathlib
+import shutil
+import tempfile
 from unittest import mock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -9,9 +11,35 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # (tests/test_compilation_cache.py gives them a home of their own).
 os.environ.setdefault("SPN_KERAS_XLA_CACHE", "0")
 
+
+def _xla_cache_folder(run_pid):
+  """The XLA programs compiled by the test processes of the pytest run `run_pid`."""
+  return os.path.join(tempfile.gettempdir(), f"spn_keras_tests_xla_{run_pid}")
+
+
+# One persistent XLA cache per test run, shared by its worker processes (xdist workers are the
+# run's children): tests that compile the same program (the same tiny stage and batch shape)
+# compile it once. It is fresh for every run and removed at its end, so a run never depends on
+# an earlier one. TensorFlow reads TF_XLA_FLAGS at the first XLA compilation, done here; the
+# variable is then taken out of the environment, so that the tools tests start keep their own
+# settings.
+_RUN_PID = os.getppid() if "PYTEST_XDIST_WORKER" in os.environ else os.getpid()
+_XLA_FLAGS = os.environ.get("TF_XLA_FLAGS")
+if _XLA_FLAGS is None:
+  os.environ["TF_XLA_FLAGS"] = f"--tf_xla_persistent_cache_directory={_xla_cache_folder(_RUN_PID)}"
+
 import keras  # noqa: E402  (after the log level is set)
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+if _XLA_FLAGS is None:
+  tf.function(lambda: tf.constant(0) + 1, jit_compile=True, autograph=False)()
+  del os.environ["TF_XLA_FLAGS"]
+
+
+def pytest_sessionfinish(session):
+  if not hasattr(session.config, "workerinput"):  # the run's main process
+    shutil.rmtree(_xla_cache_folder(os.getpid()), ignore_errors=True)
 
 
 SEED = 1234

@@ -47,6 +47,7 @@ def test_in_process_case(case):
   _assert_good(case, probe.run_case(case))
 
 
+@pytest.mark.xdist_group("hang_prone_cases")  # one worker starts the probe's process, once
 @pytest.mark.parametrize("case", ISOLATED, ids=_case_id)
 def test_hang_prone_case(case, isolated_outcomes):
   _assert_good(case, isolated_outcomes[case.id])

@@ -12,24 +12,20 @@ from absl import flags
 import pytest
 import tensorflow as tf
 
+from spn_keras import testing
 from spn_keras import zoo
 from spn_keras.cli import train
-from spn_keras.models import SliceDecoder
-from spn_keras.models import SliceDecoderConfig
-from spn_keras.models import SPNConfig
-from spn_keras.models import SubscalePixelNetwork
-from spn_keras.pipelines import Pipeline
 from spn_keras.pipelines import load_pipeline
 
 
 @pytest.fixture(scope="module")
 def tiny_config_folder(tmp_path_factory):
-  """A pipeline folder whose stage configs (tiny, 28x28 gray, 3 + 5 bits) define the model."""
-  pipeline = Pipeline(
-      slice_decoder=SliceDecoder(SliceDecoderConfig.tiny(image_size=14, bits=3)),
-      size_upscaler=SubscalePixelNetwork(SPNConfig.tiny(image_size=28, bits=3)),
-      depth_upscaler=SubscalePixelNetwork(SPNConfig.tiny(image_size=28, bits=5,
-                                                         conditioning_bits=3)))
+  """A pipeline folder whose stage configs (tiny, 28x28 gray, 3 + 5 bits) define the model.
+
+  Its stages are `minimal` (the tools' flags and journeys are what these tests are about):
+  their train steps trace in a third of the time.
+  """
+  pipeline = testing.tiny_mdu_pipeline(28, minimal=True)
   path = tmp_path_factory.mktemp("configs") / "tiny"
   pipeline.save(path, metadata={"name": "tiny", "dataset": "mnist5k", "batch_size": 8,
                                 "learning_rate": 1e-3})

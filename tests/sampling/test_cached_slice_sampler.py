@@ -60,7 +60,18 @@ def _conditioning(model, batch):
                                            (batch,) + model.image_shape, np.uint8)
 
 
-@pytest.mark.parametrize("stage", sorted(STAGES))
+# The default suite samples one stage of each kind and shape class (a decoder with uneven
+# colour groups, with a 5x5 kernel and without attention; SPNs with S = 4 on non-square
+# images, with 1x1 slices and with S = 1; a gray depth upscaler with S = 4); the slow set adds
+# the other eight (each 3-7 s, most of it XLA compilation).
+AGREEMENT_STAGES = ("decoder_rgb_uneven_groups", "decoder_kernel5", "decoder_no_attention",
+                    "spn_rgb_s4_non_square", "spn_one_by_one_slices", "spn_baseline_rgb",
+                    "depth_upscaler_gray_s4")
+
+
+@pytest.mark.parametrize("stage", [
+    stage if stage in AGREEMENT_STAGES else pytest.param(stage, marks=pytest.mark.slow)
+    for stage in sorted(STAGES)])
 def test_cached_and_naive_sampling_agree(stage):
   model = STAGES[stage]()
   conditioning = _conditioning(model, 3)
@@ -117,9 +128,12 @@ def _assert_same_sampling(model, conditioning, naive, cached):
                                atol=1e-4)
 
 
-@pytest.mark.parametrize("stage, slice_shape", [("spn_rgb", (2, 2, 3)),
-                                                ("spn_gray_non_square", (2, 3, 1)),
-                                                ("spn_rgb_s4_non_square", (2, 1, 3))])
+# The default suite upscales with S = 4 on a non-square image; the slow set with S = 2, RGB
+# and gray.
+@pytest.mark.parametrize("stage, slice_shape", [
+    pytest.param("spn_rgb", (2, 2, 3), marks=pytest.mark.slow),
+    pytest.param("spn_gray_non_square", (2, 3, 1), marks=pytest.mark.slow),
+    ("spn_rgb_s4_non_square", (2, 1, 3))])
 def test_size_upscaling_agrees_too(stage, slice_shape):
   model = STAGES[stage]()
   first = np.random.default_rng(1).integers(0, 2**model.bits, (2,) + slice_shape, np.uint8)
@@ -170,8 +184,9 @@ def test_unknown_method():
 
 
 # Every stage kind once in the default suite; the other variants are slow tests.
-CODING_STAGES = ("decoder_rgb", "decoder_kernel5", "spn_gray_non_square",
-                 "spn_rgb_s4_non_square", "depth_upscaler", "spn_baseline_rgb")
+# The default suite codes a decoder, a size upscaler (S = 4, non-square) and a depth upscaler;
+# the slow set every other stage kind.
+CODING_STAGES = ("decoder_kernel5", "spn_rgb_s4_non_square", "depth_upscaler")
 
 
 def _teacher_forced_chooser(step_logits, row, col, channel, inputs, state):
