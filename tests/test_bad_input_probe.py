@@ -24,8 +24,10 @@ def _case_id(case):
   return case.id
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _probe_context():
+  """Closed at the end of the session, not of the module: a worker process may run this
+  module's tests in several stretches, and the cases hold the context's folders."""
   yield CONTEXT
   CONTEXT.close()
 

@@ -25,8 +25,9 @@ from progress_fakes import terminal_lines
 
 @pytest.fixture(scope="module")
 def tiny_mnist_pipeline(tmp_path_factory):
-  """A random-weight MDU pipeline for 28x28 gray images (3 + 5 bits), saved as a folder."""
-  pipeline = testing.tiny_mdu_pipeline(28, stddev=0.3)
+  """A random-weight `minimal` MDU pipeline for 28x28 gray images (3 + 5 bits), saved as a
+  folder (the tool is what these tests are about, not the stages' layers)."""
+  pipeline = testing.tiny_mdu_pipeline(28, stddev=0.3, minimal=True)
   path = tmp_path_factory.mktemp("pipelines") / "tiny_mnist"
   pipeline.save(path, metadata={"name": "tiny_mnist", "dataset": "mnist5k"})
   return pipeline, str(path)

@@ -13,8 +13,9 @@ from spn_keras.codec.tiling import to_tiles
 
 @pytest.fixture(scope="module")
 def pipeline():
-  """4x4 gray 8-bit images (3 + 5 bits): small tiles keep 20-image archives fast."""
-  return testing.tiny_mdu_pipeline(4, depth_scale=1, stddev=0.3)
+  """4x4 gray 8-bit images (3 + 5 bits): small tiles and `minimal` stages keep 20-image
+  archives fast."""
+  return testing.tiny_mdu_pipeline(4, depth_scale=1, stddev=0.3, minimal=True)
 
 
 @pytest.fixture(scope="module")

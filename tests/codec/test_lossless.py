@@ -11,8 +11,11 @@ from spn_keras.codec.codec_header import CodecHeader
 
 @pytest.fixture(scope="module")
 def pipeline():
-  """8x8 gray 8-bit images (3 + 5 bits), with weights far from uniform conditionals."""
-  return testing.tiny_mdu_pipeline(8, stddev=0.3)
+  """8x8 gray 8-bit images (3 + 5 bits), with weights far from uniform conditionals.
+
+  The codec's tests use `minimal` stages (no attention; the coding program of stages with
+  attention is tested in tests/sampling/test_cached_slice_sampler.py)."""
+  return testing.tiny_mdu_pipeline(8, stddev=0.3, minimal=True)
 
 
 def _images(count, seed=0, shape=(8, 8, 1)):
@@ -59,7 +62,7 @@ def test_file_size_is_the_model_information_plus_the_header(pipeline):
 
 
 def test_rgb_pipeline_and_single_stages():
-  rgb = testing.tiny_mdu_pipeline(4, channels=3, depth_scale=1, stddev=0.3)
+  rgb = testing.tiny_mdu_pipeline(4, channels=3, depth_scale=1, stddev=0.3, minimal=True)
   images = _images(2, seed=3, shape=(4, 4, 3))
   np.testing.assert_array_equal(codec.decompress(rgb, codec.compress(rgb, images)), images)
   decoder = rgb.slice_decoder
@@ -74,7 +77,7 @@ def test_rgb_pipeline_and_single_stages():
 
 def test_another_model_is_refused_before_decoding(pipeline):
   files = codec.compress(pipeline, _images(1))
-  other = testing.tiny_mdu_pipeline(8, stddev=0.3)
+  other = testing.tiny_mdu_pipeline(8, stddev=0.3, minimal=True)
   other.depth_upscaler.set_weights([w * 1.01 for w in other.depth_upscaler.get_weights()])
   with pytest.raises(CodecError, match="another model"):
     codec.decompress(other, files)
@@ -198,7 +201,7 @@ def test_bad_arguments(pipeline):
   with pytest.raises(TypeError, match="Pipeline or a stage"):
     codec.compress("mnist28_mdu", _images(1))
   with pytest.raises(CodecError, match="File 0 was compressed with another model"):
-    small = testing.tiny_mdu_pipeline(4, stddev=0.3)
+    small = testing.tiny_mdu_pipeline(4, stddev=0.3, minimal=True)
     codec.decompress(pipeline, codec.compress(small, _images(1, shape=(4, 4, 1))))
 
 
@@ -271,7 +274,7 @@ def test_a_one_pixel_image_costs_its_pixel_not_a_tile(pipeline, any_size):
 
 
 def test_rgb_images_of_any_size_and_a_wide_thin_one():
-  rgb = testing.tiny_mdu_pipeline(4, channels=3, depth_scale=1, stddev=0.3)
+  rgb = testing.tiny_mdu_pipeline(4, channels=3, depth_scale=1, stddev=0.3, minimal=True)
   rng = np.random.default_rng(14)
   images = [rng.integers(0, 256, size=(*size, 3), dtype=np.uint8)
             for size in [(1, 1), (7, 9), (4, 8), (2, 64)]]
@@ -285,7 +288,8 @@ def test_the_issues_sizes_round_trip_gray_and_rgb(pipeline):
   """33x64, 1000x7 and 427x640 (the size of scikit-learn's photos, which bench/compression.py
   codes with photos32_mdu), gray and RGB, in one call each: noise, and a smooth gradient at
   427x640 (a photo-sized image of noise would take minutes)."""
-  rgb_pipeline = testing.tiny_mdu_pipeline(8, channels=3, depth_scale=1, stddev=0.3)
+  rgb_pipeline = testing.tiny_mdu_pipeline(8, channels=3, depth_scale=1, stddev=0.3,
+                                           minimal=True)
   rows, cols = np.mgrid[0:427, 0:640]
   gradient = np.stack([(rows + cols) % 256, 255 - (rows + cols) % 256, rows * 3 % 256], -1)
   rng = np.random.default_rng(17)
@@ -331,7 +335,7 @@ def test_old_format_versions_and_archives_are_refused_as_files(pipeline):
 def test_a_corrupt_tiled_file_fails_its_crc(pipeline, any_size):
   _, files = any_size
   corrupt = bytearray(files[1])
-  corrupt[len(corrupt) // 2] ^= 0x08
+  corrupt[-1] ^= 0x08  # values decode wrong without the stream running out: the CRC finds it
   with pytest.raises(CodecError, match="File 0 did not decode .*corrupt or truncated"):
     codec.decompress(pipeline, [bytes(corrupt)])
   with pytest.raises(CodecError, match="File 1 is corrupt or truncated: its coded stream ran "

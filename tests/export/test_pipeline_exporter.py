@@ -24,6 +24,9 @@ RUN_SIGNATURES = pathlib.Path(__file__).resolve().parent / "run_signatures.py"
 TEMPERATURES = (0.99, 1.0, 1.0)
 SEED = 5
 
+# One worker runs this module: its tests share one export and one loaded copy of it.
+pytestmark = pytest.mark.xdist_group("pipeline_exporter")
+
 
 def _tool(name):
   """A console script installed next to this Python (`saved_model_cli` comes with TF)."""

@@ -32,14 +32,19 @@ def _spn(stddev=1.0, seed=1, **fields):
   return _randomized(SubscalePixelNetwork(SPNConfig.tiny(**fields)), stddev, seed)
 
 
-def _mdu(size=2, scale=2, low_bits=2, high_bits=2, channels=1, stddev=1.0):
-  """Multidimensional upscaling: slice decoder, size upscaler, depth upscaler."""
-  return testing.tiny_mdu_pipeline(size, channels, low_bits, high_bits, scale, stddev=stddev)
+def _mdu(size=2, scale=2, low_bits=2, high_bits=2, channels=1, stddev=1.0, minimal=True):
+  """Multidimensional upscaling: slice decoder, size upscaler, depth upscaler.
+
+  `minimal` stages (no attention, one gated layer) for the tests of the pipeline's own logic;
+  the tests of its distribution (it sums to 1, samples follow it) use the full tiny stages.
+  """
+  return testing.tiny_mdu_pipeline(size, channels, low_bits, high_bits, scale, stddev=stddev,
+                                   minimal=minimal)
 
 
 def test_mdu_probabilities_of_all_images_sum_to_one():
   """2x2x1 4-bit images, 2 + 2 bits: all 65536 of them."""
-  pipeline = _mdu()
+  pipeline = _mdu(minimal=False)
   images = testing.all_images((2, 2, 1), 4)
   total, log_probs = testing.total_probability(lambda x: pipeline.log_prob(x)["total"], images)
   assert abs(total - 1.0) < 1e-4
@@ -89,7 +94,7 @@ def test_per_stage_bits_add_up_to_the_total():
 
 
 def test_pipeline_samples_follow_its_distribution():
-  pipeline = _mdu(size=2, scale=2, low_bits=1, high_bits=1)  # 256 images of 2 bits
+  pipeline = _mdu(size=2, scale=2, low_bits=1, high_bits=1, minimal=False)  # 256 images
   images = testing.all_images((2, 2, 1), 2)
   probs = np.exp(np.asarray(pipeline.log_prob(images)["total"], np.float64))
   num = 20000
@@ -205,7 +210,7 @@ def test_from_preset_is_the_zoo_pipeline(tmp_path, monkeypatch):
 
 
 def test_pipeline_describes_itself():
-  pipeline = _mdu(size=4, low_bits=2, high_bits=3)
+  pipeline = _mdu(size=4, low_bits=2, high_bits=3, minimal=False)
   assert repr(pipeline) == (
       "Pipeline(4x4x1 at 5 bits: slice_decoder=SliceDecoder(2x2x1, 2 bits, "
       f"{pipeline.slice_decoder.count_params():,} parameters), "
@@ -257,7 +262,7 @@ def test_numpy_scalars_are_temperatures_and_seeds():
 
 
 def test_the_sampling_memory_bound_counts_the_noise_of_a_slice():
-  stage = _mdu().depth_upscaler
+  stage = _mdu(minimal=False).depth_upscaler
   height, width, channels = stage.image_shape
   slice_noise = (height // stage.scale) * (width // stage.scale) * channels * 2**stage.bits * 4
   assert stage.sampling_memory_bytes(3) == 3 * stage.sampling_memory_bytes(1)

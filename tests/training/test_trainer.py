@@ -333,9 +333,10 @@ def test_first_slice_given_trains_on_slices_after_the_first(tmp_path, first_slic
 
 
 def _stage_trainer(model_dir, stage, channels, jit_compile, steps=3, batch=None, **config):
-  """A tiny stage of a 4x4 MDU pipeline, plain or XLA-compiled, on random images (or on
-  `batch`, a dict of the stage's view, repeated); `config`: other `TrainerConfig` fields."""
-  pipeline = testing.tiny_mdu_pipeline(4, channels=channels)
+  """A tiny stage of a 4x4 `minimal` MDU pipeline (the checks of the loop are what these tests
+  are about), plain or XLA-compiled, on random images (or on `batch`, a dict of the stage's
+  view, repeated); `config`: other `TrainerConfig` fields."""
+  pipeline = testing.tiny_mdu_pipeline(4, channels=channels, minimal=True)
   images = np.random.default_rng(0).integers(0, 256, (16, 4, 4, channels), np.uint8)
   view = pipeline.stage_view(stage)
 
