@@ -111,9 +111,11 @@ def test_an_upscale_file_that_is_not_an_image_is_named(pipeline_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def mdu_dir(tmp_path_factory):
-  """A tiny three-stage pipeline of 4x4 gray 8-bit images (3 + 5 bits; slices 2x2), a folder."""
+  """A tiny `minimal` three-stage pipeline of 4x4 gray 8-bit images (3 + 5 bits; slices 2x2),
+  a folder."""
   path = str(tmp_path_factory.mktemp("pipelines") / "tiny_mdu")
-  testing.tiny_mdu_pipeline(4, depth_scale=1, stddev=0.3).save(path, metadata={"name": "mdu"})
+  testing.tiny_mdu_pipeline(4, depth_scale=1, stddev=0.3, minimal=True).save(
+      path, metadata={"name": "mdu"})
   return path
 
 
