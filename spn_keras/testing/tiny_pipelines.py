@@ -8,6 +8,14 @@ from spn_keras.pipelines import Pipeline
 from spn_keras.testing.normalization import randomize_weights
 
 
+# `tiny()` overrides of the smallest stages that still have every kind of part: no attention
+# layers, one gated PixelCNN layer (27 variables an SPN, not 75). For tests of training loops,
+# tools and a pipeline's logic rather than of the layers: a train step traces in a third of
+# the time.
+MINIMAL_DECODER = {"attention_layers": 0, "pixelcnn_layers": 1}  # SliceDecoderConfig.tiny
+MINIMAL_SPN = {"decoder": MINIMAL_DECODER, "embedder": {"attention_layers": 0}}  # SPNConfig.tiny
+
+
 def tiny_mdu_pipeline(image_size, channels=1, low_bits=3, high_bits=5, scale=2,
                       depth_scale=None, stddev=None, minimal=False):
   """A built `Pipeline` of `tiny()` stages: slice decoder, size upscaler, depth upscaler.
@@ -22,15 +30,13 @@ def tiny_mdu_pipeline(image_size, channels=1, low_bits=3, high_bits=5, scale=2,
     stddev: when given, each stage's weights are redrawn from `N(0, stddev**2)`
       (`randomize_weights`, seeded by the stage's index), so that its conditionals are far
       from uniform; None keeps Keras's initial weights.
-    minimal: stages without attention layers and with one gated PixelCNN layer (27 variables
-      an SPN, not 75): a train step traces in a third of the time, for tests of training
-      loops and tools rather than of the layers.
+    minimal: `MINIMAL_DECODER` / `MINIMAL_SPN` stages (no attention, one gated layer).
 
   Returns:
     The `Pipeline`.
   """
-  decoder = dict(attention_layers=0, pixelcnn_layers=1) if minimal else {}
-  parts = dict(decoder=decoder, embedder=dict(attention_layers=0) if minimal else None)
+  decoder = MINIMAL_DECODER if minimal else {}
+  parts = MINIMAL_SPN if minimal else {}
   shapes = dict(image_size=image_size, channels=channels)
   stages = {
       "slice_decoder": SliceDecoder(SliceDecoderConfig.tiny(

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from spn_keras import data
+from spn_keras import testing
 from spn_keras.models import AutoregressiveImageModel
 from spn_keras.models import SliceDecoder
 from spn_keras.models import SliceDecoderConfig
@@ -26,10 +27,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True` was passed")
 HERE = os.path.dirname(os.path.abspath(__file__))
 BATCH = 4
 # kind -> (class, config, first_slice_given): the three stages of a pipeline, gray and RGB.
-# Minimal tiny stages (no attention, one gated layer): these tests are about Keras's training
-# loop and saving, and a train step traces in a third of the time.
-_DECODER = dict(attention_layers=0, pixelcnn_layers=1)
-_SPN = dict(decoder=_DECODER, embedder=dict(attention_layers=0))
+# Minimal tiny stages (`testing.MINIMAL_SPN`): these tests are about Keras's training loop and
+# saving, and a train step traces in a third of the time.
+_DECODER = testing.MINIMAL_DECODER
+_SPN = testing.MINIMAL_SPN
 STAGES = {
     "slice_decoder": (SliceDecoder,
                       SliceDecoderConfig.tiny(image_size=4, channels=3, bits=2, **_DECODER),

@@ -78,12 +78,10 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
 def _tiny_trainer(model_dir, steps, **config):
   """A trainer of a 28x28 SPN on mnist5k; `config`: other `TrainerConfig` fields.
 
-  The SPN is the smallest that still has every kind of part (a conditioning network and a
-  gated PixelCNN decoder, neither with attention: 27 variables, not `SPNConfig.tiny`'s 75):
-  these tests are about the training loop, and the train step traces in a third of the time.
+  The SPN is `testing.MINIMAL_SPN` (no attention, one gated layer): these tests are about
+  the training loop, and the train step traces in a third of the time.
   """
-  model_config = SPNConfig.tiny(image_size=28, scale=2, bits=3, embedder=dict(attention_layers=0),
-                                decoder=dict(attention_layers=0, pixelcnn_layers=1))
+  model_config = SPNConfig.tiny(image_size=28, scale=2, bits=3, **testing.MINIMAL_SPN)
 
   def dataset_fn(context):
     return data.make_dataset(
