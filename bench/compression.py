@@ -261,8 +261,9 @@ def cases(quick, max_images, names, photos=None):
   if "photos128_test" in names:
     if photos:
       crops = data.make_dataset(f"crops:{photos}@128", "test", autotune=False)
-      chosen.append(("photos128_test", zoo.load("photos128_mdu"),
-                     [crop.numpy() for crop in crops.take(max_images or -1)], ("files",), False))
+      crops = [crop.numpy() for crop in crops]
+      chosen.append(("photos128_test", zoo.load("photos128_mdu"), crops[:max_images],
+                     ("files",), False))
     else:
       print("compression: photos128_test left out: give --photos=DIR (the folder of "
             "zoo/photos32_mdu/fetch_training_photos.sh)", file=sys.stderr)
@@ -280,15 +281,20 @@ def main():
   parser.add_argument("--quick", action="store_true", help="CI smoke run (tiny, meaningless).")
   parser.add_argument("--max_images", type=int, default=None,
                       help="Images per case (default: all of them).")
-  parser.add_argument("--cases", default=",".join(CASES),
-                      help=f"Comma-separated cases among {', '.join(CASES)}.")
+  parser.add_argument("--cases", default=None,
+                      help=f"Comma-separated cases among {', '.join(CASES)} (default: all).")
   parser.add_argument("--photos", default=None,
                       help="The training photos' folder (photos128_test's held-out crops).")
   args = parser.parse_args()
-  names = args.cases.split(",")
+  names = args.cases.split(",") if args.cases else list(CASES)
   unknown = sorted(set(names) - set(CASES))
   if unknown:
     parser.error(f"--cases: unknown {unknown}; expected some of {list(CASES)}")
+  if args.photos is not None and not os.path.isdir(args.photos):
+    parser.error(f"--photos: no folder at {args.photos!r}")
+  if args.cases and "photos128_test" in names and args.photos is None:
+    parser.error("--cases=photos128_test needs --photos=DIR (the folder of "
+                 "zoo/photos32_mdu/fetch_training_photos.sh)")
   others = classic_codecs()
   chosen = cases(args.quick, args.max_images, names, args.photos)
   for case, pipeline, images, spn_rows, tar in chosen:

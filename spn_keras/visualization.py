@@ -34,6 +34,8 @@ def upscaling_grid(inputs, upscalings, originals):
     ValueError: the shapes do not agree.
   """
   inputs, upscalings, originals = (np.asarray(a) for a in (inputs, upscalings, originals))
+  if upscalings.ndim != 5:
+    raise ValueError(f"`upscalings` must have shape (R, K, H, W, C), got {upscalings.shape}.")
   rows, per_input, height, width, channels = upscalings.shape
   if originals.shape != (rows, height, width, channels):
     raise ValueError(f"`originals` must have shape {(rows, height, width, channels)} (one per "

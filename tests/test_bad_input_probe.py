@@ -26,8 +26,11 @@ def _case_id(case):
 
 @pytest.fixture(scope="session", autouse=True)
 def _probe_context():
-  """Closed at the end of the session, not of the module: a worker process may run this
-  module's tests in several stretches, and the cases hold the context's folders."""
+  """The probe's context, closed at the end of the session.
+
+  Not at the end of the module: a worker process may run this module's tests in several
+  stretches, and the cases hold the context's folders.
+  """
   yield CONTEXT
   CONTEXT.close()
 

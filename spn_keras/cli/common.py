@@ -19,6 +19,7 @@ from spn_keras.argument_checks import ArgumentError
 from spn_keras.cli import launch
 from spn_keras.pipelines import serialization
 from spn_keras.presets import file_io
+from spn_keras.presets import folder_rules
 from spn_keras.presets.preset_folders import pipeline_stage_folders
 
 
@@ -369,7 +370,8 @@ def resolve_stage(name_or_folder, stage, dataset=None):
   """
   entry = resolve_architecture(name_or_folder)
   if stage not in entry.stages:
-    raise app.UsageError(f"--stage must be one of {list(entry.stages)} for {entry.name}.")
+    names = [name for name in folder_rules.STAGES if name in entry.stages]
+    raise app.UsageError(f"--stage must be one of {names} for {entry.name}.")
   dataset = dataset or entry.dataset
   if not dataset:
     raise app.UsageError("--dataset is required (the pipeline names none).")

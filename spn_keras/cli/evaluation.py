@@ -29,9 +29,11 @@ def train_dataset_fn(pipeline, stage, spec, global_batch_size, data_dir=None, se
 
 
 def scores_after_first_slice(pipeline, stage):
-  """Whether `stage` of `pipeline` (a `Pipeline` or the `ZooEntry` of one) is scored on slices
-  `1 ..` only: a size upscaler that follows a slice decoder (SPN_SPEC section 6). Its training
-  then draws those slices only."""
+  """Whether `stage` of `pipeline` is scored on slices `1 ..` only.
+
+  That is a size upscaler that follows a slice decoder (SPN_SPEC section 6); its training then
+  draws those slices only. `pipeline`: a `Pipeline` or the `ZooEntry` of one.
+  """
   return stage == "size_upscaler" and "slice_decoder" in pipeline.stages
 
 

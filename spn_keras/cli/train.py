@@ -114,7 +114,7 @@ def train(argv_flags):
       eval_every=f.eval_every or f.train_steps, sample_every=f.sample_every, seed=f.seed,
       first_slice_given=evaluation.scores_after_first_slice(entry, f.stage),
       jit_compile=f.jit_compile, max_train_seconds=f.max_train_seconds, **schedule)
-  pipeline = entry.build_pipeline()  # after every flag is checked
+  pipeline = entry.build_pipeline()  # after the training flags are checked
   strategy = get_strategy(f.strategy, f.tpu)
   dataset_fn = evaluation.train_dataset_fn(pipeline, f.stage, dataset, batch_size,
                                            f.data_dir, f.seed)

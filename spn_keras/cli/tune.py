@@ -216,11 +216,11 @@ def tune(stage, model_dir, *, zoo=None, pipeline=None, config=None, dataset=None
       log_every=log_every, eval_every=train_steps, seed=seed,
       first_slice_given=evaluation.scores_after_first_slice(entry, stage),
       jit_compile=jit_compile)
-  pipeline = entry.build_pipeline()  # after every argument is checked
-  dataset_fn = evaluation.train_dataset_fn(pipeline, stage, dataset, batch_size, data_dir, seed)
-  test = evaluation.stage_dataset(pipeline, stage, dataset, "test", None, data_dir)
+  built = entry.build_pipeline()  # after the training arguments are checked
+  dataset_fn = evaluation.train_dataset_fn(built, stage, dataset, batch_size, data_dir, seed)
+  test = evaluation.stage_dataset(built, stage, dataset, "test", None, data_dir)
   evaluate = evaluation.stage_evaluator(
-      pipeline, stage, test.take(eval_examples).batch(min(eval_examples, _EVAL_BATCH)))
+      built, stage, test.take(eval_examples).batch(min(eval_examples, _EVAL_BATCH)))
   strategy = get_strategy("one_device")
 
   def run_trial(values, trial_dir):
@@ -241,7 +241,7 @@ def tune(stage, model_dir, *, zoo=None, pipeline=None, config=None, dataset=None
     writer.close()
     try:
       trainer = Trainer(lambda: trial_entry.build_stage(stage), dataset_fn, trainer_config,
-                        strategy, eval_fn=eval_fn, dims_per_example=pipeline.num_dims)
+                        strategy, eval_fn=eval_fn, dims_per_example=built.num_dims)
       last = trainer.train()
     except FloatingPointError as error:  # diverged: a result of the search, not a crash
       raise keras_tuner.errors.FailedTrialError(str(error)) from error

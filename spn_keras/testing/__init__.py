@@ -14,6 +14,5 @@ from spn_keras.testing.tiny_pipelines import MINIMAL_SPN
 from spn_keras.testing.tiny_pipelines import tiny_mdu_pipeline
 
 __all__ = ["MINIMAL_DECODER", "MINIMAL_SPN", "all_images", "assert_causal", "dependence",
-           "grouped_feature_ranks",
-           "randomize_weights", "raster_ranks", "run_layer_test", "subscale_ranks",
-           "tiny_mdu_pipeline", "total_probability"]
+           "grouped_feature_ranks", "randomize_weights", "raster_ranks", "run_layer_test",
+           "subscale_ranks", "tiny_mdu_pipeline", "total_probability"]

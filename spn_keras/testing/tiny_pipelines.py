@@ -1,5 +1,7 @@
 """Tiny multidimensional-upscaling pipelines for tests: every stage kind, in milliseconds."""
 
+import types
+
 from spn_keras.models import SliceDecoder
 from spn_keras.models import SliceDecoderConfig
 from spn_keras.models import SPNConfig
@@ -8,12 +10,14 @@ from spn_keras.pipelines import Pipeline
 from spn_keras.testing.normalization import randomize_weights
 
 
-# `tiny()` overrides of the smallest stages that still have every kind of part: no attention
-# layers, one gated PixelCNN layer (27 variables an SPN, not 75). For tests of training loops,
-# tools and a pipeline's logic rather than of the layers: a train step traces in a third of
-# the time.
-MINIMAL_DECODER = {"attention_layers": 0, "pixelcnn_layers": 1}  # SliceDecoderConfig.tiny
-MINIMAL_SPN = {"decoder": MINIMAL_DECODER, "embedder": {"attention_layers": 0}}  # SPNConfig.tiny
+# Read-only `tiny()` overrides of the smallest stages: no attention layers and one gated
+# PixelCNN layer (an SPN keeps its conditioning network and decoder: 27 variables, not 75). For
+# tests of training loops, tools and a pipeline's logic rather than of the layers: a train step
+# traces in a third of the time.
+MINIMAL_DECODER = types.MappingProxyType(  # SliceDecoderConfig.tiny
+    {"attention_layers": 0, "pixelcnn_layers": 1})
+MINIMAL_SPN = types.MappingProxyType(  # SPNConfig.tiny
+    {"decoder": dict(MINIMAL_DECODER), "embedder": {"attention_layers": 0}})
 
 
 def tiny_mdu_pipeline(image_size, channels=1, low_bits=3, high_bits=5, scale=2,

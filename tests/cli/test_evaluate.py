@@ -126,13 +126,12 @@ def _run_main(main, arguments, capsys):
 
 
 def test_a_gray_png_folder_trains_and_evaluates_every_stage_of_a_28x28_pipeline(
-    tmp_path, capsys):
+    tiny_mnist_pipeline, tmp_path, capsys):
   """Issue 27: 28 x 28 gray PNGs were refused as (B, None, None, 3) by every stage. The
-  stages are a `minimal` tiny 28 x 28 gray MDU pipeline's (`--config`; mnist28_mdu's widths
+  stages are the `minimal` tiny 28 x 28 gray MDU pipeline's (`--config`; mnist28_mdu's widths
   cost 30 s, attention layers 10 s, and neither changes what the input pipeline reads:
   `tests/cli/test_train.py` trains `--zoo=mnist28_mdu` itself)."""
-  config = tmp_path / "config"
-  testing.tiny_mdu_pipeline(28, minimal=True).save(config, metadata={"name": "tiny_mnist"})
+  _, config = tiny_mnist_pipeline
   images = _gray_png_folder(tmp_path / "digits", {"train": [(28, 28)] * 4,
                                                   "test": [(28, 28)] * 3})
   spec = f"folder:{tmp_path / 'digits'}"

@@ -111,7 +111,7 @@ def test_a_count_beyond_the_payload_stops_after_one_batch(pipeline, coded):
 
 def test_another_model_and_a_damaged_header_are_refused(pipeline, coded):
   _, archive, _ = coded
-  other = testing.tiny_mdu_pipeline(4, depth_scale=1, stddev=0.3)
+  other = testing.tiny_mdu_pipeline(4, depth_scale=1, stddev=0.3, minimal=True)
   other.depth_upscaler.set_weights([w * 1.01 for w in other.depth_upscaler.get_weights()])
   with pytest.raises(CodecError, match="The archive was compressed with another model"):
     codec.decompress_archive(other, archive)

@@ -183,9 +183,8 @@ def test_unknown_method():
     STAGES["spn_baseline"]().sample(1, method="fast")
 
 
-# Every stage kind once in the default suite; the other variants are slow tests.
 # The default suite codes a decoder, a size upscaler (S = 4, non-square) and a depth upscaler;
-# the slow set every other stage kind.
+# the slow set the other stages of STAGES.
 CODING_STAGES = ("decoder_kernel5", "spn_rgb_s4_non_square", "depth_upscaler")
 
 

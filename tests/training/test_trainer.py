@@ -330,11 +330,15 @@ def test_first_slice_given_trains_on_slices_after_the_first(tmp_path, first_slic
       trainer.train()
 
 
-def _stage_trainer(model_dir, stage, channels, jit_compile, steps=3, batch=None, **config):
-  """A tiny stage of a 4x4 `minimal` MDU pipeline (the checks of the loop are what these tests
-  are about), plain or XLA-compiled, on random images (or on `batch`, a dict of the stage's
-  view, repeated); `config`: other `TrainerConfig` fields."""
-  pipeline = testing.tiny_mdu_pipeline(4, channels=channels, minimal=True)
+def _stage_trainer(model_dir, stage, channels, jit_compile, steps=3, batch=None, minimal=True,
+                   **config):
+  """A tiny stage of a 4x4 MDU pipeline, plain or XLA-compiled, on random images (or on
+  `batch`, a dict of the stage's view, repeated); `config`: other `TrainerConfig` fields.
+
+  `minimal` stages (no attention) where the checks of the loop are what a test is about; the
+  full tiny stages where the layers' arithmetic is (XLA against plain steps).
+  """
+  pipeline = testing.tiny_mdu_pipeline(4, channels=channels, minimal=minimal)
   images = np.random.default_rng(0).integers(0, 256, (16, 4, 4, channels), np.uint8)
   view = pipeline.stage_view(stage)
 
@@ -423,7 +427,8 @@ def test_values_out_of_range_stop_a_training_step_with_a_readable_message(
 def test_xla_compiled_steps_train_like_plain_steps(tmp_path, stage, channels):
   runs = {}
   for jit_compile in (False, True):
-    trainer = _stage_trainer(tmp_path / str(jit_compile), stage, channels, jit_compile)
+    trainer = _stage_trainer(tmp_path / str(jit_compile), stage, channels, jit_compile,
+                             minimal=False)
     trainer.train()
     runs[jit_compile] = trainer
   np.testing.assert_allclose([b for _, b in runs[True].history],
