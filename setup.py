@@ -66,8 +66,8 @@ setuptools.setup(
         # tensorflow>=2.21,<3 and protobuf>=6.31.1,<8).
         "serving": _SERVING_EXTRA,
         # The export tests send PredictRequests and read the warm-up records.
-        # pytest-xdist: the suite runs in worker processes (pytest.ini).
-        "test": ["pytest", "pytest-xdist"] + _SERVING_EXTRA + _DATA_EXTRA,
+        # pytest-xdist: the suite runs in worker processes (pytest.ini; 2.5 added --dist loadgroup).
+        "test": ["pytest", "pytest-xdist>=2.5"] + _SERVING_EXTRA + _DATA_EXTRA,
         # bench/compression.py's JPEG XL row (PNG and WebP come with Pillow); bench/serving.py
         # replays the warm-up records and sizes gRPC requests.
         "bench": ["Pillow", "pillow-jxl-plugin"] + _SERVING_EXTRA + _DATA_EXTRA,
