@@ -283,7 +283,7 @@ def main():
                       help="Images per case (default: all of them).")
   parser.add_argument("--cases", default=None,
                       help=f"Comma-separated cases among {', '.join(CASES)} (default: all).")
-  parser.add_argument("--photos", default=None,
+  parser.add_argument("--photos", default=None, type=os.path.expanduser,
                       help="The training photos' folder (photos128_test's held-out crops).")
   args = parser.parse_args()
   names = args.cases.split(",") if args.cases else list(CASES)

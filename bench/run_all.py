@@ -14,6 +14,9 @@ with `{` is one JSON result, and each benchmark's results must carry its require
 - `--quick` (CI smoke run) runs each script's quick mode, checks the fields, and renders the
   table from a temporary folder to stdout. It never touches README.md or bench/results/: its
   figures are not published.
+- `compression_photos128` (photos128_mdu on its held-out 128x128 test crops) needs the
+  training photos in `~/spn_keras_photos` (`bash zoo/photos32_mdu/fetch_training_photos.sh
+  ~/spn_keras_photos`); a full run without them skips it with a note.
 - `--only=memory,sampling` runs some of the scripts (full runs can be done piecewise);
   `--table_only` only regenerates the table from the results already in bench/results/.
 
@@ -63,10 +66,15 @@ REQUIRED_FIELDS = {
     "input_pipeline": ("case", "images_per_s"),
     "compression": ("case", "codec", "bits_per_dim", "model_bits_per_dim", "encode_s_per_image",
                     "decode_s_per_image"),
+    "compression_photos128": ("case", "codec", "bits_per_dim", "model_bits_per_dim",
+                              "encode_s_per_image", "decode_s_per_image"),
     "serving": ("case", "signature", "batch_size", "load_s", "first_call_s", "second_call_s",
                 "warmup_replay_s", "warm_first_call_s", "warm_second_call_s",
                 "warm_first_over_second", "rest_request_bytes", "grpc_request_bytes"),
 }
+# photos128_mdu's training photos (held-out test crops included), where its zoo entry reads them.
+PHOTOS = "~/spn_keras_photos"
+FETCH_PHOTOS = f"bash zoo/photos32_mdu/fetch_training_photos.sh {PHOTOS}"
 # Benchmarks that run a script other than `bench/<name>.py`, or with arguments:
 # name -> (script, arguments of every run, arguments of a full run only). The shipped
 # mnist28_mdu trained for 67.9 minutes (its model card); the row recorded with --minutes=112
@@ -74,7 +82,12 @@ REQUIRED_FIELDS = {
 SCRIPT_RUNS = {
     "likelihood_vs_peer_shipped": ("likelihood_vs_peer", ("--shipped",), ("--minutes=68",)),
     "sample_wait": ("sampling", ("--wait",), ()),
+    "compression_photos128": ("compression", (),
+                              ("--cases=photos128_test", "--photos=" + PHOTOS)),
 }
+# Full runs that need photos that are not in the repository: without them the benchmark is
+# skipped with a note, and its recorded results stay as they are.
+NEEDS_PHOTOS = ("compression_photos128",)
 GIB = 1 << 30
 
 
@@ -295,6 +308,7 @@ FIGURES = {
     "train_throughput": _throughput_figures,
     "input_pipeline": _input_figures,
     "compression": _compression_figures,
+    "compression_photos128": _compression_figures,
     "serving": _serving_figures,
 }
 
@@ -367,6 +381,11 @@ def main():
   with tempfile.TemporaryDirectory(prefix="spn_bench_quick_") as scratch:
     folder = pathlib.Path(scratch) if args.quick else RESULTS
     for name in names:
+      if (name in NEEDS_PHOTOS and not args.quick
+          and not os.path.isdir(os.path.expanduser(PHOTOS))):
+        print(f"== {name} skipped: no photos in {PHOTOS} ({FETCH_PHOTOS})", file=sys.stderr,
+              flush=True)
+        continue
       try:
         results, run = run_script(name, args.quick, extra_arguments.get(name, ()))
       except RuntimeError as error:

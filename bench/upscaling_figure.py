@@ -39,7 +39,7 @@ def test_crops(photos, size):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--photos", required=True,
+  parser.add_argument("--photos", required=True, type=os.path.expanduser,
                       help="The folder of zoo/photos32_mdu/fetch_training_photos.sh.")
   parser.add_argument("--pipeline", default="photos128_mdu", help="Zoo name or folder.")
   parser.add_argument("--rows", type=int, default=6, help="Test crops (rows of the figure).")
