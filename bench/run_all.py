@@ -50,6 +50,8 @@ START_MARKER = "<!-- bench-results:start -->"
 END_MARKER = "<!-- bench-results:end -->"
 _LIKELIHOOD_FIELDS = ("case", "spn_test_bits_per_dim", "peer_test_bits_per_dim", "spn_sample_s",
                       "peer_sample_s", "budget_s")
+_COMPRESSION_FIELDS = ("case", "codec", "bits_per_dim", "model_bits_per_dim",
+                       "encode_s_per_image", "decode_s_per_image")
 # The benchmarks in the order they run and appear in the table, with the fields every result of
 # theirs must carry.
 REQUIRED_FIELDS = {
@@ -64,10 +66,8 @@ REQUIRED_FIELDS = {
                          "achieved_flops", "peak_flops", "utilization", "model_peak_flops",
                          "model_utilization"),
     "input_pipeline": ("case", "images_per_s"),
-    "compression": ("case", "codec", "bits_per_dim", "model_bits_per_dim", "encode_s_per_image",
-                    "decode_s_per_image"),
-    "compression_photos128": ("case", "codec", "bits_per_dim", "model_bits_per_dim",
-                              "encode_s_per_image", "decode_s_per_image"),
+    "compression": _COMPRESSION_FIELDS,
+    "compression_photos128": _COMPRESSION_FIELDS,
     "serving": ("case", "signature", "batch_size", "load_s", "first_call_s", "second_call_s",
                 "warmup_replay_s", "warm_first_call_s", "warm_second_call_s",
                 "warm_first_over_second", "rest_request_bytes", "grpc_request_bytes"),
