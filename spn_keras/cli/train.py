@@ -2,7 +2,10 @@
 
 The architecture comes from one of `--zoo`, `--pipeline` (a zoo name: its entry; a pipeline
 folder: its stages' configs) and `--config` (a pipeline folder, as `--pipeline`); the stage
-starts from random weights.
+starts from random weights, or from the weights of the same stage of `--init_from` (a zoo name:
+its pretrained weights; a pipeline folder: its trained stage, sha256-checked), whose config
+must equal the one trained: fine-tuning, or continuing a run on a machine that lacks its
+checkpoints.
 
 Each stage trains on its own view of the data (SPN_SPEC section 6): the slice decoder on slice
 0 of the low-depth image, the size upscaler on the low-depth image, the depth upscaler on the
@@ -30,12 +33,14 @@ from absl import app
 from absl import flags
 
 from spn_keras import data
+from spn_keras import zoo
 from spn_keras.cli import common
 from spn_keras.cli import evaluation
 from spn_keras.cli import stage_flags
 from spn_keras.pipelines import serialization
 from spn_keras.presets import file_io
 from spn_keras.presets import folder_rules
+from spn_keras.presets.preset_folders import pipeline_stage_folders
 from spn_keras.training import STRATEGIES
 from spn_keras.training import Trainer
 from spn_keras.training import get_strategy
@@ -58,6 +63,10 @@ flags.DEFINE_enum("strategy", "one_device", list(STRATEGIES), "tf.distribute str
 flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
 flags.DEFINE_integer("eval_every", 0, "Steps between exact test-split evaluations (0: end).")
 flags.DEFINE_integer("sample_every", 0, "Steps between TensorBoard sample grids (0: none).")
+flags.DEFINE_string("init_from", None,
+                    "A zoo name or pipeline folder whose --stage weights start the training "
+                    "instead of random ones (its config must equal the one trained); a "
+                    "checkpoint in --model_dir wins: the run resumes from it.")
 flags.DEFINE_float("max_train_seconds", None,
                    "Wall-clock budget of this run: the step that exhausts it is the last "
                    "(checkpoint, evaluation, pipeline folder); rerunning continues towards "
@@ -84,6 +93,43 @@ def learning_rate_schedule(entry, f):
   initial = entry.learning_rate if f.learning_rate is None else f.learning_rate
   return dict(learning_rate=initial, learning_rate_boundaries=boundaries,
               learning_rate_values=values)
+
+
+def initial_weights(name_or_folder, stage, config):
+  """The weights of `stage` in the pipeline `name_or_folder` (`--init_from`), checked against
+  the config of the stage to train.
+
+  Args:
+    name_or_folder: a registered zoo name (its pretrained weights) or a pipeline folder (its
+      trained stage; the folder may hold only some of the stages).
+    stage: the stage's name, e.g. "depth_upscaler".
+    config: the `SliceDecoderConfig` / `SPNConfig` of the stage to train.
+
+  Returns:
+    The list of numpy arrays (`keras.Model.get_weights` order) of the stage.
+
+  Raises:
+    app.UsageError: no such zoo name or folder, no pretrained weights, no trained `stage` in
+      the folder, or a stage whose config differs from `config` (naming the fields).
+  """
+  try:
+    common.check_model_name(name_or_folder)
+    if name_or_folder in zoo.list_models():
+      source = zoo.load(name_or_folder).stages.get(stage)
+    else:
+      folders = pipeline_stage_folders(name_or_folder)
+      source = serialization.load_stage(*folders[stage]) if stage in folders else None
+  except common.USER_ERRORS as error:
+    raise app.UsageError(f"--init_from: {common.user_error_message(error)}") from None
+  if source is None:
+    raise app.UsageError(f"--init_from: {name_or_folder} holds no trained {stage}.")
+  if source.config != config:
+    mine, theirs = config.to_dict(), source.config.to_dict()
+    fields = sorted(key for key in mine.keys() | theirs.keys()
+                    if mine.get(key) != theirs.get(key))
+    raise app.UsageError(f"--init_from: the {stage} of {name_or_folder} has another config "
+                         f"than the one trained (differing fields: {', '.join(fields)}).")
+  return source.get_weights()
 
 
 def train(argv_flags):
@@ -114,6 +160,8 @@ def train(argv_flags):
       eval_every=f.eval_every or f.train_steps, sample_every=f.sample_every, seed=f.seed,
       first_slice_given=evaluation.scores_after_first_slice(entry, f.stage),
       jit_compile=f.jit_compile, max_train_seconds=f.max_train_seconds, **schedule)
+  initial = (initial_weights(f.init_from, f.stage, entry.stages[f.stage])
+             if f.init_from else None)
   pipeline = entry.build_pipeline()  # after the training flags are checked
   strategy = get_strategy(f.strategy, f.tpu)
   dataset_fn = evaluation.train_dataset_fn(pipeline, f.stage, dataset, batch_size,
@@ -128,7 +176,14 @@ def train(argv_flags):
                           conditioning=batch["conditioning"][:8])
     return model.sample(8, seed=0)
 
-  trainer = Trainer(lambda: entry.build_stage(f.stage), dataset_fn, config, strategy,
+  def build_stage():  # inside the strategy's scope; a restored checkpoint replaces `initial`
+    stage = entry.build_stage(f.stage)
+    if initial is not None:
+      stage.build()
+      stage.set_weights(initial)
+    return stage
+
+  trainer = Trainer(build_stage, dataset_fn, config, strategy,
                     eval_fn=eval_fn, sample_fn=sample_fn,
                     dims_per_example=pipeline.num_dims,
                     progress=None if common.progress_silenced(f) else _print_to_stderr)
@@ -144,12 +199,14 @@ def train(argv_flags):
           f"the learning rate or clip gradients (--clip_norm) and train again in a new "
           f"--model_dir (the checkpoints in this one hold these weights).")
     if f.pipeline_dir:
-      serialization.save_pipeline_stage(
-          f.pipeline_dir, f.stage, trainer.model,
-          metadata={"name": entry.name, "dataset": dataset,
-                    f"{f.stage}_test_bits_per_dim": test_bits,
-                    f"{f.stage}_train_steps": int(trainer.step.numpy())})
-  return {"stage": f.stage, "step": int(trainer.step.numpy()),
+      metadata = {"name": entry.name, "dataset": dataset,
+                  f"{f.stage}_test_bits_per_dim": test_bits,
+                  f"{f.stage}_train_steps": int(trainer.step.numpy())}
+      if f.init_from:
+        metadata[f"{f.stage}_init_from"] = f.init_from
+      serialization.save_pipeline_stage(f.pipeline_dir, f.stage, trainer.model,
+                                        metadata=metadata)
+  return {"stage": f.stage, "init_from": f.init_from, "step": int(trainer.step.numpy()),
           "resumed_from_step": trainer.start_step, "train_seconds": trainer.train_seconds,
           "last_train_bits_per_dim": last, "test_bits_per_dim": test_bits}
 

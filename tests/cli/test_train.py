@@ -16,6 +16,7 @@ from spn_keras import testing
 from spn_keras import zoo
 from spn_keras.cli import train
 from spn_keras.pipelines import load_pipeline
+from spn_keras.pipelines import serialization
 
 
 @pytest.fixture(scope="module")
@@ -268,3 +269,67 @@ def test_an_unknown_model_name_is_refused_before_any_work(tmp_path):
                                        "registered zoo name"):
     _run_train(["--pipeline=no_such", "--stage=slice_decoder", f"--model_dir={tmp_path}/runs"])
   assert not os.listdir(tmp_path)
+
+
+def _weights_when_training_starts(monkeypatch):
+  """Records the stage's weights each time a `Trainer` has restored (or not) a checkpoint."""
+  recorded = []
+  restore = train.Trainer.restore
+
+  def recording_restore(trainer):
+    step = restore(trainer)
+    recorded.append(trainer.model.get_weights())
+    return step
+
+  monkeypatch.setattr(train.Trainer, "restore", recording_restore)
+  return recorded
+
+
+def test_init_from_starts_from_a_folders_stage_and_a_checkpoint_wins(tiny_config_folder,
+                                                                      tmp_path, monkeypatch,
+                                                                      capsys):
+  """The stage starts from `--init_from`'s weights (shifted here, so that they differ from any
+  seeded initialisation); a rerun in the same --model_dir resumes from its checkpoint."""
+  monkeypatch.setattr(train.evaluation, "stage_evaluator",  # the test split's score: not run here
+                      lambda *args: lambda model: {"bits_per_dim": 1.25})
+  source, metadata = load_pipeline(tiny_config_folder)
+  decoder = source.slice_decoder
+  decoder.set_weights([weight + 0.5 for weight in decoder.get_weights()])
+  source.save(tmp_path / "source", metadata=metadata)
+  recorded = _weights_when_training_starts(monkeypatch)
+  arguments = [f"--config={tiny_config_folder}", "--stage=slice_decoder",
+               f"--model_dir={tmp_path}/runs", f"--pipeline_dir={tmp_path}/pipeline",
+               f"--init_from={tmp_path / 'source'}", "--train_steps=1", "--batch_size=2",
+               "--verbosity=-1"]
+  _run_train(arguments, run=train.main)
+  assert json.loads(capsys.readouterr().out)["init_from"] == str(tmp_path / "source")
+  for started, shifted in zip(recorded[0], decoder.get_weights(), strict=True):
+    assert (started == shifted).all()
+  trained = load_pipeline(tmp_path / "pipeline")[1]
+  assert trained["slice_decoder_init_from"] == str(tmp_path / "source")
+
+  checkpointed = [weight.copy() for weight in recorded[0]]
+  _run_train(arguments[:-3] + ["--train_steps=2", "--batch_size=2", "--verbosity=-1"],
+             run=train.main)  # resumes at step 1 from the checkpoint, not from the source
+  assert json.loads(capsys.readouterr().out)["resumed_from_step"] == 1
+  assert any((started != first).any() for started, first in zip(recorded[1], checkpointed))
+
+
+@pytest.mark.parametrize("init_from, message", [
+    ("mnist28_mdu", r"--init_from: the slice_decoder of mnist28_mdu has another config than the "
+                    r"one trained \(differing fields: .*\)\."),
+    ("no_such", "--init_from: 'no_such' is neither a pipeline folder nor a registered zoo name"),
+    ("size_upscaler_only", "--init_from: .*size_upscaler_only holds no trained slice_decoder."),
+])
+def test_a_bad_init_from_is_refused_before_any_work(init_from, message, tiny_config_folder,
+                                                    tmp_path, monkeypatch):
+  if init_from == "size_upscaler_only":
+    init_from = str(tmp_path / "sources" / init_from)
+    serialization.save_pipeline_stage(init_from, "size_upscaler",
+                                      load_pipeline(tiny_config_folder)[0].size_upscaler)
+  monkeypatch.setattr(zoo.ZooEntry, "build_pipeline", lambda entry: pytest.fail("built"))
+  with pytest.raises(app.UsageError, match=f"^{message}"):
+    _run_train([f"--config={tiny_config_folder}", "--stage=slice_decoder",
+                f"--model_dir={tmp_path}/runs", f"--pipeline_dir={tmp_path}/pipeline",
+                f"--init_from={init_from}"])
+  assert sorted(os.listdir(tmp_path)) in ([], ["sources"])
