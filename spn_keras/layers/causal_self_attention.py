@@ -22,10 +22,12 @@ class CausalSelfAttention(keras.layers.Layer):
   pixels of a slice whose inputs are shifted by one pixel (SPN_SPEC section 4.1). With
   `causal=False` every position sees every other (the conditioning network, section 3).
   Under a mixed precision policy the scores and attention weights are stored in the compute
-  dtype; TensorFlow's softmax kernel computes in float32 internally and rounds only the weights
-  (for bfloat16 on CPU the weights equal a float32 softmax rounded to bfloat16, bit for bit:
-  tested), without the two float32 copies of the `(B, heads, L, L)` scores that casting around
-  the softmax would make.
+  dtype, without the two float32 copies of the `(B, heads, L, L)` scores that casting around
+  the softmax would make. On CPUs with bfloat16 arithmetic (AVX-512 BF16 or AMX) TensorFlow's
+  bfloat16 softmax computes in float32 and rounds only the weights: they equal a float32
+  softmax rounded to bfloat16, bit for bit (tested). Elsewhere (e.g. AMD Zen 3) its kernel
+  computes in bfloat16: weights within 2**-7 of that, rows summing to 1 within 1% (measured;
+  tested with twice these bounds). Mixed precision is for training on such hardware.
 
   Args:
     num_heads: number of attention heads.
