@@ -8,10 +8,12 @@ from spn_keras.codec.codec_error import CodecError
 
 # Version 2 added the header's own CRC; version 3 holds an image of any size, tiled into the
 # model's image shape and coded as one range-coder stream; version 4 codes it as one
-# interleaved rANS stream, decoded inside the compiled program (`spn_keras.codec.lossless`).
+# interleaved rANS stream, decoded inside the compiled program (`spn_keras.codec.lossless`);
+# version 5 starts the payload with the coding-batch row of the image's last tiles, which it
+# decodes at (`coding_streams._coding_batches`).
 # Files of older versions are refused by name: they decode differently, and files are meant
 # for the environment (and so the spn-keras version) that made them.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 MAX_IMAGE_SIDE = 65535  # a height or width beyond this is a damaged (or hostile) header
 MODEL_FINGERPRINT_BYTES = 4
 ENVIRONMENT_TAG_BYTES = 2
@@ -111,7 +113,7 @@ class CodecHeader:
       raise CodecError("An spn-keras archive, not an image file: read it with "
                        "`decompress_archive` (spn_decompress reads both).")
     if blob[0] != FORMAT_VERSION:
-      older = (" (format versions 1-3 were made by older spn-keras versions, whose files "
+      older = (" (format versions 1-4 were made by older spn-keras versions, whose files "
                "decode only there)" if 1 <= blob[0] < FORMAT_VERSION else "")
       raise CodecError(f"Not an spn-keras image file of format version {FORMAT_VERSION}: its "
                        f"first byte is {blob[0]}{older} (a file of another format or spn-keras "

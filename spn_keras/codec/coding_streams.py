@@ -163,19 +163,37 @@ class _Stream:
     self.lanes = min(self.batch_size, len(self.tiles))
     self.records = []  # the encoder's (starts, counts, valid), each (steps, tiles of a chunk)
     self.words = self.position = self.states = None  # the decoder's
+    # The batch row of the stream's last chunk (`_coding_batches`): its other chunks fill
+    # whole batches. The encoder sets it; a file's payload starts with it.
+    self.last_row = 0
 
-  def encoded(self):
-    """The stream's bytes from the encoder's records."""
+  def encoded(self, with_row=True):
+    """The stream's bytes from the encoder's records, after the byte `last_row` (a file's
+    payload) or without it (`with_row=False`: an archive's one stream, whose last chunk is
+    always at row 0)."""
     def lanes_wide(array, fill):
       return np.pad(array, ((0, 0), (0, self.lanes - array.shape[1])), constant_values=fill)
 
     starts, counts, valid = (np.concatenate([lanes_wide(record[index], fill)
                                              for record in self.records])
                              for index, fill in ((0, 0), (1, 1), (2, False)))
-    return np.asarray(interleaved_rans.encode(starts, counts, valid), "<u4").tobytes()
+    words = np.asarray(interleaved_rans.encode(starts, counts, valid), "<u4").tobytes()
+    return (bytes([self.last_row]) if with_row else b"") + words
 
-  def start_decoding(self, payload):
-    padded = bytes(payload) + b"\0" * (-len(payload) % 4)
+  def start_decoding(self, payload, with_row=True):
+    """Reads `last_row` (unless `with_row=False`) and the stream's first words.
+
+    Raises:
+      ValueError: no row byte, or a row at which the last chunk would not fit in its batch
+        (a damaged payload).
+    """
+    payload = bytes(payload)
+    if with_row:
+      last_chunk = len(self.tiles) % self.batch_size or self.batch_size
+      if not payload or payload[0] + last_chunk > self.batch_size:
+        raise ValueError("its coding-batch row is missing or impossible")
+      self.last_row, payload = payload[0], payload[1:]
+    padded = payload + b"\0" * (-len(payload) % 4)
     self.words = np.frombuffer(padded, "<u4").astype(np.int64)
     self.states, self.position = interleaved_rans.initial_states(self.words, self.lanes)
 
@@ -186,26 +204,50 @@ class _Stream:
     return self.position > self.words.size
 
 
-def _coding_batches(tile_counts, batch_size):
+def _coding_batches(tile_counts, batch_size, last_rows=None):
   """The batches that code streams of `tile_counts` tiles: lists of chunks `(stream, first
-  tile, tiles)`.
+  tile, first row, tiles)`.
 
-  A stream's tiles go in chunks of `batch_size` (tiles 0 .. B-1, B .. 2B-1, ...) and a chunk
-  is never split between batches: chunks fill batches in order, and one that does not fit in
-  what is left of a batch starts the next. A chunk's tile `first + i` is lane `i` of its
-  stream and its rows are consecutive, whatever other streams share the batch, so that a
-  file decodes alone or in any company (a row's logits depend on its tile alone).
+  A stream's tiles go in chunks of `batch_size` (tiles 0 .. B-1, B .. 2B-1, ...), each in
+  consecutive rows of one batch, its tile `first + i` being lane `i` of its stream; only a
+  stream's last chunk can be shorter than a batch. Which row a chunk starts at is part of the
+  file: on some CPUs (AMD Zen 3, seen) a row's logits depend on the row's position in the
+  batch (the kernels' tail rows round differently), though never on the other rows' contents,
+  so a stream decodes at the rows it was coded at, alone or in any company.
+
+  Args:
+    tile_counts: the streams' tile counts, in order.
+    batch_size: `B`.
+    last_rows: None to code (chunks fill batches in order, a chunk that does not fit in what
+      is left of a batch starting the next); or the row of each stream's last chunk, as the
+      coder placed it, to decode (each chunk goes in the first batch after its stream's
+      previous chunk whose rows it needs are free).
+
+  Returns:
+    The list of batches, each a list of chunks in row order.
   """
-  batches, current, used = [], [], 0
+  batches, used = [], []  # used[b]: the occupied rows of batch b
   for stream, count in enumerate(tile_counts):
+    previous = -1  # the batch of the stream's previous chunk
     for first in range(0, count, batch_size):
       size = min(batch_size, count - first)
-      if used + size > batch_size:
-        batches.append(current)
-        current, used = [], 0
-      current.append((stream, first, size))
-      used += size
-  return batches + [current] if current else batches
+      if last_rows is None:
+        fits = [index for index in range(max(previous + 1, len(batches) - 1), len(batches))
+                if max(used[index], default=-1) + 1 + size <= batch_size]
+        row = max(used[fits[0]], default=-1) + 1 if fits else 0
+      else:
+        row = last_rows[stream] if first + size == count else 0
+        fits = [index for index in range(previous + 1, len(batches))
+                if not used[index] & set(range(row, row + size))]
+      if fits:
+        previous = fits[0]
+      else:
+        batches.append([])
+        used.append(set())
+        previous = len(batches) - 1
+      batches[previous].append((stream, first, row, size))
+      used[previous].update(range(row, row + size))
+  return [sorted(batch, key=lambda chunk: chunk[2]) for batch in batches]
 
 
 def _batch_arrays(model, chunks, batch_size):
@@ -213,8 +255,8 @@ def _batch_arrays(model, chunks, batch_size):
 
   Args:
     model: the `Pipeline` or stage.
-    chunks: `(stream, first tile, tiles)` of `_Stream`s, in row order.
-    batch_size: `B`; the rows after the chunks hold blank tiles (pad values, nothing coded).
+    chunks: `(stream, first tile, first row, tiles)` of `_Stream`s (`_coding_batches`).
+    batch_size: `B`; the rows no chunk holds hold blank tiles (pad values, nothing coded).
 
   Returns:
     the int32 tiles `(B, h, w, C)`, their `_known_slices` and `_known_masks`, their
@@ -222,9 +264,10 @@ def _batch_arrays(model, chunks, batch_size):
     its own).
   """
   def rows(arrays_of, blank):
-    picked = [arrays_of(stream)[first:first + size] for stream, first, size in chunks]
-    used = sum(len(block) for block in picked)
-    return np.concatenate(picked + [np.broadcast_to(blank, (batch_size - used, *blank.shape))])
+    batch = np.array(np.broadcast_to(blank, (batch_size, *blank.shape)))
+    for stream, first, row, size in chunks:
+      batch[row:row + size] = arrays_of(stream)[first:first + size]
+    return batch
 
   tile_shape = tuple(model.image_shape)
   tiles = rows(lambda stream: stream.tiles, np.full(tile_shape, pad_value(model.bits), np.int32))
@@ -234,20 +277,10 @@ def _batch_arrays(model, chunks, batch_size):
     conditioning = rows(lambda stream: stream.conditioning,
                         np.full(tile_shape, pad_value(model.conditioning_bits), np.int32))
   first_rows = np.arange(batch_size, dtype=np.int32)
-  row = 0
-  for _, _, size in chunks:
+  for _, _, row, size in chunks:
     first_rows[row:row + size] = row
-    row += size
   return (tiles, _known_slices(model, tiles), _known_masks(model, masks), conditioning,
           first_rows)
-
-
-def _chunk_rows(chunks):
-  """`(stream, first tile, first row, tiles)` of each chunk."""
-  row = 0
-  for stream, first, size in chunks:
-    yield stream, first, row, size
-    row += size
 
 
 def _encoder_slices(chunks, known, valid, first_rows):
@@ -264,7 +297,7 @@ def _encoder_slices(chunks, known, valid, first_rows):
           np.zeros(batch, np.int32)))
       starts, counts, coded = (np.asarray(array).reshape(batch, -1).T for array in (
           state["starts"], state["counts"], valid[name][:, slice_index]))
-      for stream, _, row, size in _chunk_rows(chunks):
+      for stream, _, row, size in chunks:
         stream.records.append(tuple(array[:, row:row + size] for array in (starts, counts, coded)))
     return code_slice
   return for_stage
@@ -280,7 +313,7 @@ def _decoder_slices(chunks, known, valid, first_rows):
       window = np.zeros(values.size, np.int64)
       positions = np.zeros(batch, np.int32)
       states = np.full(batch, interleaved_rans.LOWER_BOUND, np.int64)
-      for stream, _, row, size in _chunk_rows(chunks):
+      for stream, _, row, size in chunks:
         base = row * per_row
         ahead = stream.words[stream.position:stream.position + size * per_row]
         window[base:base + ahead.size] = ahead
@@ -290,7 +323,7 @@ def _decoder_slices(chunks, known, valid, first_rows):
                     first_rows=first_rows)
       _, state = run(_choose_and_code, inputs, _chooser_state(values, states, positions))
       states, positions = np.asarray(state["states"]), np.asarray(state["positions"])
-      for stream, _, row, size in _chunk_rows(chunks):
+      for stream, _, row, size in chunks:
         stream.states[:size] = states[row:row + size]
         stream.position += int(positions[row]) - row * per_row
     return code_slice
@@ -313,7 +346,9 @@ def _run_batches(model, streams, code_slices_for, progress):
   Args:
     model: the `Pipeline` or stage.
     streams: `_Stream`s.
-    code_slices_for: `_encoder_slices` or `_decoder_slices`.
+    code_slices_for: `_encoder_slices` (the batches place the chunks, and set each stream's
+      `last_row`) or `_decoder_slices` (the chunks go at the rows the streams' `last_row`
+      give).
     progress: show a progress bar.
 
   Yields:
@@ -323,8 +358,15 @@ def _run_batches(model, streams, code_slices_for, progress):
   plans = []
   for batch_size in CODING_BATCH_SIZES:
     members = [stream for stream in streams if stream.batch_size == batch_size]
-    for batch in _coding_batches([len(stream.tiles) for stream in members], batch_size):
-      plans.append((batch_size, [(members[index], first, size) for index, first, size in batch]))
+    decoding = code_slices_for is _decoder_slices
+    batches = _coding_batches([len(stream.tiles) for stream in members], batch_size,
+                              [stream.last_row for stream in members] if decoding else None)
+    for batch in batches:
+      chunks = [(members[index], first, row, size) for index, first, row, size in batch]
+      for stream, first, row, size in chunks:
+        if first + size == len(stream.tiles):
+          stream.last_row = row
+      plans.append((batch_size, chunks))
   bar = _progress_bar(model, len(plans), progress)
   for batch_size, chunks in plans:
     tiles, known, valid, conditioning, first_rows = _batch_arrays(model, chunks, batch_size)
@@ -350,13 +392,15 @@ def encode_streams(model, images, conditioning=None, progress=False, one_stream=
     one_stream: code all the images as one stream.
 
   Returns:
-    list of `bytes`, one per image (one in all for `one_stream`).
+    list of `bytes`, one per image: the batch row of its stream's last chunk (one byte) and
+    the stream's words; for `one_stream`, the one stream's words alone (its last chunk is at
+    row 0).
   """
   streams = _streams(model, images, conditioning, one_stream)
   for _, tiles, coded in _run_batches(model, streams, _encoder_slices, progress):
     if not np.array_equal(coded, tiles):  # the program fed back what it was given
       raise AssertionError("The coding program changed the images it was given.")
-  return [stream.encoded() for stream in streams]
+  return [stream.encoded(with_row=not one_stream) for stream in streams]
 
 
 def _check_not_overrun(stream, index, one_stream):
@@ -396,10 +440,13 @@ def decode_streams(model, shapes, payloads, conditioning=None, progress=False,
                      one_stream)
   if len(payloads) != len(streams):
     raise ValueError(f"Expected {len(streams)} payload(s), got {len(payloads)}.")
-  for stream, payload in zip(streams, payloads):
-    stream.start_decoding(payload)
+  for index, (stream, payload) in enumerate(zip(streams, payloads)):
+    try:
+      stream.start_decoding(payload, with_row=not one_stream)
+    except ValueError as error:
+      raise CodecError(f"File {index} is corrupt or truncated: {error}.", index) from None
   for chunks, _, decoded in _run_batches(model, streams, _decoder_slices, progress):
-    for stream, first, row, size in _chunk_rows(chunks):  # only these streams read words
+    for stream, first, row, size in chunks:  # only these streams read words
       stream.tiles[first:first + size] = decoded[row:row + size]
       _check_not_overrun(stream, streams.index(stream), one_stream)
   images = []

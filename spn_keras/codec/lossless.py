@@ -164,8 +164,11 @@ def compress(model, images, conditioning=None, progress=False):
   TensorFlow's kernels round differently at different batch shapes, so the decoder runs the
   batch shape the encoder ran, which the tile count in the header decides.
 
-  A file is a `CodecHeader` (format version 4: the whole image's shape, the CRC-32 of its
-  pixels) and ONE interleaved rANS stream for all the image's tiles: a lane (a 64-bit state,
+  A file is a `CodecHeader` (format version 5: the whole image's shape, the CRC-32 of its
+  pixels), the coding-batch row of the image's last tiles (1 byte: on some CPUs a row's
+  logits depend on its position in the batch, so the decoder puts the tiles at the rows the
+  encoder did, whatever files it decodes them with) and ONE interleaved rANS stream for all
+  the image's tiles: a lane (a 64-bit state,
   8 bytes) per row of its coding batch, sharing one stream of words in the order the decoder
   reads them (`coding_streams.encode_streams`). A 512x512 photo of 256 tiles of 32x32 pays 64
   lanes, 512 bytes: about 0.2% of its ~250 kB; a one-tile image one lane.

@@ -23,12 +23,12 @@ def test_large_shapes_take_more_varint_bytes():
 
 @pytest.mark.parametrize("blob, message", [
     (b"", "empty"),
-    (b"\x89PNG\r\n\x1a\n", "Not an spn-keras image file of format version 4: its first byte is "
+    (b"\x89PNG\r\n\x1a\n", "Not an spn-keras image file of format version 5: its first byte is "
      "137 \\(a file"),
-    (bytes([1]) + _header().to_bytes()[1:], "format version 4: its first byte is 1 \\(format "
-     "versions 1-3 were made by older spn-keras versions"),
-    (bytes([3]) + _header().to_bytes()[1:], "format version 4: its first byte is 3 \\(format "
-     "versions 1-3"),
+    (bytes([1]) + _header().to_bytes()[1:], "format version 5: its first byte is 1 \\(format "
+     "versions 1-4 were made by older spn-keras versions"),
+    (bytes([3]) + _header().to_bytes()[1:], "format version 5: its first byte is 3 \\(format "
+     "versions 1-4"),
     (b"SPNA\x01" + _header().to_bytes()[5:], "An spn-keras archive, not an image file"),
     (_header().to_bytes()[:5], "truncated"),
     (_header().to_bytes()[:8], "truncated"),

@@ -20,41 +20,74 @@ def test_coding_batch_size(tiles, batch_size):
 
 
 def _chunks_of(batches, stream):
-  """`(first tile, tiles)` of `stream`'s chunk in each batch that holds one, in order."""
-  return [(first, size) for batch in batches for index, first, size in batch if index == stream]
+  """`(first tile, first row, tiles)` of `stream`'s chunk in each batch that holds one, in
+  order."""
+  return [(first, row, size) for batch in batches for index, first, row, size in batch
+          if index == stream]
+
+
+def _check_batches(batches, tile_counts, batch_size=8):
+  """Every tile once; a stream's chunks in order, in batches in order; no row used twice."""
+  for batch in batches:
+    rows = [row for _, _, first_row, size in batch for row in range(first_row, first_row + size)]
+    assert batch and len(rows) == len(set(rows)) and 0 <= min(rows) <= max(rows) < batch_size
+    assert [chunk[2] for chunk in batch] == sorted(chunk[2] for chunk in batch)
+  for stream, count in enumerate(tile_counts):
+    tiles = [tile for first, _, size in _chunks_of(batches, stream)
+             for tile in range(first, first + size)]
+    assert tiles == list(range(count))
 
 
 @pytest.mark.parametrize("tile_counts", [[1], [8], [9], [3, 7, 1], [20, 2, 13], [5] * 7])
-def test_every_tile_once_in_order_in_batches_of_at_most_the_batch_size(tile_counts):
+def test_coding_fills_batches_in_order(tile_counts):
   batches = _coding_batches(tile_counts, 8)
-  assert all(0 < sum(size for _, _, size in batch) <= 8 for batch in batches)
-  flat = [(stream, tile) for batch in batches for stream, first, size in batch
+  _check_batches(batches, tile_counts)
+  flat = [(stream, tile) for batch in batches for stream, first, _, size in batch
           for tile in range(first, first + size)]
   assert flat == [(stream, tile) for stream, count in enumerate(tile_counts)
                   for tile in range(count)]
 
 
-@pytest.mark.parametrize("others", [[], [3], [7, 7], [1, 20]])
-def test_a_streams_chunks_do_not_depend_on_the_other_streams(others):
-  """A stream codes chunk after chunk of its tiles (0-7, 8-15, ...), each in consecutive rows:
-  the same chunks, so the same lanes, whatever streams share the call: its file decodes alone."""
-  alone = _chunks_of(_coding_batches([19], 8), 0)
-  assert alone == [(0, 8), (8, 8), (16, 3)]
-  assert _chunks_of(_coding_batches(others + [19], 8), len(others)) == alone
-  assert _chunks_of(_coding_batches([19] + others, 8), 0) == alone
+def _last_rows(batches, tile_counts):
+  return [_chunks_of(batches, stream)[-1][1] for stream in range(len(tile_counts))]
 
 
-def test_a_batch_holds_its_chunks_rows_then_blank_tiles():
+@pytest.mark.parametrize("tile_counts, order", [
+    ([1] * 10, list(range(9, -1, -1))), ([1] * 10, [7, 8, 0]), ([3, 7, 1], [2, 0, 1]),
+    ([20, 2, 13, 5, 5], [4, 3, 2, 1, 0]), ([9, 1, 1, 6], [3, 1]), ([5] * 7, [6, 0, 5, 1])])
+def test_decoding_puts_every_chunk_at_the_rows_it_was_coded_at(tile_counts, order):
+  """A stream codes chunk after chunk of its tiles (0-7, 8-15, ...), each in consecutive rows
+  at the same rows whatever streams share the call: its file decodes alone or in any company,
+  at the rows (so with the logits) it was coded at."""
+  coded = _coding_batches(tile_counts, 8)
+  last_rows = _last_rows(coded, tile_counts)
+  counts = [tile_counts[stream] for stream in order]
+  decoded = _coding_batches(counts, 8, [last_rows[stream] for stream in order])
+  _check_batches(decoded, counts)
+  for position, stream in enumerate(order):
+    assert _chunks_of(decoded, position) == _chunks_of(coded, stream)
+
+
+def test_a_streams_last_chunk_follows_the_others_when_decoding():
+  """A short last chunk whose rows are free in an earlier batch still goes after its stream's
+  full chunks (a stream's words are read chunk after chunk)."""
+  decoded = _coding_batches([1, 17], 8, [0, 3])
+  assert _chunks_of(decoded, 1) == [(0, 0, 8), (8, 0, 8), (16, 3, 1)]
+  assert [[chunk[0] for chunk in batch] for batch in decoded] == [[0], [1], [1], [1]]
+
+
+def test_a_batch_holds_its_chunks_at_their_rows_and_blank_tiles_elsewhere():
   pipeline = testing.tiny_mdu_pipeline(4, depth_scale=1)
   rng = np.random.default_rng(0)
   streams = [_Stream(pipeline, [rng.integers(0, 256, shape, np.int32)], None)
              for shape in ((4, 8, 1), (5, 5, 1))]  # 2 and 4 tiles
-  chunks = [(streams[0], 0, 2), (streams[1], 1, 3)]
+  chunks = [(streams[0], 0, 0, 2), (streams[1], 1, 4, 3)]
   tiles, known, valid, conditioning, first_rows = _batch_arrays(pipeline, chunks, 8)
   np.testing.assert_array_equal(tiles[:2], streams[0].tiles)
-  np.testing.assert_array_equal(tiles[2:5], streams[1].tiles[1:])
-  assert np.all(tiles[5:] == pad_value(8)) and conditioning is None
-  np.testing.assert_array_equal(first_rows, [0, 0, 2, 2, 2, 5, 6, 7])
+  np.testing.assert_array_equal(tiles[4:7], streams[1].tiles[1:])
+  blank = [2, 3, 7]
+  assert np.all(tiles[blank] == pad_value(8)) and conditioning is None
+  np.testing.assert_array_equal(first_rows, [0, 0, 2, 3, 4, 4, 4, 7])
   assert set(known) == set(valid) == {"slice_decoder", "size_upscaler", "depth_upscaler"}
   for mask in valid.values():  # the blank rows code nothing; the others something
-    assert not mask[5:].any() and mask[:5].any(axis=(1, 2, 3, 4)).all()
+    assert not mask[blank].any() and mask[[0, 1, 4, 5, 6]].any(axis=(1, 2, 3, 4)).all()
