@@ -227,26 +227,32 @@ def _coding_batches(tile_counts, batch_size, last_rows=None):
     The list of batches, each a list of chunks in row order.
   """
   batches, used = [], []  # used[b]: the occupied rows of batch b
+  # (row, tiles) -> a batch before which every batch has these rows taken (rows are only ever
+  # taken), where the search for such a chunk starts.
+  searched = {}
   for stream, count in enumerate(tile_counts):
     previous = -1  # the batch of the stream's previous chunk
     for first in range(0, count, batch_size):
       size = min(batch_size, count - first)
-      if last_rows is None:
-        fits = [index for index in range(max(previous + 1, len(batches) - 1), len(batches))
-                if max(used[index], default=-1) + 1 + size <= batch_size]
-        row = max(used[fits[0]], default=-1) + 1 if fits else 0
+      if last_rows is None:  # the last batch, after what it holds, if the chunk fits there
+        last = len(batches) - 1
+        row = max(used[last], default=-1) + 1 if batches else batch_size
+        batch = last if last > previous and row + size <= batch_size else None
+        row = row if batch is not None else 0
       else:
         row = last_rows[stream] if first + size == count else 0
-        fits = [index for index in range(previous + 1, len(batches))
-                if not used[index] & set(range(row, row + size))]
-      if fits:
-        previous = fits[0]
-      else:
+        rows, taken_before = set(range(row, row + size)), searched.get((row, size), 0)
+        batch = next((index for index in range(max(previous + 1, taken_before), len(batches))
+                      if not used[index] & rows), None)
+        if previous < taken_before:  # every batch before `batch` has these rows taken
+          searched[row, size] = len(batches) if batch is None else batch + 1
+      if batch is None:
+        batch = len(batches)
         batches.append([])
         used.append(set())
-        previous = len(batches) - 1
-      batches[previous].append((stream, first, row, size))
-      used[previous].update(range(row, row + size))
+      batches[batch].append((stream, first, row, size))
+      used[batch].update(range(row, row + size))
+      previous = batch
   return [sorted(batch, key=lambda chunk: chunk[2]) for batch in batches]
 
 

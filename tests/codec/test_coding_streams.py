@@ -91,3 +91,12 @@ def test_a_batch_holds_its_chunks_at_their_rows_and_blank_tiles_elsewhere():
   assert set(known) == set(valid) == {"slice_decoder", "size_upscaler", "depth_upscaler"}
   for mask in valid.values():  # the blank rows code nothing; the others something
     assert not mask[blank].any() and mask[[0, 1, 4, 5, 6]].any(axis=(1, 2, 3, 4)).all()
+
+
+def test_files_of_one_tile_decoded_in_another_order_fill_as_few_batches_as_coded():
+  coded = _coding_batches([1] * 1000, 8)
+  last_rows = _last_rows(coded, [1] * 1000)
+  order = np.random.default_rng(0).permutation(1000)
+  decoded = _coding_batches([1] * 1000, 8, [last_rows[stream] for stream in order])
+  _check_batches(decoded, [1] * 1000)
+  assert len(decoded) == len(coded) == 125
