@@ -11,7 +11,7 @@ from spn_keras.codec.archive import decompress_archive
 from spn_keras.codec.archive_header import ArchiveHeader
 from spn_keras.codec.codec_error import CodecError
 from spn_keras.codec.codec_header import CodecHeader
-from spn_keras.codec.coding_streams import coding_batch_size
+from spn_keras.codec.coding_batches import coding_batch_size
 from spn_keras.codec.frequencies import quantized_frequencies
 from spn_keras.codec.lossless import compress
 from spn_keras.codec.lossless import decompress

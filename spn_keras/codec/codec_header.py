@@ -10,7 +10,7 @@ from spn_keras.codec.codec_error import CodecError
 # model's image shape and coded as one range-coder stream; version 4 codes it as one
 # interleaved rANS stream, decoded inside the compiled program (`spn_keras.codec.lossless`);
 # version 5 starts the payload with the coding-batch row of the image's last tiles, which it
-# decodes at (`coding_streams._coding_batches`).
+# decodes at (`coding_batches.coding_batches`).
 # Files of older versions are refused by name: they decode differently, and files are meant
 # for the environment (and so the spn-keras version) that made them.
 FORMAT_VERSION = 5

@@ -14,6 +14,9 @@ import numpy as np
 
 from spn_keras.codec import interleaved_rans
 from spn_keras.codec.codec_error import CodecError
+from spn_keras.codec.coding_batches import CODING_BATCH_SIZES
+from spn_keras.codec.coding_batches import coding_batches
+from spn_keras.codec.coding_batches import coding_batch_size
 from spn_keras.codec.frequencies import quantized_frequencies
 from spn_keras.codec.tiling import from_tiles
 from spn_keras.codec.tiling import pad_value
@@ -26,21 +29,6 @@ from spn_keras.pipelines.stage_step import StageStep
 from spn_keras.sampling import SamplingProgress
 
 STAGE = "stage"  # the name of a single stage's one coding step
-# The batch sizes a stream is coded at (part of the format: the kernels round differently at
-# different batch shapes, so a stream is decoded at the batch size it was coded at, which
-# `coding_batch_size` derives from its tile count).
-CODING_BATCH_SIZES = (8, 64)
-# From this many tiles a stream is coded 64 at a time: measured (mnist28_mdu, 2-core Xeon,
-# XLA) a batch of 64 takes about 4x the time of a batch of 8, so 32 tiles cost the same.
-_LARGEST_BATCH_FROM = 32
-
-
-def coding_batch_size(num_tiles):
-  """The batch size a stream of `num_tiles` tiles is coded at: 8 for fewer than 32 tiles
-  (streams of few tiles share batches), else 64 (`CODING_BATCH_SIZES`)."""
-  return CODING_BATCH_SIZES[0] if num_tiles < _LARGEST_BATCH_FROM else CODING_BATCH_SIZES[1]
-
-
 def _coding_steps(model):
   """The `StageStep`s that code `model`'s images, in order: a `Pipeline`'s `StagePlan`, or
   one step `STAGE` for a single stage (its images, given their `conditioning` if it has
@@ -163,7 +151,7 @@ class _Stream:
     self.lanes = min(self.batch_size, len(self.tiles))
     self.records = []  # the encoder's (starts, counts, valid), each (steps, tiles of a chunk)
     self.words = self.position = self.states = None  # the decoder's
-    # The batch row of the stream's last chunk (`_coding_batches`): its other chunks fill
+    # The batch row of the stream's last chunk (`coding_batches`): its other chunks fill
     # whole batches. The encoder sets it; a file's payload starts with it.
     self.last_row = 0
 
@@ -204,64 +192,12 @@ class _Stream:
     return self.position > self.words.size
 
 
-def _coding_batches(tile_counts, batch_size, last_rows=None):
-  """The batches that code streams of `tile_counts` tiles: lists of chunks `(stream, first
-  tile, first row, tiles)`.
-
-  A stream's tiles go in chunks of `batch_size` (tiles 0 .. B-1, B .. 2B-1, ...), each in
-  consecutive rows of one batch, its tile `first + i` being lane `i` of its stream; only a
-  stream's last chunk can be shorter than a batch. Which row a chunk starts at is part of the
-  file: on some CPUs (AMD Zen 3, seen) a row's logits depend on the row's position in the
-  batch (the kernels' tail rows round differently), though never on the other rows' contents,
-  so a stream decodes at the rows it was coded at, alone or in any company.
-
-  Args:
-    tile_counts: the streams' tile counts, in order.
-    batch_size: `B`.
-    last_rows: None to code (chunks fill batches in order, a chunk that does not fit in what
-      is left of a batch starting the next); or the row of each stream's last chunk, as the
-      coder placed it, to decode (each chunk goes in the first batch after its stream's
-      previous chunk whose rows it needs are free).
-
-  Returns:
-    The list of batches, each a list of chunks in row order.
-  """
-  batches, used = [], []  # used[b]: the occupied rows of batch b
-  # (row, tiles) -> a batch before which every batch has these rows taken (rows are only ever
-  # taken), where the search for such a chunk starts.
-  searched = {}
-  for stream, count in enumerate(tile_counts):
-    previous = -1  # the batch of the stream's previous chunk
-    for first in range(0, count, batch_size):
-      size = min(batch_size, count - first)
-      if last_rows is None:  # the last batch, after what it holds, if the chunk fits there
-        last = len(batches) - 1
-        row = max(used[last], default=-1) + 1 if batches else batch_size
-        batch = last if last > previous and row + size <= batch_size else None
-        row = row if batch is not None else 0
-      else:
-        row = last_rows[stream] if first + size == count else 0
-        rows, taken_before = set(range(row, row + size)), searched.get((row, size), 0)
-        batch = next((index for index in range(max(previous + 1, taken_before), len(batches))
-                      if not used[index] & rows), None)
-        if previous < taken_before:  # every batch before `batch` has these rows taken
-          searched[row, size] = len(batches) if batch is None else batch + 1
-      if batch is None:
-        batch = len(batches)
-        batches.append([])
-        used.append(set())
-      batches[batch].append((stream, first, row, size))
-      used[batch].update(range(row, row + size))
-      previous = batch
-  return [sorted(batch, key=lambda chunk: chunk[2]) for batch in batches]
-
-
 def _batch_arrays(model, chunks, batch_size):
   """A batch's inputs: `(tiles, known, valid, conditioning, first_rows)`.
 
   Args:
     model: the `Pipeline` or stage.
-    chunks: `(stream, first tile, first row, tiles)` of `_Stream`s (`_coding_batches`).
+    chunks: `(stream, first tile, first row, tiles)` of `_Stream`s (`coding_batches`).
     batch_size: `B`; the rows no chunk holds hold blank tiles (pad values, nothing coded).
 
   Returns:
@@ -347,7 +283,7 @@ def _streams(model, images, conditioning, one_stream):
 
 def _run_batches(model, streams, code_slices_for, progress):
   """Runs the coding program over all the streams' tiles: streams of one batch size share
-  batches (`_coding_batches`).
+  batches (`coding_batches`).
 
   Args:
     model: the `Pipeline` or stage.
@@ -365,7 +301,7 @@ def _run_batches(model, streams, code_slices_for, progress):
   for batch_size in CODING_BATCH_SIZES:
     members = [stream for stream in streams if stream.batch_size == batch_size]
     decoding = code_slices_for is _decoder_slices
-    batches = _coding_batches([len(stream.tiles) for stream in members], batch_size,
+    batches = coding_batches([len(stream.tiles) for stream in members], batch_size,
                               [stream.last_row for stream in members] if decoding else None)
     for batch in batches:
       chunks = [(members[index], first, row, size) for index, first, row, size in batch]
@@ -387,7 +323,7 @@ def encode_streams(model, images, conditioning=None, progress=False, one_stream=
   With `one_stream`, all the images' tiles go into one stream instead (an archive's: the
   lanes' initial states paid once, and no lengths). A stream's tiles are coded in batches of
   `coding_batch_size(tiles)`, in chunks that streams of that batch size share
-  (`_coding_batches`); a stream's words are read in the order of the coding program: its
+  (`coding_batches`); a stream's words are read in the order of the coding program: its
   chunk after chunk, and in a chunk stage, slice, row, column, channel, lane.
 
   Args:
