@@ -36,7 +36,8 @@ On a CPU the peak is the peak resident set size (`VmHWM` of `/proc/self/status`,
 `/proc/self/clear_refs`) minus the resident size at the baseline; on a GPU it is
 `tf.config.experimental.get_memory_info` `peak`. `*_tensor_peak_bytes` is TensorFlow's own
 peak of live tensor bytes on the device (after `reset_memory_stats` at the baseline), which
-leaves out the runtime's other memory.
+leaves out the runtime's other memory; null where TensorFlow keeps no statistics for the CPU
+(its allocator does with oneDNN on, its default on Intel CPUs but not on AMD ones).
 
 A decoder that cannot fit is not run when a lower bound on its memory already exceeds the cap;
 otherwise its failure to allocate is reported. The bound is `(layers + 1) * heads * L^2 * 4`
@@ -142,7 +143,11 @@ def _child(args):
   with open("/proc/self/clear_refs", "w") as clear_refs:
     clear_refs.write("5")  # resets VmHWM to the current resident size
   baseline = _status_bytes("VmRSS")
-  tf.config.experimental.reset_memory_stats(device)
+  try:  # the CPU allocator keeps statistics only with oneDNN on (TF's default on Intel CPUs)
+    tf.config.experimental.reset_memory_stats(device)
+    tensor_stats = True
+  except ValueError:  # "Cannot reset memory stats for device 'CPU:0'" (AMD Zen 3, seen)
+    tensor_stats = False
   try:
     with tf.device(device):
       model = model_class(config)
@@ -169,7 +174,7 @@ def _child(args):
     reason = ([line for line in lines if _ALLOCATION_FAILURE.search(line)] or lines)[0]
     print(json.dumps({"error": f"{type(error).__name__}: {reason.strip()[:300]}"}), flush=True)
     return
-  tensor_peak = tf.config.experimental.get_memory_info(device)["peak"]
+  tensor_peak = tf.config.experimental.get_memory_info(device)["peak"] if tensor_stats else None
   slice_dims = (height // model.scale) * (width // model.scale) * channels
   print(json.dumps({
       "peak_bytes": tensor_peak if gpus else _status_bytes("VmHWM") - baseline,
