@@ -17,6 +17,12 @@ def coding_batch_size(num_tiles):
   return CODING_BATCH_SIZES[0] if num_tiles < _LARGEST_BATCH_FROM else CODING_BATCH_SIZES[1]
 
 
+def last_chunk_size(num_tiles, batch_size):
+  """The tiles of a stream's last chunk (`coding_batches`): its other chunks hold
+  `batch_size` each."""
+  return num_tiles % batch_size or batch_size
+
+
 def coding_batches(tile_counts, batch_size, last_rows=None):
   """The batches that code streams of `tile_counts` tiles: lists of chunks `(stream, first
   tile, first row, tiles)`.
@@ -49,9 +55,9 @@ def coding_batches(tile_counts, batch_size, last_rows=None):
       size = min(batch_size, count - first)
       if last_rows is None:  # the last batch, after what it holds, if the chunk fits there
         last = len(batches) - 1
-        row = max(used[last], default=-1) + 1 if batches else batch_size
-        batch = last if last > previous and row + size <= batch_size else None
-        row = row if batch is not None else 0
+        free_from = max(used[last], default=-1) + 1 if batches else batch_size
+        fits = last > previous and free_from + size <= batch_size
+        batch, row = (last, free_from) if fits else (None, 0)
       else:
         row = last_rows[stream] if first + size == count else 0
         rows, taken_before = set(range(row, row + size)), searched.get((row, size), 0)

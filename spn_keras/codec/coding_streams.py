@@ -17,6 +17,7 @@ from spn_keras.codec.codec_error import CodecError
 from spn_keras.codec.coding_batches import CODING_BATCH_SIZES
 from spn_keras.codec.coding_batches import coding_batches
 from spn_keras.codec.coding_batches import coding_batch_size
+from spn_keras.codec.coding_batches import last_chunk_size
 from spn_keras.codec.frequencies import quantized_frequencies
 from spn_keras.codec.tiling import from_tiles
 from spn_keras.codec.tiling import pad_value
@@ -177,7 +178,7 @@ class _Stream:
     """
     payload = bytes(payload)
     if with_row:
-      last_chunk = len(self.tiles) % self.batch_size or self.batch_size
+      last_chunk = last_chunk_size(len(self.tiles), self.batch_size)
       if not payload or payload[0] + last_chunk > self.batch_size:
         raise ValueError("its coding-batch row is missing or impossible")
       self.last_row, payload = payload[0], payload[1:]
@@ -298,15 +299,15 @@ def _run_batches(model, streams, code_slices_for, progress):
     `(B, h, w, C)` the program chose.
   """
   plans = []
+  decoding = code_slices_for is _decoder_slices
   for batch_size in CODING_BATCH_SIZES:
     members = [stream for stream in streams if stream.batch_size == batch_size]
-    decoding = code_slices_for is _decoder_slices
     batches = coding_batches([len(stream.tiles) for stream in members], batch_size,
                               [stream.last_row for stream in members] if decoding else None)
     for batch in batches:
       chunks = [(members[index], first, row, size) for index, first, row, size in batch]
       for stream, first, row, size in chunks:
-        if first + size == len(stream.tiles):
+        if not decoding and first + size == len(stream.tiles):  # the encoder's placement
           stream.last_row = row
       plans.append((batch_size, chunks))
   bar = _progress_bar(model, len(plans), progress)

@@ -8,12 +8,20 @@ import pytest
 from spn_keras.codec.coding_batches import CODING_BATCH_SIZES
 from spn_keras.codec.coding_batches import coding_batch_size
 from spn_keras.codec.coding_batches import coding_batches
+from spn_keras.codec.coding_batches import last_chunk_size
 
 
 @pytest.mark.parametrize("tiles, batch_size", [(1, 8), (8, 8), (31, 8), (32, 64), (64, 64),
                                                (1000, 64)])
 def test_coding_batch_size(tiles, batch_size):
   assert coding_batch_size(tiles) == batch_size in CODING_BATCH_SIZES
+
+
+@pytest.mark.parametrize("tiles, batch_size", [(1, 8), (7, 8), (8, 8), (9, 8), (64, 64),
+                                               (130, 64)])
+def test_last_chunk_size_is_the_size_of_the_last_chunk_coded(tiles, batch_size):
+  last_chunk = _chunks_of(coding_batches([tiles], batch_size), 0)[-1]
+  assert last_chunk_size(tiles, batch_size) == last_chunk[2]
 
 
 def _chunks_of(batches, stream):
