@@ -102,7 +102,8 @@ def test_the_shipped_mnist28_mdu_export_passes(tmp_path):
   _export_passes("mnist28_mdu", tmp_path)
 
 
-@pytest.mark.slow  # 20 s; the default suite checks mnist28_mdu's export, of the same stages
-def test_the_shipped_photos32_mdu_export_passes(tmp_path):
-  zoo.load("photos32_mdu")
-  _export_passes("photos32_mdu", tmp_path)
+@pytest.mark.slow  # 20-40 s; the default suite checks mnist28_mdu's export, of the same stages
+@pytest.mark.parametrize("name", ["photos32_mdu", "photos128_mdu"])
+def test_the_shipped_rgb_pipeline_export_passes(name, tmp_path):
+  zoo.load(name)
+  _export_passes(name, tmp_path)
